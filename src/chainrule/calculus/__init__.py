@@ -1,0 +1,19 @@
+"""chainrule.calculus: automatic differentiation of NumPy code (text Part I and 3.2)."""
+
+from __future__ import annotations
+
+from .check import check_grad, numerical_jacobian, relative_error
+from .core import Primitive, Tracer, TracerError
+from .rules import PRIMITIVES
+from .transforms import grad, hessian, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp
+
+__all__ = [
+    "grad", "value_and_grad", "vjp", "jvp", "jacrev", "jacobian", "jacfwd", "hessian",
+    "check_grad", "numerical_jacobian", "relative_error", "supported", "Primitive", "Tracer",
+    "TracerError", "PRIMITIVES",
+]
+
+
+def supported() -> list[str]:
+    """The names of the primitives that have derivative rules."""
+    return sorted(PRIMITIVES)

@@ -1,0 +1,513 @@
+"""The tracing core: primitives, traces, tracers and the reverse sweep.
+
+A *primitive* is a NumPy operation with derivative rules (see ``rules.py``). When a
+primitive is called on plain arrays it simply runs NumPy. When one of its arguments is a
+*tracer* (a value being differentiated), the call is handed to that tracer's *trace*:
+
+* a :class:`ReverseTrace` records a node of the computation graph; the reverse sweep
+  (:func:`backward`) later walks the graph in reverse topological order and adds each
+  node's vector-Jacobian products into its parents' gradients (iteratively, no recursion);
+* a :class:`ForwardTrace` carries a tangent beside the value and pushes it through the
+  primitive's Jacobian-vector product at once.
+
+Traces nest (each transform opens a new level), and the rules themselves are written with
+primitives, so derivatives of derivatives work: ``hessian = jacfwd(jacrev(f))``.
+
+Batching. Every rule accepts cotangents and tangents with extra *leading* axes (a batch
+of basis vectors); the number of those axes is read off locally as
+``g.ndim - ans.ndim`` (or ``t.ndim - x.ndim``). That is how a whole Jacobian is one pass.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as _np
+
+__all__ = [
+    "Primitive",
+    "Tracer",
+    "TracerError",
+    "ReverseTrace",
+    "ForwardTrace",
+    "getval",
+    "is_tracer",
+]
+
+
+class TracerError(TypeError):
+    """A traced value was used in a way that cannot be differentiated."""
+
+
+_levels = itertools.count(1)
+
+
+def new_level() -> int:
+    return next(_levels)
+
+
+class Primitive:
+    """A differentiable operation: its NumPy implementation plus one VJP and one JVP per
+    differentiable argument (registered in ``rules.py``)."""
+
+    __slots__ = ("name", "impl", "vjps", "jvps", "nondiff", "section", "__wrapped__")
+
+    def __init__(self, name: str, impl: Callable[..., Any], section: str = "") -> None:
+        self.name = name
+        self.impl = impl
+        self.vjps: dict[int, Callable[..., Any]] = {}
+        self.jvps: dict[int, Callable[..., Any]] = {}
+        self.nondiff: set[int] = set()
+        self.section = section
+
+        self.__wrapped__ = impl
+
+    def __call__(self, *args: Any, **params: Any) -> Any:
+        top = None
+        for a in args:
+            if isinstance(a, Tracer):
+                t = a._trace
+                if top is None or t.level > top.level:
+                    top = t
+        if top is None:
+            return self.impl(*args, **params)
+        return top.process(self, args, params)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+# --------------------------------------------------------------------------- tracers
+
+
+def getval(x: Any) -> Any:
+    """The concrete NumPy value under any number of tracer levels."""
+    while isinstance(x, Tracer):
+        x = x._value
+    return x
+
+
+def is_tracer(x: Any) -> bool:
+    return isinstance(x, Tracer)
+
+
+_HINT_NUMPY = (
+    "write the function with `import chainrule.numpy as np` (or call NumPy functions "
+    "directly on the traced value) so that chainrule can differentiate it"
+)
+
+
+class Tracer:
+    """A value being differentiated. Behaves like a read-only ndarray."""
+
+    __slots__ = ("_value", "_trace")
+    __array_priority__ = 1000.0
+
+    # ---- array-like properties
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return _np.shape(getval(self))
+
+    @property
+    def ndim(self) -> int:
+        return _np.ndim(getval(self))
+
+    @property
+    def size(self) -> int:
+        return _np.size(getval(self))
+
+    @property
+    def dtype(self) -> _np.dtype:
+        return _np.result_type(getval(self))
+
+    def __len__(self) -> int:
+        shape = self.shape
+        if not shape:
+            raise TypeError("len() of a 0-d traced value")
+        return shape[0]
+
+    def __repr__(self) -> str:
+        return f"Tracer(level={self._trace.level}, value={getval(self)!r})"
+
+    # ---- conversions that would lose the derivative: refuse with a fix
+    def __bool__(self) -> bool:
+        raise TracerError(
+            "bool() of a traced value (a Python `if`, `while`, `and`, `or` or `not` on it) "
+            "cannot be differentiated: branch on a comparison such as `if x > 0:` (evaluated "
+            "on the concrete value) or use chainrule.numpy.where for a differentiable choice"
+        )
+
+    def __float__(self) -> float:
+        raise TracerError(
+            "float() of a traced value (math.sin, math.exp, float(x), or assigning it into a "
+            "plain NumPy array) would drop its derivative: use chainrule.numpy.sin and friends "
+            "and build arrays with chainrule.numpy.stack or concatenate"
+        )
+
+    __int__ = __float__
+    __complex__ = __float__
+
+    def __index__(self) -> int:
+        raise TracerError("a traced value cannot be used as an index or a size")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> _np.ndarray:
+        raise TracerError(
+            "a traced value was converted to a plain NumPy array (np.array([...]) or "
+            "np.asarray of traced values, or a function that NumPy cannot dispatch): use "
+            "chainrule.numpy.stack / concatenate / array instead, which keep the derivative"
+        )
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        raise TracerError(
+            "in-place assignment x[...] = v into a traced array cannot be differentiated: "
+            "build the new array with chainrule.numpy.where, concatenate or stack instead"
+        )
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for i in range(len(self)):
+            yield self[i]
+
+    # ---- NumPy dispatch protocols
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        from . import numpy_api
+
+        name = getattr(ufunc, "__name__", str(ufunc))
+        if method != "__call__":
+            raise TracerError(
+                f"numpy.{name}.{method} on a traced value has no derivative rule: use "
+                f"chainrule.numpy functions (for example chainrule.numpy.sum for "
+                f"numpy.add.reduce)"
+            )
+        if kwargs.get("out") is not None:
+            raise TracerError(f"numpy.{name}(..., out=...) writes in place and cannot be traced")
+        kwargs.pop("out", None)
+        fn = numpy_api.UFUNCS.get(ufunc)
+        if fn is None:
+            raise TracerError(
+                f"numpy.{name} has no derivative rule in chainrule; supported functions are "
+                f"listed by chainrule.calculus.supported(); {_HINT_NUMPY}"
+            )
+        if kwargs:
+            raise TracerError(
+                f"numpy.{name} on a traced value does not support the arguments "
+                f"{sorted(kwargs)}"
+            )
+        return fn(*inputs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        from . import numpy_api
+
+        fn = numpy_api.FUNCTIONS.get(func)
+        if fn is None:
+            raise TracerError(
+                f"numpy.{func.__name__} has no derivative rule in chainrule; supported "
+                f"functions are listed by chainrule.calculus.supported(); {_HINT_NUMPY}"
+            )
+        return fn(*args, **kwargs)
+
+    # ---- operators (all go through primitives)
+    def __add__(self, o: Any) -> Any:
+        return _ops().add(self, o)
+
+    def __radd__(self, o: Any) -> Any:
+        return _ops().add(o, self)
+
+    def __sub__(self, o: Any) -> Any:
+        return _ops().subtract(self, o)
+
+    def __rsub__(self, o: Any) -> Any:
+        return _ops().subtract(o, self)
+
+    def __mul__(self, o: Any) -> Any:
+        return _ops().multiply(self, o)
+
+    def __rmul__(self, o: Any) -> Any:
+        return _ops().multiply(o, self)
+
+    def __truediv__(self, o: Any) -> Any:
+        return _ops().divide(self, o)
+
+    def __rtruediv__(self, o: Any) -> Any:
+        return _ops().divide(o, self)
+
+    def __pow__(self, o: Any) -> Any:
+        return _ops().power(self, o)
+
+    def __rpow__(self, o: Any) -> Any:
+        return _ops().power(o, self)
+
+    def __matmul__(self, o: Any) -> Any:
+        return _ops().matmul(self, o)
+
+    def __rmatmul__(self, o: Any) -> Any:
+        return _ops().matmul(o, self)
+
+    def __neg__(self) -> Any:
+        return _ops().negative(self)
+
+    def __pos__(self) -> Any:
+        return self
+
+    def __abs__(self) -> Any:
+        return _ops().abs(self)
+
+    def __getitem__(self, idx: Any) -> Any:
+        return _ops().getitem(self, idx)
+
+    # comparisons are not differentiable: they give plain boolean arrays
+    def __lt__(self, o: Any) -> Any:
+        return getval(self) < getval(o)
+
+    def __le__(self, o: Any) -> Any:
+        return getval(self) <= getval(o)
+
+    def __gt__(self, o: Any) -> Any:
+        return getval(self) > getval(o)
+
+    def __ge__(self, o: Any) -> Any:
+        return getval(self) >= getval(o)
+
+    def __eq__(self, o: Any) -> Any:  # type: ignore[override]
+        return getval(self) == getval(o)
+
+    def __ne__(self, o: Any) -> Any:  # type: ignore[override]
+        return getval(self) != getval(o)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # ---- ndarray methods
+    @property
+    def T(self) -> Any:
+        return _ops().transpose(self)
+
+    def transpose(self, *axes: Any) -> Any:
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return _ops().transpose(self, axes or None)
+
+    def reshape(self, *shape: Any, order: str = "C") -> Any:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _ops().reshape(self, shape, order=order)
+
+    def sum(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
+        return _ops().sum(self, axis=axis, keepdims=keepdims, **kw)
+
+    def mean(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
+        return _ops().mean(self, axis=axis, keepdims=keepdims, **kw)
+
+    def prod(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
+        return _ops().prod(self, axis=axis, keepdims=keepdims, **kw)
+
+    def max(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
+        return _ops().max(self, axis=axis, keepdims=keepdims, **kw)
+
+    def min(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
+        return _ops().min(self, axis=axis, keepdims=keepdims, **kw)
+
+    def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
+        return _ops().var(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
+        return _ops().std(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def dot(self, o: Any) -> Any:
+        return _ops().dot(self, o)
+
+    def swapaxes(self, a: int, b: int) -> Any:
+        return _ops().swapaxes(self, a, b)
+
+    def squeeze(self, axis: Any = None) -> Any:
+        return _ops().squeeze(self, axis)
+
+    def ravel(self, order: str = "C") -> Any:
+        return _ops().ravel(self, order=order)
+
+    def flatten(self, order: str = "C") -> Any:
+        return _ops().ravel(self, order=order)
+
+    def clip(self, a_min: Any = None, a_max: Any = None) -> Any:
+        return _ops().clip(self, a_min, a_max)
+
+    def astype(self, dtype: Any, **kw: Any) -> Any:
+        return _ops().astype(self, dtype)
+
+    def copy(self) -> Any:
+        return self
+
+    def item(self) -> Any:
+        return self.__float__()
+
+
+_OPS = None
+
+
+def _ops() -> Any:
+    global _OPS
+    if _OPS is None:
+        from . import numpy_api
+
+        _OPS = numpy_api
+    return _OPS
+
+
+class ReverseTracer(Tracer):
+    __slots__ = ("_node",)
+
+    def __init__(self, value: Any, trace: ReverseTrace, node: Node) -> None:
+        self._value = value
+        self._trace = trace
+        self._node = node
+
+
+class ForwardTracer(Tracer):
+    __slots__ = ("_tangent",)
+
+    def __init__(self, value: Any, trace: ForwardTrace, tangent: Any) -> None:
+        self._value = value
+        self._trace = trace
+        self._tangent = tangent
+
+
+# --------------------------------------------------------------------------- reverse mode
+
+
+class Node:
+    """One recorded primitive application: ``ans = prim(*vals, **params)``."""
+
+    __slots__ = ("prim", "vals", "params", "ans", "parents")
+
+    def __init__(self, prim: Primitive | None, vals: Any, params: Any, ans: Any,
+                 parents: list[tuple[int, Node]]) -> None:
+        self.prim = prim
+        self.vals = vals
+        self.params = params
+        self.ans = ans
+        self.parents = parents
+
+
+class ReverseTrace:
+    def __init__(self) -> None:
+        self.level = new_level()
+
+    def new_input(self, value: Any) -> ReverseTracer:
+        return ReverseTracer(value, self, Node(None, (), {}, value, []))
+
+    def process(self, prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+        vals = list(args)
+        parents = []
+        for i, a in enumerate(args):
+            if isinstance(a, Tracer) and a._trace is self:
+                vals[i] = a._value
+                if i in prim.nondiff:
+                    continue
+                if i not in prim.vjps:
+                    raise TracerError(
+                        f"{prim.name}: argument {i} has no reverse-mode derivative rule"
+                    )
+                parents.append((i, a._node))
+        ans = prim(*vals, **params)
+        if not parents:
+            return ans
+        return ReverseTracer(ans, self, Node(prim, vals, params, ans, parents))
+
+
+def _toposort(roots: list[Node]) -> list[Node]:
+    """Nodes reachable from ``roots``, each before its parents (iterative Kahn)."""
+    children: dict[Node, int] = {}
+    stack = list(roots)
+    seen = set(roots)
+    while stack:
+        n = stack.pop()
+        for _, p in n.parents:
+            children[p] = children.get(p, 0) + 1
+            if p not in seen:
+                seen.add(p)
+                stack.append(p)
+    order = []
+    ready = [r for r in dict.fromkeys(roots) if children.get(r, 0) == 0]
+    while ready:
+        n = ready.pop()
+        order.append(n)
+        for _, p in n.parents:
+            children[p] -= 1
+            if children[p] == 0:
+                ready.append(p)
+    return order
+
+
+def _check_shape(prim: Primitive, argnum: int, contrib: Any, x: Any, g: Any, ans: Any) -> None:
+    xs = _np.shape(x)
+    cs = _np.shape(contrib)
+    nb = len(_np.shape(g)) - len(_np.shape(ans))
+    if cs[nb:] != xs or len(cs) != nb + len(xs):
+        raise AssertionError(
+            f"internal error: the VJP of {prim.name} for argument {argnum} has shape {cs}, "
+            f"expected batch {_np.shape(g)[:nb]} + {xs}"
+        )
+
+
+def backward(outputs: list[tuple[Node, Any]], inputs: list[Node]) -> list[Any]:
+    """The reverse sweep. ``outputs`` pairs output nodes with their cotangents (which may
+    carry leading batch axes); returns the gradient for each input node (None if the
+    output does not depend on it)."""
+    from .numpy_api import add
+
+    grads: dict[Node, Any] = {}
+    for node, ct in outputs:
+        grads[node] = add(grads[node], ct) if node in grads else ct
+    input_set = set(inputs)
+    for node in _toposort([n for n, _ in outputs]):
+        g = grads.get(node)
+        if g is None or node.prim is None:
+            continue
+        if node not in input_set:
+            del grads[node]
+        prim = node.prim
+        for argnum, parent in node.parents:
+            contrib = prim.vjps[argnum](g, node.ans, *node.vals, **node.params)
+            _check_shape(prim, argnum, contrib, node.vals[argnum], g, node.ans)
+            prev = grads.get(parent)
+            grads[parent] = contrib if prev is None else add(prev, contrib)
+    return [grads.get(n) for n in inputs]
+
+
+# --------------------------------------------------------------------------- forward mode
+
+
+class ForwardTrace:
+    def __init__(self) -> None:
+        self.level = new_level()
+
+    def new_input(self, value: Any, tangent: Any) -> ForwardTracer:
+        return ForwardTracer(value, self, tangent)
+
+    def process(self, prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+        vals = list(args)
+        tans: list[Any] = [None] * len(args)
+        any_t = False
+        for i, a in enumerate(args):
+            if isinstance(a, Tracer) and a._trace is self:
+                vals[i] = a._value
+                if i in prim.nondiff:
+                    continue
+                if i not in prim.jvps:
+                    raise TracerError(
+                        f"{prim.name}: argument {i} has no forward-mode derivative rule"
+                    )
+                tans[i] = a._tangent
+                any_t = True
+        ans = prim(*vals, **params)
+        if not any_t:
+            return ans
+        from .numpy_api import add
+
+        out = None
+        for i, t in enumerate(tans):
+            if t is None:
+                continue
+            c = prim.jvps[i](t, ans, *vals, **params)
+            out = c if out is None else add(out, c)
+        return ForwardTracer(ans, self, out)

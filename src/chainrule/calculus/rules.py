@@ -1,0 +1,665 @@
+"""The table of derivative rules: every primitive, its forward, its VJP and its JVP.
+
+Grouped under the reference text's headings. Read a row as
+
+    name       forward (NumPy)          derivative
+    exp        np.exp(x)                d ans / dx = ans            (3.2.1: diagonal Jacobian)
+
+For element-wise operations the Jacobian is diagonal (text 3.2.1), so the VJP is
+``g * f'(x)`` and the JVP ``f'(x) * t``: one derivative function gives both. Binary
+element-wise operations broadcast (scalar expansion, text 3.2.3); broadcasting is undone
+in exactly one place, :func:`unbroadcast`, whose sum is the text's 3.2.4 ("the derivative
+of a sum is a row of ones").
+
+Conventions for batching: a cotangent ``g`` may carry leading batch axes beyond
+``ans.shape`` and a tangent ``t`` leading batch axes beyond ``x.shape``; every rule below
+keeps them in front. Rules are written with primitives, so they are differentiable again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as _np
+
+from .core import Primitive, TracerError, getval
+
+# Registry: name -> Primitive, in the order of this file (used by the generated tests).
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+def _prim(name: str, impl: Any, section: str) -> Primitive:
+    p = Primitive(name, impl, section)
+    PRIMITIVES[name] = p
+    return p
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return _np.shape(getval(x))
+
+
+def _ndim(x: Any) -> int:
+    return _np.ndim(getval(x))
+
+
+def _dtype(x: Any) -> _np.dtype:
+    v = getval(x)
+    dt = _np.result_type(v)
+    return dt if dt.kind in "fc" else _np.dtype(_np.float64)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def unbroadcast(g: Any, shape: tuple[int, ...], nb: int) -> Any:
+    """Undo NumPy broadcasting (text 3.2.3, scalar expansion): sum ``g`` (batch axes
+    ``nb`` in front) back to ``batch + shape``. The VJP of an expansion is a sum (3.2.4)."""
+    gs = _shape(g)
+    extra = len(gs) - nb - len(shape)
+    if extra > 0:
+        g = sum_(g, tuple(range(nb, nb + extra)), False)
+    ones = tuple(i - len(shape) for i, s in enumerate(shape) if s == 1 and gs[nb + extra + i] != 1)
+    if ones:
+        g = sum_(g, ones, True)
+    return g
+
+
+def align(t: Any, x: Any, out_ndim: int) -> Any:
+    """Reshape a tangent ``t`` (batch axes in front of ``x.shape``) so that it broadcasts
+    against an operation's result of ``out_ndim`` dimensions."""
+    xs = _shape(x)
+    nt = _ndim(t) - len(xs)
+    if nt == 0 or out_ndim == len(xs):
+        return t
+    ts = _shape(t)
+    return reshape(t, ts[:nt] + (1,) * (out_ndim - len(xs)) + xs)
+
+
+def take_batched(v: Any, idx: tuple[Any, ...], core_ndim: int) -> Any:
+    """``v[idx]`` where ``idx`` addresses the last ``core_ndim`` axes of ``v`` and the
+    leading ones are batch axes (moved to the back, indexed, moved to the front)."""
+    lead = _ndim(v) - core_ndim
+    if lead == 0:
+        return getitem(v, idx)
+    nd = _ndim(v)
+    v = transpose(v, tuple(range(lead, nd)) + tuple(range(lead)))
+    r = getitem(v, idx)
+    rn = _ndim(r)
+    return transpose(r, tuple(range(rn - lead, rn)) + tuple(range(rn - lead)))
+
+
+# ===================================================================== 3.2.1 element-wise
+# f applied to each entry: the Jacobian is diag(f'(x)).
+
+
+def _unary(name: str, fwd: Any, deriv: Any, section: str = "3.2.1 element-wise") -> Primitive:
+    p = _prim(name, fwd, section)
+    p.vjps[0] = lambda g, ans, x: multiply(g, deriv(ans, x))
+    p.jvps[0] = lambda t, ans, x: multiply(t, deriv(ans, x))
+    return p
+
+
+def _sigmoid_impl(x: Any) -> Any:
+    x = _np.asarray(x)
+    # exp of a non-positive number only: never overflows
+    e = _np.exp(-_np.abs(x))
+    return _np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(_dtype(x), copy=False)
+
+
+def _softplus_impl(x: Any) -> Any:
+    return _np.logaddexp(0.0, x)
+
+
+def _relu_impl(x: Any) -> Any:
+    return _np.maximum(x, 0)
+
+
+def _step(x: Any) -> Any:
+    """1 where x > 0, else 0, in x's dtype (a constant: its derivative is zero)."""
+    v = getval(x)
+    return (v > 0).astype(_dtype(v))
+
+
+negative = _unary("negative", _np.negative, lambda ans, x: -1.0)
+negative.vjps[0] = lambda g, ans, x: negative(g)
+negative.jvps[0] = lambda t, ans, x: negative(t)
+exp = _unary("exp", _np.exp, lambda ans, x: ans)
+log = _unary("log", _np.log, lambda ans, x: reciprocal(x))
+log1p = _unary("log1p", _np.log1p, lambda ans, x: reciprocal(add(x, 1.0)))
+expm1 = _unary("expm1", _np.expm1, lambda ans, x: add(ans, 1.0))
+sqrt = _unary("sqrt", _np.sqrt, lambda ans, x: divide(0.5, ans))
+reciprocal = _unary("reciprocal", _np.reciprocal,
+                    lambda ans, x: negative(multiply(ans, ans)))
+sin = _unary("sin", _np.sin, lambda ans, x: cos(x))
+cos = _unary("cos", _np.cos, lambda ans, x: negative(sin(x)))
+tan = _unary("tan", _np.tan, lambda ans, x: add(1.0, multiply(ans, ans)))
+arctan = _unary("arctan", _np.arctan, lambda ans, x: reciprocal(add(1.0, multiply(x, x))))
+sinh = _unary("sinh", _np.sinh, lambda ans, x: cosh(x))
+cosh = _unary("cosh", _np.cosh, lambda ans, x: sinh(x))
+tanh = _unary("tanh", _np.tanh, lambda ans, x: subtract(1.0, multiply(ans, ans)))
+abs_ = _unary("abs", _np.abs, lambda ans, x: sign(x))
+sign = _unary("sign", _np.sign, lambda ans, x: 0.0 * ans)
+sign.vjps[0] = lambda g, ans, x: multiply(g, 0.0)  # flat almost everywhere: a true zero
+sign.jvps[0] = lambda t, ans, x: multiply(t, 0.0)
+
+# ---- activations (text 2.1: a = sigma(z)); numerically stable forwards
+sigmoid = _unary("sigmoid", _sigmoid_impl, lambda ans, x: multiply(ans, subtract(1.0, ans)),
+                 "2.1 activations")
+relu = _unary("relu", _relu_impl, lambda ans, x: _step(x), "2.1 activations (3.3: ReLU')")
+softplus = _unary("softplus", _softplus_impl, lambda ans, x: sigmoid(x), "2.1 activations")
+
+
+# =========================================== 3.2.1-3.2.3 binary element-wise, Hadamard, expansion
+# F(v, w) = f(v) o g(w): two diagonal Jacobians; broadcasting is scalar expansion, undone by
+# unbroadcast. dF/dv and dF/dw are given as functions (ans, v, w) -> partial derivative,
+# or None for the identity (addition).
+
+
+def _binary(name: str, fwd: Any, dx: Any, dy: Any, section: str) -> Primitive:
+    p = _prim(name, fwd, section)
+
+    def vjp_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
+        nb = _ndim(g) - _ndim(ans)
+        return unbroadcast(g if dx is None else multiply(g, dx(ans, x, y)), _shape(x), nb)
+
+    def vjp_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
+        nb = _ndim(g) - _ndim(ans)
+        return unbroadcast(g if dy is None else multiply(g, dy(ans, x, y)), _shape(y), nb)
+
+    def jvp_x(t: Any, ans: Any, x: Any, y: Any) -> Any:
+        t = align(t, x, _ndim(ans))
+        return _full_b(t if dx is None else multiply(t, dx(ans, x, y)), ans, t)
+
+    def jvp_y(t: Any, ans: Any, x: Any, y: Any) -> Any:
+        t = align(t, y, _ndim(ans))
+        return _full_b(t if dy is None else multiply(t, dy(ans, x, y)), ans, t)
+
+    p.vjps[0], p.vjps[1] = vjp_x, vjp_y
+    p.jvps[0], p.jvps[1] = jvp_x, jvp_y
+    return p
+
+
+def _full_b(r: Any, ans: Any, t: Any) -> Any:
+    """Broadcast a tangent contribution ``r`` to ``batch + ans.shape``; the batch is the
+    leading axes of the aligned tangent ``t`` beyond ``ans.ndim``."""
+    nt = max(0, _ndim(t) - _ndim(ans))
+    want = _shape(t)[:nt] + _shape(ans)
+    return r if _shape(r) == want else broadcast_to(r, want)
+
+
+def _tie(x: Any, y: Any, greater: bool) -> Any:
+    """d max(x, y)/dx: 1 where x wins, 1/2 at a tie, 0 elsewhere (a constant)."""
+    xv, yv = getval(x), getval(y)
+    win = (xv > yv) if greater else (xv < yv)
+    dt = _np.result_type(_dtype(xv), _dtype(yv))
+    return win.astype(dt) + 0.5 * (xv == yv).astype(dt)
+
+
+def _pow_dx(ans: Any, x: Any, y: Any) -> Any:
+    yv = getval(y)
+    if y is yv and _np.ndim(yv) == 0 and yv == 2:
+        return multiply(2.0, x)
+    return multiply(y, power(x, subtract(y, 1)))
+
+
+def _pow_dy(ans: Any, x: Any, y: Any) -> Any:
+    xv = getval(x)
+    safe = where(xv > 0, x, 1.0)
+    return where(xv > 0, multiply(ans, log(safe)), 0.0)
+
+
+add = _binary("add", _np.add, None, None, "3.2.1 element-wise addition")
+subtract = _binary("subtract", _np.subtract, None, lambda ans, x, y: -1.0,
+                   "3.2.1 element-wise subtraction")
+subtract.vjps[1] = lambda g, ans, x, y: negative(
+    unbroadcast(g, _shape(y), _ndim(g) - _ndim(ans)))
+multiply = _binary("multiply", _np.multiply, lambda ans, x, y: y, lambda ans, x, y: x,
+                   "3.2.2 Hadamard product")
+divide = _binary("divide", _np.true_divide, lambda ans, x, y: reciprocal(y),
+                 lambda ans, x, y: negative(divide(ans, y)), "3.2.1 element-wise division")
+power = _binary("power", _np.power, _pow_dx, _pow_dy, "3.2.1 element-wise power")
+maximum = _binary("maximum", _np.maximum, lambda ans, x, y: _tie(x, y, True),
+                  lambda ans, x, y: _tie(y, x, True), "3.2.1 element-wise maximum")
+minimum = _binary("minimum", _np.minimum, lambda ans, x, y: _tie(x, y, False),
+                  lambda ans, x, y: _tie(y, x, False), "3.2.1 element-wise minimum")
+arctan2 = _binary("arctan2", _np.arctan2,
+                  lambda ans, x, y: divide(y, add(multiply(x, x), multiply(y, y))),
+                  lambda ans, x, y: divide(negative(x), add(multiply(x, x), multiply(y, y))),
+                  "3.2.1 element-wise")
+logaddexp = _binary("logaddexp", _np.logaddexp,
+                    lambda ans, x, y: exp(subtract(x, ans)),
+                    lambda ans, x, y: exp(subtract(y, ans)), "3.2.1 element-wise")
+
+
+def _where_impl(cond: Any, x: Any, y: Any) -> Any:
+    return _np.where(cond, x, y)
+
+
+where = _prim("where", _where_impl, "3.2.1 element-wise choice")
+where.nondiff.add(0)
+where.vjps[1] = lambda g, ans, c, x, y: unbroadcast(where(c, g, 0.0), _shape(x),
+                                                    _ndim(g) - _ndim(ans))
+where.vjps[2] = lambda g, ans, c, x, y: unbroadcast(where(c, 0.0, g), _shape(y),
+                                                    _ndim(g) - _ndim(ans))
+where.jvps[1] = lambda t, ans, c, x, y: _full_b(
+    where(c, align(t, x, _ndim(ans)), 0.0), ans, align(t, x, _ndim(ans)))
+where.jvps[2] = lambda t, ans, c, x, y: _full_b(
+    where(c, 0.0, align(t, y, _ndim(ans))), ans, align(t, y, _ndim(ans)))
+
+
+# ===================================================================== 3.2.4 sums and reductions
+# axis is always a tuple of negative axes (normalised in numpy_api), so the same axes
+# address a batched cotangent or tangent.
+
+
+def _kd_shape(x: Any, axis: tuple[int, ...]) -> tuple[int, ...]:
+    s = list(_shape(x))
+    for a in axis:
+        s[a] = 1
+    return tuple(s)
+
+
+def _expand_back(g: Any, ans: Any, x: Any, axis: tuple[int, ...]) -> Any:
+    """Broadcast a reduction's cotangent back over the reduced axes (the row of ones)."""
+    nb = _ndim(g) - _ndim(ans)
+    lead = _shape(g)[:nb]
+    return broadcast_to(reshape(g, lead + _kd_shape(x, axis)), lead + _shape(x))
+
+
+def _count(x: Any, axis: tuple[int, ...]) -> int:
+    s = _shape(x)
+    n = 1
+    for a in axis:
+        n *= s[a]
+    return n
+
+
+def _sum_impl(x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
+    return _np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def _mean_impl(x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
+    return _np.mean(x, axis=axis, keepdims=keepdims)
+
+
+sum_ = _prim("sum", _sum_impl, "3.2.4 sum: the derivative is a row of ones")
+sum_.vjps[0] = lambda g, ans, x, axis, keepdims: _expand_back(g, ans, x, axis)
+sum_.jvps[0] = lambda t, ans, x, axis, keepdims: sum_(t, axis, keepdims)
+
+mean = _prim("mean", _mean_impl, "3.2.4 sum (scaled by 1/m)")
+mean.vjps[0] = lambda g, ans, x, axis, keepdims: divide(_expand_back(g, ans, x, axis),
+                                                        float(_count(x, axis)))
+mean.jvps[0] = lambda t, ans, x, axis, keepdims: mean(t, axis, keepdims)
+
+
+def _extreme_weights(ans: Any, x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
+    """Where the max (or min) is attained, split equally between ties (a constant)."""
+    xv = getval(x)
+    av = getval(ans)
+    if not keepdims:
+        av = _np.reshape(av, _kd_shape(xv, axis))
+    hit = (xv == av).astype(_dtype(xv))
+    return hit / _np.sum(hit, axis=axis, keepdims=True)
+
+
+def _max_impl(x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
+    return _np.max(x, axis=axis, keepdims=keepdims)
+
+
+def _min_impl(x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
+    return _np.min(x, axis=axis, keepdims=keepdims)
+
+
+for _name, _impl in (("max", _max_impl), ("min", _min_impl)):
+    _p = _prim(_name, _impl, "3.2.4 reductions")
+    _p.vjps[0] = lambda g, ans, x, axis, keepdims: multiply(
+        _expand_back(g, ans, x, axis), _extreme_weights(ans, x, axis, keepdims))
+    _p.jvps[0] = lambda t, ans, x, axis, keepdims: sum_(
+        multiply(t, _extreme_weights(ans, x, axis, keepdims)), axis, keepdims)
+max_, min_ = PRIMITIVES["max"], PRIMITIVES["min"]
+
+
+def _prod_impl(x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
+    return _np.prod(x, axis=axis, keepdims=keepdims)
+
+
+def _prod_others(ans: Any, x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
+    """d prod / dx_i = product of all the other entries of x along the reduced axes."""
+    xv = getval(x)
+    if not _np.any(xv == 0):
+        akd = ans if keepdims else reshape(ans, _kd_shape(x, axis))
+        return divide(akd, x)
+    if x is not xv:
+        raise TracerError("prod: higher derivatives at an exact zero entry are not supported")
+    nd = xv.ndim
+    ax = tuple(a % nd for a in axis)
+    keep = tuple(i for i in range(nd) if i not in ax)
+    moved = _np.transpose(xv, keep + ax)
+    flat = moved.reshape(moved.shape[: len(keep)] + (-1,))
+    ones = _np.ones(flat.shape[:-1] + (1,), flat.dtype)
+    left = _np.cumprod(_np.concatenate([ones, flat[..., :-1]], -1), -1)
+    right = _np.cumprod(_np.concatenate([ones, flat[..., :0:-1]], -1), -1)[..., ::-1]
+    others = (left * right).reshape(moved.shape)
+    return _np.transpose(others, _np.argsort(keep + ax))
+
+
+prod = _prim("prod", _prod_impl, "3.2.4 reductions")
+prod.vjps[0] = lambda g, ans, x, axis, keepdims: multiply(
+    _expand_back(g, ans, x, axis), _prod_others(ans, x, axis, keepdims))
+prod.jvps[0] = lambda t, ans, x, axis, keepdims: sum_(
+    multiply(t, _prod_others(ans, x, axis, keepdims)), axis, keepdims)
+
+
+def _logsumexp_impl(x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
+    x = _np.asarray(x)
+    m = _np.max(x, axis=axis, keepdims=True)
+    m = _np.where(_np.isfinite(m), m, 0)
+    r = _np.log(_np.sum(_np.exp(x - m), axis=axis, keepdims=True)) + m
+    return r if keepdims else _np.squeeze(r, axis=axis)
+
+
+def _softmax_impl(x: Any, axis: int) -> Any:
+    x = _np.asarray(x)
+    e = _np.exp(x - _np.max(x, axis=axis, keepdims=True))
+    e /= _np.sum(e, axis=axis, keepdims=True)
+    return e
+
+
+def _softmax_of(ans: Any, x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
+    akd = ans if keepdims else reshape(ans, _kd_shape(x, axis))
+    return exp(subtract(x, akd))
+
+
+logsumexp = _prim("logsumexp", _logsumexp_impl, "3.2.4 reductions (stable)")
+logsumexp.vjps[0] = lambda g, ans, x, axis, keepdims: multiply(
+    _expand_back(g, ans, x, axis), _softmax_of(ans, x, axis, keepdims))
+logsumexp.jvps[0] = lambda t, ans, x, axis, keepdims: sum_(
+    multiply(t, _softmax_of(ans, x, axis, keepdims)), axis, keepdims)
+
+softmax = _prim("softmax", _softmax_impl, "2.1 activations (softmax)")
+# J = diag(s) - s s^T, so J^T g = s * (g - <g, s>) and J t = s * (t - <t, s>)
+softmax.vjps[0] = lambda g, ans, x, axis: multiply(
+    ans, subtract(g, sum_(multiply(g, ans), (axis,), True)))
+softmax.jvps[0] = softmax.vjps[0]
+
+
+# ===================================================================== matrix products
+# z = W a + b (text 2.3): the matrix product. 1-d operands follow np.matmul's rules.
+
+
+def _swap(x: Any) -> Any:
+    nd = _ndim(x)
+    return transpose(x, tuple(range(nd - 2)) + (nd - 1, nd - 2))
+
+
+def _col(v: Any) -> Any:  # (..., k) -> (..., k, 1)
+    return reshape(v, _shape(v) + (1,))
+
+
+def _row(v: Any) -> Any:  # (..., k) -> (..., 1, k)
+    s = _shape(v)
+    return reshape(v, s[:-1] + (1, s[-1]))
+
+
+def _matmul_vjp_a(g: Any, ans: Any, a: Any, b: Any) -> Any:
+    nb = _ndim(g) - _ndim(ans)
+    an, bn = _ndim(a), _ndim(b)
+    if an == 1 and bn == 1:
+        r = multiply(reshape(g, _shape(g) + (1,)), b)
+    elif an == 1 and bn == 2:
+        r = matmul(g, transpose(b, (1, 0)))
+    elif an == 1:
+        r = reshape(matmul(b, _col(g)), _shape(g)[:-1] + (_shape(b)[-2],))
+    elif bn == 1:
+        r = multiply(_col(g), b)
+    else:
+        r = matmul(g, _swap(b))
+    return unbroadcast(r, _shape(a), nb)
+
+
+def _matmul_vjp_b(g: Any, ans: Any, a: Any, b: Any) -> Any:
+    nb = _ndim(g) - _ndim(ans)
+    an, bn = _ndim(a), _ndim(b)
+    if an == 1 and bn == 1:
+        r = multiply(reshape(g, _shape(g) + (1,)), a)
+    elif an == 1:
+        r = multiply(reshape(a, (-1, 1)), _row(g))
+    elif bn == 1 and an == 2:
+        r = matmul(g, a)
+    elif bn == 1:
+        r = matmul(_row(g), a)
+        r = reshape(r, _shape(r)[:-2] + (_shape(r)[-1],))
+    else:
+        r = matmul(_swap(a), g)
+    return unbroadcast(r, _shape(b), nb)
+
+
+def _matmul_jvp_a(t: Any, ans: Any, a: Any, b: Any) -> Any:
+    nt = _ndim(t) - _ndim(a)
+    bn = _ndim(b)
+    if _ndim(a) == 1:
+        if bn <= 2 or nt == 0:
+            return matmul(t, b)
+        ts = _shape(t)
+        r = matmul(reshape(t, ts[:nt] + (1,) * (bn - 2) + (1, ts[-1])), b)
+        rs = _shape(r)
+        return reshape(r, rs[:-2] + rs[-1:])
+    return matmul(align(t, a, max(_ndim(ans), _ndim(a))), b)
+
+
+def _matmul_jvp_b(t: Any, ans: Any, a: Any, b: Any) -> Any:
+    nt = _ndim(t) - _ndim(b)
+    an = _ndim(a)
+    if _ndim(b) == 1:
+        if an == 1:
+            return matmul(t, a)
+        if an == 2:
+            return matmul(t, transpose(a, (1, 0)))
+        ts = _shape(t)
+        r = matmul(a, reshape(t, ts[:nt] + (1,) * (an - 2) + (ts[-1], 1)))
+        rs = _shape(r)
+        return reshape(r, rs[:-1])
+    if an == 1:
+        return matmul(a, t)
+    return matmul(a, align(t, b, max(_ndim(ans), _ndim(b))))
+
+
+matmul = _prim("matmul", _np.matmul, "2.3 matrix product W a")
+matmul.vjps[0], matmul.vjps[1] = _matmul_vjp_a, _matmul_vjp_b
+matmul.jvps[0], matmul.jvps[1] = _matmul_jvp_a, _matmul_jvp_b
+
+
+def _einsum_impl(*operands: Any, spec: str) -> Any:
+    return _np.einsum(spec, *operands, optimize=len(operands) > 2)
+
+
+def _einsum_parts(spec: str) -> tuple[list[str], str]:
+    ins, out = spec.split("->")
+    return ins.split(","), out
+
+
+def _einsum_vjp(i: int) -> Any:
+    def rule(g: Any, ans: Any, *ops: Any, spec: str) -> Any:
+        ins, out = _einsum_parts(spec)
+        target = ins[i]
+        if len(set(target)) != len(target):
+            raise TracerError(f"einsum: no derivative for a repeated index in {target!r}")
+        others = [s for j, s in enumerate(ins) if j != i]
+        have = set(out).union(*others) if others else set(out)
+        kept = "".join(c for c in target if c in have)
+        sub = ",".join(["..." + out] + others) + "->..." + kept
+        r = einsum(g, *[o for j, o in enumerate(ops) if j != i], spec=sub)
+        if kept != target:  # an index summed inside operand i alone: broadcast back
+            xs = _shape(ops[i])
+            nb = _ndim(g) - _ndim(ans)
+            lead = _shape(r)[:nb]
+            kd = tuple(xs[k] if c in have else 1 for k, c in enumerate(target))
+            r = broadcast_to(reshape(r, lead + kd), lead + xs)
+        return r
+
+    return rule
+
+
+def _einsum_jvp(i: int) -> Any:
+    def rule(t: Any, ans: Any, *ops: Any, spec: str) -> Any:
+        ins, out = _einsum_parts(spec)
+        sub = ",".join(("..." + s) if j == i else s for j, s in enumerate(ins)) + "->..." + out
+        return einsum(*[t if j == i else o for j, o in enumerate(ops)], spec=sub)
+
+    return rule
+
+
+class _EinsumRules(dict):
+    """einsum is variadic: build the rule for operand i on first use."""
+
+    def __init__(self, maker: Any) -> None:
+        super().__init__()
+        self.maker = maker
+
+    def __missing__(self, i: int) -> Any:
+        self[i] = r = self.maker(i)
+        return r
+
+    def __contains__(self, i: object) -> bool:
+        return isinstance(i, int)
+
+
+einsum = _prim("einsum", _einsum_impl, "2.3 matrix product (general contraction)")
+einsum.vjps = _EinsumRules(_einsum_vjp)
+einsum.jvps = _EinsumRules(_einsum_jvp)
+
+
+# ===================================================================== shape and layout
+
+
+def _reshape_impl(x: Any, shape: tuple[int, ...]) -> Any:
+    return _np.reshape(x, shape)
+
+
+reshape = _prim("reshape", _reshape_impl, "shape")
+reshape.vjps[0] = lambda g, ans, x, shape: reshape(
+    g, _shape(g)[: _ndim(g) - _ndim(ans)] + _shape(x))
+reshape.jvps[0] = lambda t, ans, x, shape: reshape(
+    t, _shape(t)[: _ndim(t) - _ndim(x)] + _shape(ans))
+
+
+def _broadcast_to_impl(x: Any, shape: tuple[int, ...]) -> Any:
+    return _np.broadcast_to(x, shape)
+
+
+broadcast_to = _prim("broadcast_to", _broadcast_to_impl, "3.2.3 scalar expansion")
+broadcast_to.vjps[0] = lambda g, ans, x, shape: unbroadcast(g, _shape(x), _ndim(g) - len(shape))
+broadcast_to.jvps[0] = lambda t, ans, x, shape: broadcast_to(
+    align(t, x, len(shape)), _shape(t)[: _ndim(t) - _ndim(x)] + tuple(shape))
+
+
+def _transpose_impl(x: Any, axes: tuple[int, ...]) -> Any:
+    return _np.transpose(x, axes)
+
+
+def _transpose_vjp(g: Any, ans: Any, x: Any, axes: tuple[int, ...]) -> Any:
+    nb = _ndim(g) - _ndim(ans)
+    inv = tuple(int(i) for i in _np.argsort(axes))
+    return transpose(g, tuple(range(nb)) + tuple(nb + i for i in inv))
+
+
+def _transpose_jvp(t: Any, ans: Any, x: Any, axes: tuple[int, ...]) -> Any:
+    nt = _ndim(t) - _ndim(x)
+    return transpose(t, tuple(range(nt)) + tuple(nt + a for a in axes))
+
+
+transpose = _prim("transpose", _transpose_impl, "shape")
+transpose.vjps[0], transpose.jvps[0] = _transpose_vjp, _transpose_jvp
+
+
+def _astype_impl(x: Any, dtype: Any) -> Any:
+    return _np.asarray(x).astype(dtype)
+
+
+astype = _prim("astype", _astype_impl, "shape")
+astype.vjps[0] = lambda g, ans, x, dtype: astype(g, _dtype(x))
+astype.jvps[0] = lambda t, ans, x, dtype: astype(t, dtype)
+
+
+def _concatenate_impl(*xs: Any, axis: int) -> Any:
+    return _np.concatenate(xs, axis=axis)
+
+
+def _concat_vjp(i: int) -> Any:
+    def rule(g: Any, ans: Any, *xs: Any, axis: int) -> Any:
+        start = sum(_shape(x)[axis] for x in xs[:i])
+        stop = start + _shape(xs[i])[axis]
+        idx = (Ellipsis, slice(start, stop)) + (slice(None),) * (-axis - 1)
+        return getitem(g, _normalize_index(idx, _ndim(g)))
+
+    return rule
+
+
+def _concat_jvp(i: int) -> Any:
+    def rule(t: Any, ans: Any, *xs: Any, axis: int) -> Any:
+        lead = _shape(t)[: _ndim(t) - _ndim(xs[i])]
+        parts = [t if j == i else _np.zeros(lead + _shape(x), _dtype(t))
+                 for j, x in enumerate(xs)]
+        return concatenate(*parts, axis=axis)
+
+    return rule
+
+
+concatenate = _prim("concatenate", _concatenate_impl, "shape")
+concatenate.vjps = _EinsumRules(_concat_vjp)
+concatenate.jvps = _EinsumRules(_concat_jvp)
+
+
+# ===================================================================== indexing
+
+
+def _normalize_index(idx: Any, ndim: int) -> tuple[Any, ...]:
+    """A tuple index with Ellipsis expanded and boolean masks turned into integer arrays."""
+    if not isinstance(idx, tuple):
+        idx = (idx,)
+    out: list[Any] = []
+    for k in idx:
+        if isinstance(k, _np.ndarray) and k.dtype == bool:
+            out.extend(_np.nonzero(k))
+        elif isinstance(k, list):
+            arr = _np.asarray(k)
+            out.extend(_np.nonzero(arr)) if arr.dtype == bool else out.append(arr)
+        elif isinstance(k, (bool, _np.bool_)):
+            raise TracerError("indexing a traced array with a Python bool is not supported")
+        else:
+            if hasattr(k, "_trace"):
+                raise TracerError("a traced value cannot be used as an index")
+            out.append(k)
+    consumed = sum(1 for k in out if k is not None and k is not Ellipsis)
+    if Ellipsis in out:
+        i = out.index(Ellipsis)
+        out[i : i + 1] = [slice(None)] * (ndim - consumed)
+    return tuple(out)
+
+
+def _getitem_impl(x: Any, idx: tuple[Any, ...]) -> Any:
+    return _np.asarray(x)[idx]
+
+
+def _untake_impl(g: Any, idx: tuple[Any, ...], shape: tuple[int, ...], out_ndim: int) -> Any:
+    """The adjoint of ``x[idx]``: scatter-add ``g`` into zeros of ``shape`` (batch kept)."""
+    g = _np.asarray(g)
+    nb = g.ndim - out_ndim
+    z = _np.zeros(tuple(shape) + g.shape[:nb], g.dtype)
+    if nb:
+        g = _np.moveaxis(g, tuple(range(nb)), tuple(range(-nb, 0)))
+    if any(isinstance(k, _np.ndarray) for k in idx):
+        _np.add.at(z, idx, g)
+    else:
+        z[idx] = g
+    if nb:
+        z = _np.moveaxis(z, tuple(range(-nb, 0)), tuple(range(nb)))
+    return z
+
+
+getitem = _prim("getitem", _getitem_impl, "indexing and slicing")
+untake = _prim("untake", _untake_impl, "indexing and slicing (adjoint)")
+getitem.vjps[0] = lambda g, ans, x, idx: untake(g, idx, _shape(x), _ndim(ans))
+getitem.jvps[0] = lambda t, ans, x, idx: take_batched(t, idx, _ndim(x))
+untake.vjps[0] = lambda h, ans, g, idx, shape, out_ndim: take_batched(h, idx, len(shape))
+untake.jvps[0] = lambda t, ans, g, idx, shape, out_ndim: untake(t, idx, shape, out_ndim)

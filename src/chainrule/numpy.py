@@ -1,0 +1,34 @@
+"""A drop-in NumPy namespace for differentiable code: ``import chainrule.numpy as np``.
+
+The differentiable functions come from chainrule's table of rules; everything else
+(array creation, constants, dtypes) is NumPy's own.
+"""
+# ruff: noqa: F401, A001
+
+from __future__ import annotations
+
+import numpy as _onp
+from numpy import (
+    arange, e, empty, eye, float32, float64, full, identity, inf, int32, int64, isfinite,
+    isnan, linspace, nan, ndarray, newaxis, ones, ones_like, pi, random, zeros, zeros_like,
+)
+
+from .calculus.numpy_api import (
+    abs, absolute, add, amax, amin, arctan, arctan2, array, asarray, astype, atleast_1d,
+    broadcast_to, clip, concatenate, cos, cosh, divide, dot, einsum, exp, expand_dims, expm1,
+    hstack, inner, log, log1p, logaddexp, logsumexp, matmul, max, maximum, mean, min, minimum,
+    moveaxis, multiply, negative, outer, power, prod, ravel, reciprocal, relu, reshape,
+    sigmoid, sign, sin, sinh, softmax, softplus, sqrt, square, squeeze, stack, std, subtract,
+    sum, swapaxes, take, tan, tanh, tensordot, transpose, true_divide, var, vdot, vstack,
+    where,
+)
+from .calculus.numpy_api import linalg_norm as _norm
+
+
+class linalg:  # noqa: N801
+    """The differentiable part of numpy.linalg."""
+
+    norm = staticmethod(_norm)
+
+
+dtype = _onp.dtype
