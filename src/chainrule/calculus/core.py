@@ -509,5 +509,16 @@ class ForwardTrace:
             if t is None:
                 continue
             c = prim.jvps[i](t, ans, *vals, **params)
+            _check_tangent(prim, i, c, t, vals[i], ans)
             out = c if out is None else add(out, c)
         return ForwardTracer(ans, self, out)
+
+
+def _check_tangent(prim: Primitive, argnum: int, c: Any, t: Any, x: Any, ans: Any) -> None:
+    nt = len(_np.shape(t)) - len(_np.shape(x))
+    want = _np.shape(t)[:nt] + _np.shape(ans)
+    if _np.shape(c) != want:
+        raise AssertionError(
+            f"internal error: the JVP of {prim.name} for argument {argnum} has shape "
+            f"{_np.shape(c)}, expected {want}"
+        )

@@ -57,7 +57,7 @@ def unbroadcast(g: Any, shape: tuple[int, ...], nb: int) -> Any:
     gs = _shape(g)
     extra = len(gs) - nb - len(shape)
     if extra > 0:
-        g = sum_(g, tuple(range(nb, nb + extra)), False)
+        g = sum_(g, tuple(a - len(gs) for a in range(nb, nb + extra)), False)
     ones = tuple(i - len(shape) for i, s in enumerate(shape) if s == 1 and gs[nb + extra + i] != 1)
     if ones:
         g = sum_(g, ones, True)
@@ -128,7 +128,7 @@ log = _unary("log", _np.log, lambda ans, x: reciprocal(x))
 log1p = _unary("log1p", _np.log1p, lambda ans, x: reciprocal(add(x, 1.0)))
 expm1 = _unary("expm1", _np.expm1, lambda ans, x: add(ans, 1.0))
 sqrt = _unary("sqrt", _np.sqrt, lambda ans, x: divide(0.5, ans))
-reciprocal = _unary("reciprocal", _np.reciprocal,
+reciprocal = _unary("reciprocal", lambda x: _np.true_divide(1.0, x),
                     lambda ans, x: negative(multiply(ans, ans)))
 sin = _unary("sin", _np.sin, lambda ans, x: cos(x))
 cos = _unary("cos", _np.cos, lambda ans, x: negative(sin(x)))
@@ -631,8 +631,9 @@ def _normalize_index(idx: Any, ndim: int) -> tuple[Any, ...]:
                 raise TracerError("a traced value cannot be used as an index")
             out.append(k)
     consumed = sum(1 for k in out if k is not None and k is not Ellipsis)
-    if Ellipsis in out:
-        i = out.index(Ellipsis)
+    pos = [i for i, k in enumerate(out) if k is Ellipsis]
+    if pos:
+        i = pos[0]
         out[i : i + 1] = [slice(None)] * (ndim - consumed)
     return tuple(out)
 
