@@ -14,7 +14,7 @@ from numpy import (
 )
 
 from .calculus.numpy_api import (
-    abs, absolute, add, amax, amin, arctan, arctan2, array, asarray, astype, atleast_1d,
+    abs, absolute, add, amax, amin, arccos, arcsin, arctan, arctan2, array, asarray, astype, atleast_1d,
     broadcast_to, clip, concatenate, cos, cosh, divide, dot, einsum, exp, expand_dims, expm1,
     hstack, inner, log, log1p, logaddexp, logsumexp, matmul, max, maximum, mean, min, minimum,
     moveaxis, multiply, negative, outer, power, prod, ravel, reciprocal, relu, reshape,

@@ -52,7 +52,8 @@ class Primitive:
     """A differentiable operation: its NumPy implementation plus one VJP and one JVP per
     differentiable argument (registered in ``rules.py``)."""
 
-    __slots__ = ("name", "impl", "vjps", "jvps", "nondiff", "section", "__wrapped__")
+    __slots__ = ("name", "impl", "vjps", "jvps", "nondiff", "section", "__wrapped__",
+                 "diag_factor", "diag_dense")
 
     def __init__(self, name: str, impl: Callable[..., Any], section: str = "") -> None:
         self.name = name
@@ -61,6 +62,9 @@ class Primitive:
         self.jvps: dict[int, Callable[..., Any]] = {}
         self.nondiff: set[int] = set()
         self.section = section
+        # optional fast paths for a diagonal batch of cotangents (see DiagCotangent)
+        self.diag_factor: Callable[..., Any] | None = None
+        self.diag_dense: Callable[..., Any] | None = None
 
         self.__wrapped__ = impl
 
@@ -449,17 +453,69 @@ def _check_shape(prim: Primitive, argnum: int, contrib: Any, x: Any, g: Any, ans
         )
 
 
-def backward(outputs: list[tuple[Node, Any]], inputs: list[Node]) -> list[Any]:
-    """The reverse sweep. ``outputs`` pairs output nodes with their cotangents (which may
-    carry leading batch axes); returns the gradient for each input node (None if the
-    output does not depend on it)."""
+class DiagCotangent:
+    """The identity batch of cotangents that starts a Jacobian, kept diagonal.
+
+    It stands for the array ``(M,) + d.shape`` whose row k is ``d`` masked to entry k.
+    Element-wise rules map a diagonal to a diagonal (text 3.2.1: their Jacobians are
+    diagonal), so the sweep carries one vector instead of an M x M matrix until a rule
+    needs the full array; a layer's product W a then costs O(n^2), not O(n^3).
+    """
+
+    __slots__ = ("d",)
+
+    def __init__(self, d: Any) -> None:
+        self.d = d
+
+    def dense(self) -> Any:
+        d = _np.asarray(self.d)
+        m = d.size
+        z = _np.zeros((m, m), d.dtype)
+        z.flat[:: m + 1] = d.ravel()
+        return z.reshape((m,) + d.shape)
+
+
+def _diag_step(prim: Primitive, argnum: int, g: DiagCotangent, node: Node) -> Any:
+    """A diagonal cotangent through one rule, or None when the rule needs the full array."""
+    vals = node.vals
+    if any(isinstance(v, Tracer) for v in vals) or isinstance(node.ans, Tracer):
+        return None
+    if prim.diag_factor is not None and _np.shape(vals[argnum]) == _np.shape(node.ans):
+        f = prim.diag_factor(argnum, node.ans, *vals, **node.params)
+        return DiagCotangent(g.d if f is None else g.d * f)
+    if prim.diag_dense is not None:
+        return prim.diag_dense(argnum, g.d, node.ans, *vals, **node.params)
+    return None
+
+
+def _accumulate(prev: Any, contrib: Any) -> Any:
     from .numpy_api import add
 
+    if prev is None:
+        return contrib
+    if isinstance(prev, DiagCotangent) and isinstance(contrib, DiagCotangent):
+        return DiagCotangent(prev.d + contrib.d)
+    if isinstance(prev, DiagCotangent):
+        prev = prev.dense()
+    if isinstance(contrib, DiagCotangent):
+        contrib = contrib.dense()
+    return add(prev, contrib)
+
+
+def backward(outputs: list[tuple[Node, Any]], inputs: list[Node],
+             release: bool = False) -> list[Any]:
+    """The reverse sweep. ``outputs`` pairs output nodes with their cotangents (which may
+    carry leading batch axes, or be a :class:`DiagCotangent`); returns the gradient for
+    each input node (None if the output does not depend on it). With ``release`` the
+    graph is used once: each node drops its arrays as soon as its rules have run, so
+    memory is reused while the sweep is still going."""
     grads: dict[Node, Any] = {}
     for node, ct in outputs:
-        grads[node] = add(grads[node], ct) if node in grads else ct
+        grads[node] = _accumulate(grads.get(node), ct)
     input_set = set(inputs)
-    for node in _toposort([n for n, _ in outputs]):
+    roots = [n for n, _ in outputs]
+    held_before = (_held_ids(roots) | {id(ct) for _, ct in outputs}) if release else None
+    for node in _toposort(roots):
         g = grads.get(node)
         if g is None or node.prim is None:
             continue
@@ -467,11 +523,44 @@ def backward(outputs: list[tuple[Node, Any]], inputs: list[Node]) -> list[Any]:
             del grads[node]
         prim = node.prim
         for argnum, parent in node.parents:
-            contrib = prim.vjps[argnum](g, node.ans, *node.vals, **node.params)
-            _check_shape(prim, argnum, contrib, node.vals[argnum], g, node.ans)
-            prev = grads.get(parent)
-            grads[parent] = contrib if prev is None else add(prev, contrib)
-    return [grads.get(n) for n in inputs]
+            contrib = None
+            if isinstance(g, DiagCotangent):
+                contrib = _diag_step(prim, argnum, g, node)
+                if contrib is None:
+                    g = g.dense()
+            if contrib is None:
+                contrib = prim.vjps[argnum](g, node.ans, *node.vals, **node.params)
+                _check_shape(prim, argnum, contrib, node.vals[argnum], g, node.ans)
+            grads[parent] = _accumulate(grads.get(parent), contrib)
+        if release:
+            node.vals, node.ans, node.params = (), None, {}
+    held: set[int] | None = held_before
+    out = []
+    for n in inputs:
+        g = grads.get(n)
+        if isinstance(g, DiagCotangent):
+            g = g.dense()
+        elif isinstance(g, _np.ndarray):
+            if held is None:
+                held = _held_ids(roots) | {id(ct) for _, ct in outputs}
+            if id(g) in held or not g.flags.owndata or not g.flags.writeable:
+                g = g.copy()  # never hand back an array that the function or the user holds
+        out.append(g)
+    return out
+
+
+def _held_ids(roots: list[Node]) -> set[int]:
+    """The ids of the arrays recorded in the graph (inputs, constants, intermediates)."""
+    stack, seen, ids = list(roots), set(), set()
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        ids.add(id(n.ans))
+        ids.update(id(v) for v in n.vals)
+        stack.extend(p for _, p in n.parents)
+    return ids
 
 
 # --------------------------------------------------------------------------- forward mode

@@ -23,6 +23,7 @@ _ndim = R._ndim
 # element-wise primitives, re-exported as they are
 negative, exp, log, log1p, expm1, sqrt = R.negative, R.exp, R.log, R.log1p, R.expm1, R.sqrt
 sin, cos, tan, arctan, sinh, cosh, tanh = R.sin, R.cos, R.tan, R.arctan, R.sinh, R.cosh, R.tanh
+arcsin, arccos = R.arcsin, R.arccos
 abs, sign, reciprocal = R.abs_, R.sign, R.reciprocal  # noqa: A001
 absolute = abs
 sigmoid, relu, softplus = R.sigmoid, R.relu, R.softplus
@@ -405,7 +406,7 @@ UFUNCS: dict[Any, Any] = {
     _np.add: add, _np.subtract: subtract, _np.multiply: multiply, _np.divide: divide,
     _np.power: power, _np.negative: negative, _np.exp: exp, _np.log: log, _np.log1p: log1p,
     _np.expm1: expm1, _np.sqrt: sqrt, _np.sin: sin, _np.cos: cos, _np.tan: tan,
-    _np.arctan: arctan, _np.sinh: sinh, _np.cosh: cosh, _np.tanh: tanh, _np.absolute: abs,
+    _np.arctan: arctan, _np.arcsin: arcsin, _np.arccos: arccos, _np.sinh: sinh, _np.cosh: cosh, _np.tanh: tanh, _np.absolute: abs,
     _np.sign: sign, _np.maximum: maximum, _np.minimum: minimum, _np.matmul: matmul,
     _np.reciprocal: reciprocal, _np.square: square, _np.arctan2: arctan2,
     _np.logaddexp: logaddexp, _np.positive: lambda x: x,

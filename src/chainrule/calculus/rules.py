@@ -88,14 +88,36 @@ def take_batched(v: Any, idx: tuple[Any, ...], core_ndim: int) -> Any:
     return transpose(r, tuple(range(rn - lead, rn)) + tuple(range(rn - lead)))
 
 
+def _is_ones(g: Any) -> bool:
+    """A cotangent that is a broadcast 1 (the start of every gradient, after a sum)."""
+    return (isinstance(g, _np.ndarray) and g.ndim > 0 and g.size > 0
+            and not any(g.strides) and g.flat[0] == 1)
+
+
+def _times(g: Any, d: Any, fresh: bool = False) -> Any:
+    """``g * d``, skipping the product when ``g`` is a broadcast 1 (the sweep never writes
+    into its arrays, and ``backward`` copies a result that could alias one), and writing
+    into ``d`` when the rule has just made it (``fresh``) and nothing is being traced."""
+    if isinstance(d, _np.ndarray) and d.shape == _np.shape(g) and \
+            d.dtype == _np.result_type(g, d):
+        if _is_ones(g):
+            return d
+        if fresh and isinstance(g, _np.ndarray) and d.flags.owndata and d.flags.writeable:
+            return _np.multiply(d, g, out=d)
+    return multiply(g, d)
+
+
 # ===================================================================== 3.2.1 element-wise
 # f applied to each entry: the Jacobian is diag(f'(x)).
 
 
-def _unary(name: str, fwd: Any, deriv: Any, section: str = "3.2.1 element-wise") -> Primitive:
+def _unary(name: str, fwd: Any, deriv: Any, section: str = "3.2.1 element-wise",
+           fresh: bool = True) -> Primitive:
+    """``fresh``: ``deriv`` returns a new array (not ``ans`` or ``x`` themselves)."""
     p = _prim(name, fwd, section)
-    p.vjps[0] = lambda g, ans, x: multiply(g, deriv(ans, x))
+    p.vjps[0] = lambda g, ans, x: _times(g, deriv(ans, x), fresh)
     p.jvps[0] = lambda t, ans, x: multiply(t, deriv(ans, x))
+    p.diag_factor = lambda i, ans, x: deriv(ans, x)
     return p
 
 
@@ -123,7 +145,8 @@ def _step(x: Any) -> Any:
 negative = _unary("negative", _np.negative, lambda ans, x: -1.0)
 negative.vjps[0] = lambda g, ans, x: negative(g)
 negative.jvps[0] = lambda t, ans, x: negative(t)
-exp = _unary("exp", _np.exp, lambda ans, x: ans)
+negative.diag_factor = lambda i, ans, x: -1.0
+exp = _unary("exp", _np.exp, lambda ans, x: ans, fresh=False)
 log = _unary("log", _np.log, lambda ans, x: reciprocal(x))
 log1p = _unary("log1p", _np.log1p, lambda ans, x: reciprocal(add(x, 1.0)))
 expm1 = _unary("expm1", _np.expm1, lambda ans, x: add(ans, 1.0))
@@ -133,6 +156,10 @@ reciprocal = _unary("reciprocal", lambda x: _np.true_divide(1.0, x),
 sin = _unary("sin", _np.sin, lambda ans, x: cos(x))
 cos = _unary("cos", _np.cos, lambda ans, x: negative(sin(x)))
 tan = _unary("tan", _np.tan, lambda ans, x: add(1.0, multiply(ans, ans)))
+arcsin = _unary("arcsin", _np.arcsin,
+                lambda ans, x: reciprocal(sqrt(subtract(1.0, multiply(x, x)))))
+arccos = _unary("arccos", _np.arccos,
+                lambda ans, x: negative(reciprocal(sqrt(subtract(1.0, multiply(x, x))))))
 arctan = _unary("arctan", _np.arctan, lambda ans, x: reciprocal(add(1.0, multiply(x, x))))
 sinh = _unary("sinh", _np.sinh, lambda ans, x: cosh(x))
 cosh = _unary("cosh", _np.cosh, lambda ans, x: sinh(x))
@@ -155,16 +182,18 @@ softplus = _unary("softplus", _softplus_impl, lambda ans, x: sigmoid(x), "2.1 ac
 # or None for the identity (addition).
 
 
-def _binary(name: str, fwd: Any, dx: Any, dy: Any, section: str) -> Primitive:
+def _binary(name: str, fwd: Any, dx: Any, dy: Any, section: str,
+            fresh_dx: bool = False) -> Primitive:
     p = _prim(name, fwd, section)
 
     def vjp_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
         nb = _ndim(g) - _ndim(ans)
-        return unbroadcast(g if dx is None else multiply(g, dx(ans, x, y)), _shape(x), nb)
+        return unbroadcast(g if dx is None else _times(g, dx(ans, x, y), fresh_dx),
+                           _shape(x), nb)
 
     def vjp_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
         nb = _ndim(g) - _ndim(ans)
-        return unbroadcast(g if dy is None else multiply(g, dy(ans, x, y)), _shape(y), nb)
+        return unbroadcast(g if dy is None else _times(g, dy(ans, x, y)), _shape(y), nb)
 
     def jvp_x(t: Any, ans: Any, x: Any, y: Any) -> Any:
         t = align(t, x, _ndim(ans))
@@ -176,6 +205,7 @@ def _binary(name: str, fwd: Any, dx: Any, dy: Any, section: str) -> Primitive:
 
     p.vjps[0], p.vjps[1] = vjp_x, vjp_y
     p.jvps[0], p.jvps[1] = jvp_x, jvp_y
+    p.diag_factor = lambda i, ans, x, y: (dx, dy)[i] and (dx, dy)[i](ans, x, y)
     return p
 
 
@@ -217,7 +247,8 @@ multiply = _binary("multiply", _np.multiply, lambda ans, x, y: y, lambda ans, x,
                    "3.2.2 Hadamard product")
 divide = _binary("divide", _np.true_divide, lambda ans, x, y: reciprocal(y),
                  lambda ans, x, y: negative(divide(ans, y)), "3.2.1 element-wise division")
-power = _binary("power", _np.power, _pow_dx, _pow_dy, "3.2.1 element-wise power")
+power = _binary("power", _np.power, _pow_dx, _pow_dy, "3.2.1 element-wise power",
+                fresh_dx=True)
 maximum = _binary("maximum", _np.maximum, lambda ans, x, y: _tie(x, y, True),
                   lambda ans, x, y: _tie(y, x, True), "3.2.1 element-wise maximum")
 minimum = _binary("minimum", _np.minimum, lambda ans, x, y: _tie(x, y, False),
@@ -467,6 +498,18 @@ def _matmul_jvp_b(t: Any, ans: Any, a: Any, b: Any) -> Any:
 matmul = _prim("matmul", _np.matmul, "2.3 matrix product W a")
 matmul.vjps[0], matmul.vjps[1] = _matmul_vjp_a, _matmul_vjp_b
 matmul.jvps[0], matmul.jvps[1] = _matmul_jvp_a, _matmul_jvp_b
+
+
+def _matmul_diag(i: int, d: Any, ans: Any, a: Any, b: Any) -> Any:
+    """diag(d) through z = W a: row k of the Jacobian is d_k W[k] (O(n^2), no product)."""
+    if i == 1 and _ndim(a) == 2 and _ndim(b) == 1:
+        return d[:, None] * a
+    if i == 0 and _ndim(a) == 1 and _ndim(b) == 2:
+        return d[:, None] * b.T
+    return None
+
+
+matmul.diag_dense = _matmul_diag
 
 
 def _einsum_impl(*operands: Any, spec: str) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as _np
 
-from .core import ForwardTrace, ReverseTrace, Tracer, backward, getval
+from .core import DiagCotangent, ForwardTrace, ReverseTrace, Tracer, backward, getval
 from .tree import tree_flatten, tree_unflatten
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacrev", "jacobian", "jacfwd", "hessian"]
@@ -143,10 +143,11 @@ def _reverse(f: Callable[..., Any], args: tuple[Any, ...], nums: tuple[int, ...]
 
 
 def _pullback(trace: Any, boxed: list[Any], out_leaves: list[Any],
-              cts: list[Any], batch: tuple[int, ...]) -> list[Any]:
+              cts: list[Any], batch: tuple[int, ...], once: bool = False) -> list[Any]:
     pairs = [(o._node, ct) for o, ct in zip(out_leaves, cts)
              if isinstance(o, Tracer) and o._trace is trace]
-    grads = backward(pairs, [b._node for b in boxed]) if pairs else [None] * len(boxed)
+    nodes = [b._node for b in boxed]
+    grads = backward(pairs, nodes, release=once) if pairs else [None] * len(boxed)
     return [g if g is not None else _zeros(batch, b._value) for g, b in zip(grads, boxed)]
 
 
@@ -228,7 +229,7 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
         out, aux = _split_aux(out, has_aux, "grad")
         o = _scalar_out(out, trace, "grad")
         one = _np.ones((), _out_dtype(o))
-        grads = _pullback(trace, boxed, [o], [one], ())
+        grads = _pullback(trace, boxed, [o], [one], (), once=True)
         flat = [x for i in nums for x in tree_flatten(args[i])[0]]
         grads = [_like_input(g, x) for g, x in zip(grads, flat)]
         value = _strip(out, trace)
@@ -293,9 +294,14 @@ def jacrev(f: Callable[..., Any], argnums: Argnums = 0,
         shapes = [_np.shape(getval(o)) for o in out_leaves]
         sizes = [int(_np.prod(s, dtype=_np.int64)) for s in shapes]
         dts = [_out_dtype(o) for o in out_leaves]
-        seeds = _basis(sizes, shapes, dts)
         m = sum(sizes)
-        grads = _pullback(trace, boxed, out_leaves, seeds, (m,))
+        if len(out_leaves) == 1 and isinstance(out_leaves[0], Tracer) and \
+                not isinstance(out_leaves[0]._value, Tracer):
+            # the identity seed, kept diagonal while element-wise rules allow
+            seeds = [DiagCotangent(_np.ones(shapes[0], dts[0]))]
+        else:
+            seeds = _basis(sizes, shapes, dts)
+        grads = _pullback(trace, boxed, out_leaves, seeds, (m,), once=True)
         result = []
         off = 0
         for sh, s in zip(shapes, sizes):
