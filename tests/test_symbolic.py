@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import time
 
-import numpy as onp
 import pytest
 import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chainrule.symbolic import (
-    ExpressionError, check_against_autodiff, derivative, gradient, jacobian, latex, parse,
+    ExpressionError,
+    check_against_autodiff,
+    derivative,
+    gradient,
+    jacobian,
+    latex,
+    parse,
     parse_point,
 )
 

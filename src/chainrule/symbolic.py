@@ -9,6 +9,14 @@ Matrix([
 # ruff: noqa: F401
 
 from .calculus.symbolic import (
-    Expression, ExpressionError, check_against_autodiff, derivative, evaluate, gradient,
-    jacobian, latex, parse, parse_point,
+    Expression,
+    ExpressionError,
+    check_against_autodiff,
+    derivative,
+    evaluate,
+    gradient,
+    jacobian,
+    latex,
+    parse,
+    parse_point,
 )

@@ -66,7 +66,8 @@ def check_grad(f: Callable[..., Any], *args: Any, argnums: int | tuple[int, ...]
     for i in nums:
         leaves, d = tree_flatten(args[i])
         for k in range(len(leaves)):
-            def fk(leaf: Any, i: int = i, k: int = k) -> Any:
+            def fk(leaf: Any, i: int = i, k: int = k, leaves: list[Any] = leaves,
+                   d: Any = d) -> Any:
                 ls = list(leaves)
                 ls[k] = leaf
                 a = list(args)

@@ -340,7 +340,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     nums = tuple(range(len(primals)))
     ins = _Inputs(primals, nums)
     t_leaves = []
-    for i, t in enumerate(tangents):
+    for t in tangents:
         leaves, _ = tree_flatten(t)
         t_leaves.extend(leaves)
     if len(t_leaves) != len(ins.leaves):

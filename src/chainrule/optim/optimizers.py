@@ -1,0 +1,309 @@
+"""Optimisers: small classes with per-parameter state and one vectorised ``step``.
+
+``step(theta, grad)`` updates Theta in place from the gradient buffer (same layout),
+with preallocated state and scratch buffers, so a step allocates nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .schedules import Schedule
+
+__all__ = ["Optimizer", "GradientDescent", "SGD", "Momentum", "Nesterov", "RMSProp", "Adam",
+           "AdamW", "get_optimizer", "clip_grad_norm"]
+
+
+def clip_grad_norm(grad: np.ndarray, max_norm: float) -> float:
+    """Scale ``grad`` in place so that its global 2-norm is at most ``max_norm``; return
+    the norm before clipping."""
+    norm = float(np.sqrt(np.dot(grad, grad)))
+    if norm > max_norm and norm > 0:
+        grad *= max_norm / norm
+    return norm
+
+
+class Optimizer:
+    """Base class. ``lr`` is a number or a schedule (a function of the step);
+    ``weight_decay`` adds the L2 term wd * W to the gradient of the weights (biases are
+    not decayed: ``mask`` is 1 on weights, 0 on biases, set by the network)."""
+
+    name = "optimizer"
+
+    def __init__(self, lr: float | Schedule = 0.01, weight_decay: float = 0.0) -> None:
+        if not callable(lr):
+            if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+                raise ValueError(f"learning rate must be a positive number, got {lr!r}")
+        if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+        self.lr = lr
+        self.weight_decay = float(weight_decay)
+        self.t = 0
+        self.mask: np.ndarray | None = None
+        self._tmp: np.ndarray | None = None
+
+    def lr_at(self, step: int) -> float:
+        return float(self.lr(step)) if callable(self.lr) else float(self.lr)
+
+    def _prepare(self, theta: np.ndarray) -> None:
+        if self._tmp is None or self._tmp.shape != theta.shape or self._tmp.dtype != theta.dtype:
+            self._tmp = np.empty_like(theta)
+            self._init_state(theta)
+
+    def _init_state(self, theta: np.ndarray) -> None:
+        pass
+
+    def _decay(self, theta: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """grad + wd * mask * theta (coupled L2), without touching the gradient buffer."""
+        if not self.weight_decay:
+            return grad
+        tmp = self._tmp
+        np.multiply(theta, self.weight_decay, out=tmp)
+        if self.mask is not None:
+            tmp *= self.mask
+        tmp += grad
+        return tmp
+
+    def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
+        self._prepare(theta)
+        lr = self.lr_at(self.t)
+        self._update(theta, grad, lr)
+        self.t += 1
+
+    def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
+        raise NotImplementedError
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The per-parameter state, for checkpoints."""
+        return {}
+
+    def load_state(self, state: dict[str, np.ndarray], t: int) -> None:
+        self.t = int(t)
+
+    def config(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {"name": self.name, "weight_decay": self.weight_decay}
+        if not callable(self.lr):
+            cfg["lr"] = self.lr
+        return cfg
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.lr!r})"
+
+
+class SGD(Optimizer):
+    """Theta <- Theta - alpha grad C (text 3.8); with ``momentum`` mu > 0 the heavy ball,
+    with ``nesterov`` the look-ahead form."""
+
+    name = "sgd"
+
+    def __init__(self, lr: float | Schedule = 0.01, momentum: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
+        super().__init__(lr, weight_decay)
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        if nesterov and momentum == 0:
+            raise ValueError("nesterov needs momentum > 0")
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.v: np.ndarray | None = None
+
+    def _init_state(self, theta: np.ndarray) -> None:
+        self.v = np.zeros_like(theta) if self.momentum else None
+
+    def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
+        g = self._decay(theta, grad)
+        if not self.momentum:
+            if g is self._tmp:
+                g *= lr
+                theta -= g
+            else:
+                np.multiply(g, lr, out=self._tmp)
+                theta -= self._tmp
+            return
+        v = self.v
+        v *= self.momentum
+        v += g
+        tmp = self._tmp
+        if self.nesterov:
+            if g is not tmp:
+                np.multiply(v, self.momentum, out=tmp)
+                tmp += g
+            else:
+                tmp += self.momentum * v
+            tmp *= lr
+        else:
+            np.multiply(v, lr, out=tmp)
+        theta -= tmp
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"v": self.v} if self.v is not None else {}
+
+    def load_state(self, state: dict[str, np.ndarray], t: int) -> None:
+        super().load_state(state, t)
+        if "v" in state:
+            self.v = np.array(state["v"])
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class GradientDescent(SGD):
+    """Full-batch gradient descent: SGD used with the whole data set as one batch."""
+
+    name = "gd"
+
+
+def Momentum(lr: float | Schedule = 0.01, momentum: float = 0.9,  # noqa: N802
+             weight_decay: float = 0.0) -> SGD:
+    """SGD with (heavy-ball) momentum."""
+    opt = SGD(lr, momentum=momentum, weight_decay=weight_decay)
+    opt.name = "momentum"
+    return opt
+
+
+def Nesterov(lr: float | Schedule = 0.01, momentum: float = 0.9,  # noqa: N802
+             weight_decay: float = 0.0) -> SGD:
+    """SGD with Nesterov momentum."""
+    opt = SGD(lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
+    opt.name = "nesterov"
+    return opt
+
+
+class RMSProp(Optimizer):
+    """s <- rho s + (1 - rho) g^2;  Theta <- Theta - alpha g / (sqrt(s) + eps)."""
+
+    name = "rmsprop"
+
+    def __init__(self, lr: float | Schedule = 1e-3, rho: float = 0.9, eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(lr, weight_decay)
+        self.rho, self.eps = float(rho), float(eps)
+        self.s: np.ndarray | None = None
+
+    def _init_state(self, theta: np.ndarray) -> None:
+        self.s = np.zeros_like(theta)
+
+    def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
+        g = self._decay(theta, grad)
+        s, tmp = self.s, self._tmp
+        s *= self.rho
+        if g is tmp:
+            g = g.copy()
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - self.rho
+        s += tmp
+        np.sqrt(s, out=tmp)
+        tmp += self.eps
+        np.divide(g, tmp, out=tmp)
+        tmp *= lr
+        theta -= tmp
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"s": self.s} if self.s is not None else {}
+
+    def load_state(self, state: dict[str, np.ndarray], t: int) -> None:
+        super().load_state(state, t)
+        if "s" in state:
+            self.s = np.array(state["s"])
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba): bias-corrected moments m, v of the gradient.
+    ``weight_decay`` here is the coupled L2 term; :class:`AdamW` decouples it."""
+
+    name = "adam"
+    decoupled = False
+
+    def __init__(self, lr: float | Schedule = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(lr, weight_decay)
+        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
+            raise ValueError("Adam betas must be in [0, 1)")
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.m: np.ndarray | None = None
+        self.v: np.ndarray | None = None
+        self._tmp2: np.ndarray | None = None
+
+    def _init_state(self, theta: np.ndarray) -> None:
+        self.m = np.zeros_like(theta)
+        self.v = np.zeros_like(theta)
+        self._tmp2 = np.empty_like(theta)
+
+    def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
+        if self.decoupled and self.weight_decay:
+            # AdamW: Theta <- Theta - alpha wd Theta, outside the moments
+            np.multiply(theta, lr * self.weight_decay, out=self._tmp2)
+            if self.mask is not None:
+                self._tmp2 *= self.mask
+            theta -= self._tmp2
+            g = grad
+        else:
+            g = self._decay(theta, grad)
+        b1, b2 = self.beta1, self.beta2
+        m, v, tmp = self.m, self.v, self._tmp2
+        t = self.t + 1
+        # m <- b1 m + (1 - b1) g ;  v <- b2 v + (1 - b2) g^2
+        m -= g
+        m *= b1
+        m += g
+        np.multiply(g, g, out=tmp)
+        v -= tmp
+        v *= b2
+        v += tmp
+        # Theta <- Theta - alpha_t m / (sqrt(v) + eps_t), with the bias corrections folded
+        # into alpha_t and eps_t (the form of the Adam paper, section 2)
+        alpha_t = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        eps_t = self.eps * math.sqrt(1 - b2 ** t)
+        np.sqrt(v, out=tmp)
+        tmp += eps_t
+        np.divide(m, tmp, out=tmp)
+        tmp *= alpha_t
+        theta -= tmp
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"m": self.m, "v": self.v} if self.m is not None else {}
+
+    def load_state(self, state: dict[str, np.ndarray], t: int) -> None:
+        super().load_state(state, t)
+        if "m" in state:
+            self.m, self.v = np.array(state["m"]), np.array(state["v"])
+            self._tmp2 = np.empty_like(self.m)
+            self._tmp = np.empty_like(self.m)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): the decay is applied to
+    Theta directly, not through the moments."""
+
+    name = "adamw"
+    decoupled = True
+
+    def __init__(self, lr: float | Schedule = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
+        super().__init__(lr, beta1, beta2, eps, weight_decay)
+
+
+_OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
+    "sgd": SGD, "gd": GradientDescent, "momentum": Momentum, "nesterov": Nesterov,
+    "rmsprop": RMSProp, "adam": Adam, "adamw": AdamW,
+}
+
+
+def get_optimizer(spec: str | Optimizer | None, lr: float | Schedule | None = None,
+                  **kw: Any) -> Optimizer:
+    """An optimiser by name (sgd, gd, momentum, nesterov, rmsprop, adam, adamw)."""
+    if isinstance(spec, Optimizer):
+        return spec
+    name = (spec or "adam").lower()
+    if name not in _OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {spec!r}; choose one of {', '.join(_OPTIMIZERS)}")
+    if lr is not None:
+        kw["lr"] = lr
+    return _OPTIMIZERS[name](**kw)
