@@ -26,6 +26,13 @@ __all__ = ["fit", "Callback", "EarlyStopping", "ProgressBar", "TrainState", "Tra
            "n_batches", "batches"]
 
 
+# The learning rate fit uses for each optimiser name when none is given (with the default
+# cosine schedule): Adam at 3e-3 reaches 98.0-98.1% on MNIST 784-100-10 in 10 epochs at
+# B = 64 (benchmarks/train_mnist.py), where 1e-3 stops near 97.7%.
+DEFAULT_LR = {"adam": 3e-3, "adamw": 3e-3, "rmsprop": 1e-3, "sgd": 0.1, "gd": 0.1,
+              "momentum": 0.05, "nesterov": 0.05}
+
+
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the network keeps its last good weights."""
 
@@ -209,15 +216,20 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
         callbacks: Sequence[Any] | None = None, early_stopping: int | None = None,
         seed: int = 0, shuffle: bool = True, drop_last: bool = False,
         verbose: int | bool = 1, stream: IO[str] | None = None,
-        initial_epoch: int = 0) -> dict[str, list[float]]:
+        initial_epoch: int = 0,
+        history: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
     """Train ``net`` on (X, y) and return the history of loss and metrics per epoch.
 
-    Defaults: Adam at alpha = 1e-3 with a cosine schedule over the whole run, batches of
-    64, 10 epochs. ``optimizer`` is a name (gd, sgd, momentum, nesterov, rmsprop, adam,
-    adamw) or an :class:`~chainrule.optim.Optimizer`; ``schedule`` ("cosine",
-    "constant" or a function of the step) applies when the optimiser's rate is a number.
+    Defaults: Adam at alpha = 3e-3 with a cosine schedule over the whole run, batches of
+    64, 10 epochs (``DEFAULT_LR`` gives the rate for each optimiser name). ``optimizer``
+    is a name (gd, sgd, momentum, nesterov, rmsprop, adam, adamw) or an
+    :class:`~chainrule.optim.Optimizer`; ``schedule`` ("cosine", "constant" or a function
+    of the step) applies when the optimiser's rate is a number.
     ``early_stopping=k`` stops after k epochs without improvement of the validation loss
     and restores the best weights. The same ``seed`` gives bit-identical weights.
+    ``initial_epoch`` and ``history`` continue an earlier run (a resumed checkpoint): the
+    shuffles of the skipped epochs are drawn and discarded, so a resumed run repeats the
+    uninterrupted one exactly.
 
     >>> import numpy as np
     >>> from chainrule.nn import Network
@@ -261,6 +273,8 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     steps = n_batches(m, B, drop_last)
     if steps == 0:
         raise ValueError(f"batch_size {B} with drop_last leaves no batch of {m} examples")
+    if not isinstance(optimizer, Optimizer) and lr is None:
+        lr = DEFAULT_LR.get(str(optimizer or "adam").lower())
     opt = get_optimizer(optimizer, lr=lr, weight_decay=weight_decay) \
         if not isinstance(optimizer, Optimizer) else optimizer
     if isinstance(optimizer, Optimizer) and (lr is not None or weight_decay):
@@ -286,7 +300,10 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
                                  patience=_check_int("early_stopping", early_stopping)))
     if verbose:
         cbs.append(ProgressBar(stream))
-    history: dict[str, list[float]] = {}
+    history = {k: list(v) for k, v in history.items()} if history else {}
+    if shuffle:
+        for _ in range(initial_epoch):
+            rng.permutation(m)
     state = TrainState(net, opt, initial_epoch + epochs, steps, B, m, history=history)
     net.history_ = history
     classifier = net.is_classifier

@@ -1,0 +1,492 @@
+"""The ``chainrule`` command: a thin face over the Python API.
+
+Exit status: 0 on success, 2 on a usage error, 1 on a data, model or expression error,
+each with a one-line message (``--debug`` shows the traceback). Heavy imports happen
+inside the commands, so ``chainrule --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+DATASET_DEFAULTS = {
+    # dataset: (hidden layers, epochs, batch size)
+    "digits": ([64], 30, 32),
+    "mnist": ([100], 10, 64),
+    "file": ([64], 50, 32),
+}
+
+
+class UsageError(Exception):
+    """A command-line mistake: exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line, then exit 2
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (v > 0 and v < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return v
+
+
+def _layers(text: str) -> list[int]:
+    parts = [p for p in text.replace(" ", "").split(",") if p != ""]
+    if not parts and text.strip() == "":
+        return []
+    try:
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give hidden layer sizes as whole numbers "
+                                         f"separated by commas, such as 100,50") from None
+    if any(s < 1 or s > 100_000 for s in sizes):
+        raise argparse.ArgumentTypeError(f"{text!r}: layer sizes must be between 1 and 100000")
+    return sizes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = _Parser(prog="chainrule", description="The mathematics of neural networks, "
+                "executable: train, evaluate, explain, and differentiate.")
+    p.add_argument("--version", action="version", version=f"chainrule {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a network (default: digits, no network needed)")
+    t.add_argument("--dataset", default="digits",
+                   help="digits (built in), mnist, or a PATH.csv / PATH.npz file")
+    t.add_argument("--target", help="the label column of a CSV/NPZ file (default: last)")
+    t.add_argument("--data-dir", help="folder with the MNIST files (default: "
+                   "$CHAINRULE_DATA or the user cache)")
+    t.add_argument("--layers", type=_layers, help="hidden layer sizes, e.g. 100,50")
+    t.add_argument("--activation", default="relu", help="hidden activation (relu, tanh, "
+                   "sigmoid, leaky_relu, elu, gelu, softplus, identity)")
+    t.add_argument("--output", default=None, help="output activation (default: softmax for "
+                   "classes, identity for regression)")
+    t.add_argument("--cost", default=None, help="mse, cross_entropy or binary_cross_entropy "
+                   "(default: fits the output)")
+    t.add_argument("--optimizer", default="adam",
+                   choices=["gd", "sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"])
+    t.add_argument("--lr", type=_positive_float, help="learning rate alpha (default: per "
+                   "optimizer)")
+    t.add_argument("--schedule", default="cosine", choices=["cosine", "constant"])
+    t.add_argument("--epochs", type=_positive_int)
+    t.add_argument("--batch-size", type=_positive_int)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default="model.safetensors", help="where to save the model")
+    t.add_argument("--checkpoint", help="write a checkpoint here after every epoch")
+    t.add_argument("--resume", help="continue training from this checkpoint")
+    t.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    t.add_argument("--task", choices=["classify", "regress"], help="for CSV/NPZ files "
+                   "(default: guessed from the target column)")
+    t.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE")
+    t.add_argument("--quiet", action="store_true", help="no progress display")
+
+    e = sub.add_parser("evaluate", help="evaluate a saved model on a data set")
+    e.add_argument("model")
+    e.add_argument("--dataset", default="digits")
+    e.add_argument("--target")
+    e.add_argument("--data-dir")
+    e.add_argument("--split", choices=["test", "all"], default=None,
+                   help="test: the held-out split train used (default for digits and "
+                   "mnist); all: every row (default for files)")
+    e.add_argument("--seed", type=int, default=0, help="the --seed that train used")
+
+    pr = sub.add_parser("predict", help="predict the rows of a CSV file")
+    pr.add_argument("model")
+    pr.add_argument("input", help="CSV file with a header row of feature names")
+    pr.add_argument("--out", help="write predictions here (CSV) instead of standard output")
+
+    for name, what in (("jacobian", "the Jacobian of comma-separated expressions"),
+                       ("grad", "the gradient of one expression")):
+        j = sub.add_parser(name, help=f"{what}, symbolic and checked by autodiff")
+        j.add_argument("expr", help='e.g. "2*x + y**3, exp(y) - 13*x"')
+        j.add_argument("--wrt", help="variables, e.g. x,y (default: in order of appearance)")
+        j.add_argument("--at", help="a point, e.g. x=1,y=2: also print the value there")
+        j.add_argument("--latex", action="store_true", help="print LaTeX")
+
+    x = sub.add_parser("explain", help="the text's worked examples, step by step")
+    x.add_argument("--model", help="explain one example through this model instead")
+    x.add_argument("--input", help="the example: comma-separated features, or a CSV file "
+                   "(its first row)")
+    x.add_argument("--label", help="the example's true class (default: the predicted one)")
+    x.add_argument("--lr", type=_positive_float, default=0.5, help="alpha for the gradient "
+                   "descent step")
+    x.add_argument("--format", choices=["text", "markdown", "latex"], default="text")
+    return p
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _load_dataset(args: argparse.Namespace, for_training: bool) -> dict[str, Any]:
+    """Arrays for a dataset argument, split as train uses them."""
+    import numpy as np
+
+    from .data import LabelEncoder, load_csv, load_digits, load_mnist, load_npz, split
+
+    name = args.dataset
+    if name == "digits":
+        X, y = load_digits()
+        tr, va, te = split(len(y), (0.7, 0.1, 0.2), seed=args.seed, stratify=y)
+        return {"kind": "digits", "X": X, "y": y, "train": tr, "val": va, "test": te,
+                "classify": True, "classes": None, "feature_names": None}
+    if name == "mnist":
+        Xtr, ytr, Xte, yte = load_mnist(args.data_dir)
+        X = np.concatenate([Xtr, Xte])
+        y = np.concatenate([ytr, yte])
+        rng = np.random.default_rng(args.seed)
+        perm = rng.permutation(60000)
+        return {"kind": "mnist", "X": X, "y": y, "train": np.sort(perm[5000:]),
+                "val": np.sort(perm[:5000]), "test": np.arange(60000, 70000), "classify": True,
+                "classes": None, "feature_names": None}
+    path = Path(name)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        table = load_csv(path, args.target)
+    elif suffix == ".npz":
+        table = load_npz(path, args.target)
+    else:
+        raise UsageError(f"--dataset {name!r}: use digits, mnist, or a .csv / .npz file")
+    y_raw = table.y
+    task = getattr(args, "task", None)
+    if task is None:
+        uniq = np.unique(y_raw)
+        classify = y_raw.dtype.kind in "USO" or (y_raw.dtype.kind in "iub" and len(uniq) <= 50)
+    else:
+        classify = task == "classify"
+    if classify:
+        enc = LabelEncoder().fit(y_raw)
+        if for_training and len(enc.classes_) < 2:
+            raise ValueError(f"{path}: the target {table.target!r} has a single class "
+                             f"({str(enc.classes_[0])!r}); a classifier needs at least two")
+        y = enc.transform(y_raw) if for_training else y_raw
+        classes = enc.classes_
+    else:
+        if y_raw.dtype.kind in "USO":
+            raise ValueError(f"{path}: --task regress needs a numeric target column")
+        y = y_raw.astype(np.float64)
+        classes = None
+    m = len(y)
+    if for_training and m < 10:
+        raise ValueError(f"{path}: {m} rows are too few to train and test on (need 10 or more)")
+    parts = split(m, (0.7, 0.1, 0.2), seed=args.seed, stratify=y if classify else None) \
+        if m >= 10 else [np.arange(m)] * 3
+    return {"kind": "file", "X": table.X, "y": y, "train": parts[0], "val": parts[1],
+            "test": parts[2], "classify": classify, "classes": classes,
+            "feature_names": table.feature_names, "target": table.target}
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .data import Standardizer
+    from .io import Checkpoint, load_checkpoint, save_model
+    from .nn import Network
+    from .optim import get_optimizer
+
+    d = _load_dataset(args, for_training=True)
+    kind = d["kind"]
+    hidden, epochs, batch = DATASET_DEFAULTS[kind]
+    hidden = args.layers if args.layers is not None else hidden
+    epochs = args.epochs or epochs
+    batch = args.batch_size or batch
+    X, y = d["X"], d["y"]
+    pre: dict[str, Any] = {}
+    if kind == "file":
+        std = Standardizer().fit(X[d["train"]])
+        X = std.transform(X)
+        pre = {"mean": std.mean_, "scale": std.scale_}
+    Xtr, ytr = X[d["train"]], y[d["train"]]
+    Xva, yva = X[d["val"]], y[d["val"]]
+    Xte, yte = X[d["test"]], y[d["test"]]
+    if d["classify"]:
+        n_out = int(len(d["classes"]) if d["classes"] is not None else y.max() + 1)
+        out_act = args.output or "softmax"
+    else:
+        n_out = 1
+        out_act = args.output or "identity"
+    history = None
+    initial_epoch = 0
+    opt_arg: Any = args.optimizer
+    if args.resume:
+        net, ck, state = load_checkpoint(args.resume)
+        if net.sizes[0] != X.shape[1] or net.sizes[-1] != n_out:
+            raise ValueError(f"{args.resume}: the checkpoint's network {net.sizes} does not "
+                             f"fit this data ({X.shape[1]} features, {n_out} outputs)")
+        oc = dict(ck["optimizer"])
+        opt_arg = get_optimizer(oc.pop("name"), **{k: v for k, v in oc.items()
+                                                   if k in ("lr", "weight_decay", "momentum",
+                                                            "beta1", "beta2", "eps")})
+        opt_arg.load_state(state, oc.get("t", 0))
+        initial_epoch = ck["epoch"] + 1
+        history = ck["history"]
+        fs = ck.get("fit", {})
+        epochs_total = int(fs.get("epochs", epochs))
+        epochs = max(0, epochs_total - initial_epoch)
+        batch = int(fs.get("batch_size", batch))
+        if epochs == 0:
+            _say(f"{args.resume}: already trained for {epochs_total} epochs; nothing to do")
+    else:
+        net = Network.from_sizes([X.shape[1], *hidden, n_out], hidden=args.activation,
+                                 output=out_act, cost=args.cost, dtype=args.dtype,
+                                 seed=args.seed)
+        epochs_total = epochs
+    if d["classes"] is not None:
+        net.classes_ = np.asarray(d["classes"])
+    net.preprocessing = {**pre, "feature_names": d.get("feature_names"),
+                         "target": d.get("target")}
+    callbacks: list[Any] = []
+    ck_path = args.checkpoint or args.resume
+    if ck_path:
+        callbacks.append(Checkpoint(ck_path, {"epochs": epochs_total, "batch_size": batch,
+                                              "seed": args.seed}))
+    if not args.quiet:
+        _say(f"training {net} on {args.dataset}: {len(ytr)} train, {len(yva)} validation, "
+             f"{len(yte)} test examples")
+    if epochs:
+        net.fit(Xtr, ytr, epochs=epochs, batch_size=batch, optimizer=opt_arg,
+                lr=None if args.resume else args.lr, schedule=args.schedule,
+                validation_data=(Xva, yva) if len(yva) else None, callbacks=callbacks,
+                early_stopping=args.early_stopping, seed=args.seed, verbose=not args.quiet,
+                initial_epoch=initial_epoch, history=history)
+    out = save_model(net, args.out)
+    if d["classify"]:
+        acc = net.accuracy(Xte, yte)
+        _say(f"test accuracy {acc * 100:.2f}% ({len(yte)} examples)")
+    else:
+        rmse = float(np.sqrt(np.mean((net.predict(Xte) - yte) ** 2)))
+        _say(f"test RMSE {rmse:.4g} ({len(yte)} examples)")
+    _say(f"model saved to {out}")
+    return 0
+
+
+def _prepared(net: Any, X: Any) -> Any:
+    pre = net.preprocessing
+    if pre.get("mean") is not None:
+        return (X - pre["mean"]) / pre["scale"]
+    return X
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .data import DataError
+    from .io import load_model
+
+    net = load_model(args.model)
+    d = _load_dataset(args, for_training=False)
+    X, y = d["X"], d["y"]
+    if X.shape[1] != net.sizes[0]:
+        raise DataError(f"{args.dataset} has {X.shape[1]} features but the model expects "
+                        f"{net.sizes[0]}")
+    split = args.split or ("test" if d["kind"] in ("digits", "mnist") else "all")
+    idx = d["test"] if split == "test" else np.arange(len(y))
+    X = _prepared(net, X[idx])
+    y = y[idx]
+    if net.classes_ is not None and d["kind"] == "file":
+        known = {str(c) for c in net.classes_}
+        unknown = sorted({str(v) for v in y} - known)
+        if unknown:
+            raise DataError(f"the data has class(es) {', '.join(unknown[:5])} that the model "
+                            f"does not know ({', '.join(sorted(known)[:10])})")
+        lookup = {str(c): i for i, c in enumerate(net.classes_)}
+        y = np.array([lookup[str(v)] for v in y])
+    if net.is_classifier:
+        ev = net.evaluate(X, y)
+        _say(f"accuracy {ev['accuracy'] * 100:.2f}%  loss {ev['loss']:.4f}  ({len(y)} examples)")
+    else:
+        pred = net.predict(X)
+        rmse = float(np.sqrt(np.mean((pred - y.astype(float)) ** 2)))
+        _say(f"RMSE {rmse:.4g}  ({len(y)} examples)")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import csv
+    import io as _io
+
+    import numpy as np
+
+    from .data import DataError
+    from .data.tabular import _check_values, _number, _read_text
+    from .io import atomic_write, load_model
+
+    net = load_model(args.model)
+    path = Path(args.input)
+    text = _read_text(path)
+    rows = [r for r in csv.reader(_io.StringIO(text)) if any(c.strip() for c in r)]
+    if len(rows) < 2:
+        raise DataError(f"{path}: needs a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    names = net.preprocessing.get("feature_names")
+    if names:
+        missing = [n for n in names if n not in header]
+        if missing:
+            raise DataError(f"{path}: missing feature column(s) {', '.join(missing[:5])}")
+        cols = [header.index(n) for n in names]
+    else:
+        if len(header) != net.sizes[0]:
+            raise DataError(f"{path}: {len(header)} columns but the model expects "
+                            f"{net.sizes[0]} features")
+        cols = list(range(len(header)))
+    X = np.empty((len(rows) - 1, len(cols)))
+    for r, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise DataError(f"{path}: line {r} has {len(row)} fields but the header has "
+                            f"{len(header)}")
+        for k, c in enumerate(cols):
+            try:
+                X[r - 2, k] = _number(row[c])
+            except ValueError:
+                raise DataError(f"{path}: line {r}, column {header[c]!r}: {row[c]!r} is not a "
+                                f"number") from None
+    _check_values(path, X, [header[c] for c in cols], False)
+    pred = net.predict(_prepared(net, X))
+    buf = _io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["prediction"])
+    for v in pred:
+        w.writerow([v.item() if hasattr(v, "item") else v])
+    if args.out:
+        atomic_write(args.out, buf.getvalue().encode())
+        _say(f"{len(pred)} predictions written to {args.out}")
+    else:
+        sys.stdout.write(buf.getvalue())
+    return 0
+
+
+def cmd_symbolic(args: argparse.Namespace) -> int:
+    from .symbolic import (
+        ExpressionError, check_against_autodiff, evaluate, gradient, jacobian, latex, parse,
+        parse_point,
+    )
+
+    e = parse(args.expr)
+    point = parse_point(args.at) if args.at else None
+    wrt = args.wrt.replace(",", " ").split() if args.wrt else None
+    if args.command == "grad":
+        if len(e.trees) != 1:
+            raise ExpressionError("grad takes one expression; use jacobian for several")
+        res = gradient(e, wrt)
+    else:
+        res = jacobian(e, wrt)
+    _say(latex(res) if args.latex else _pretty(res))
+    if point is not None:
+        names = wrt or e.variables
+        val = evaluate(res, point)
+        sym, ad, err = check_against_autodiff(e, names, point)
+        _say(f"at {', '.join(f'{k}={v:g}' for k, v in point.items())}:")
+        _say(_format_array(val))
+        status = "agrees" if err < 1e-9 else "DISAGREES"
+        _say(f"autodiff check: {status} (relative difference {err:.1e})")
+        if err >= 1e-9:
+            return 1
+    return 0
+
+
+def _pretty(res: Any) -> str:
+    rows = res.tolist()
+    return "[" + ",\n ".join("[" + ", ".join(str(c) for c in r) + "]" for r in rows) + "]"
+
+
+def _format_array(a: Any) -> str:
+    import numpy as np
+
+    return np.array2string(np.asarray(a), precision=6, suppress_small=True)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import explain_model, explain_text, render
+
+    if args.model:
+        if not args.input:
+            raise UsageError("explain --model needs --input (features or a CSV file)")
+        steps = explain_model(args.model, args.input, label=args.label, lr=args.lr)
+    else:
+        if args.input:
+            raise UsageError("--input needs --model")
+        steps = explain_text(lr=args.lr)
+    sys.stdout.write(render(steps, args.format))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+            "jacobian": cmd_symbolic, "grad": cmd_symbolic, "explain": cmd_explain}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        if not args.command:
+            build_parser().print_help()
+            return 0
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        if debug:
+            raise
+        print(f"chainrule: usage error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("chainrule: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as exc:  # every user-facing failure ends here, in one line
+        if debug:
+            raise
+        known = _is_user_error(exc)
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        if known:
+            print(f"chainrule: error: {msg}", file=sys.stderr)
+        else:
+            print(f"chainrule: internal error: {type(exc).__name__}: {msg} (run with --debug "
+                  f"for the traceback, and please report it)", file=sys.stderr)
+        return 1
+
+
+def _is_user_error(exc: Exception) -> bool:
+    from .calculus.core import TracerError
+    from .calculus.symbolic import ExpressionError
+    from .data import DataError
+    from .training import TrainingDiverged
+
+    return isinstance(exc, (DataError, ExpressionError, TracerError, TrainingDiverged,
+                            ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
+                            ImportError))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,308 @@
+"""Step-by-step derivations in the text's notation: the layer of 2.3, then a small
+network's forward pass, delta^L (BP1), delta^l (BP2), dC/db^l (BP3), dC/dW^l (BP4) and
+one gradient descent step (3.8), with the numbers; rendered as text, Markdown or LaTeX.
+
+Vectors are columns here, as in the text (one example).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Step", "explain_text", "explain_network", "explain_model", "render"]
+
+
+@dataclass
+class Step:
+    title: str
+    equation: str                      # LaTeX
+    plain: str                         # the same equation in plain text
+    values: list[tuple[str, Any]] = field(default_factory=list)
+    note: str = ""
+
+
+def explain_text(lr: float = 0.5) -> list[Step]:
+    """The text's worked example of 2.3, then a 2-3-2 sigmoid network under MSE."""
+    from .nn import Dense, Network
+
+    steps = [Step("2.3 A layer of neurons", r"z^1 = W^1 a^0 + b^1,\quad a^1 = \sigma(z^1)",
+                  "z1 = W1 a0 + b1,  a1 = sigma(z1)  (sigma = ReLU)")]
+    layer = Network([Dense(2, 2, "relu")], dtype=np.float64, seed=None)
+    layer.layers[0].W[...] = [[5, 2], [3, 6]]
+    layer.layers[0].b[...] = 6
+    zs, acts = layer.forward(np.array([[10.0, 20.0]]), keep=True)
+    steps[0].values = [("W^1", layer.layers[0].W), ("a^0", np.array([10.0, 20.0])),
+                       ("W^1 a^0", layer.layers[0].W @ [10.0, 20.0]), ("b^1", 6.0),
+                       ("z^1", zs[0][0]), ("a^1", acts[1][0])]
+    net = Network([Dense(2, 3, "sigmoid"), Dense(3, 2, "sigmoid")], cost="mse",
+                  dtype=np.float64, seed=None)
+    net.layers[0].W[...] = [[0.15, 0.20], [0.25, 0.30], [-0.35, 0.40]]
+    net.layers[0].b[...] = [0.35, 0.35, 0.10]
+    net.layers[1].W[...] = [[0.40, 0.45, -0.10], [0.50, 0.55, 0.20]]
+    net.layers[1].b[...] = [0.60, 0.60]
+    x = np.array([0.05, 0.10])
+    y = np.array([0.01, 0.99])
+    return steps + explain_network(net, x, y, lr=lr)
+
+
+def explain_network(net: Any, x: np.ndarray, y: np.ndarray, lr: float = 0.5,
+                    note: str = "") -> list[Step]:
+    """Forward, BP1-BP4 and one gradient descent step for one example (x, y)."""
+    X = x.reshape(1, -1)
+    Y = y.reshape(1, -1)
+    L = len(net.layers)
+    zs, acts = net.forward(X, keep=True)
+    steps = [Step("Forward propagation (2.3)", r"z^l = W^l a^{l-1} + b^l,\quad a^l = "
+                  r"\sigma(z^l)", "z^l = W^l a^(l-1) + b^l,  a^l = sigma(z^l)",
+                  [("a^0 = x", x)], note)]
+    for l in range(1, L + 1):
+        layer = net.layers[l - 1]
+        steps[0].values += [(f"W^{l}", layer.W), (f"b^{l}", layer.b),
+                            (f"z^{l}", zs[l - 1][0]),
+                            (f"a^{l} = {layer.activation.name}(z^{l})", acts[l][0])]
+    g = net.backprop(X, Y)
+    cost_eq = {"mse": (r"C = \tfrac{1}{2m}\sum_i \lVert y_i - a^L_i \rVert^2",
+                       "C = 1/(2m) sum ||y - a^L||^2"),
+               "cross_entropy": (r"C = -\tfrac{1}{m}\sum_i y_i \cdot \log a^L_i",
+                                 "C = -1/m sum y . log a^L"),
+               "binary_cross_entropy": (r"C = -\tfrac{1}{m}\sum_i y\log a + (1-y)\log(1-a)",
+                                        "C = -1/m sum y log a + (1-y) log(1-a)")}
+    ceq = cost_eq.get(net.cost.name, ("C(a^L, y)", "C(a^L, y)"))
+    steps.append(Step(f"The cost ({net.cost.name}, 3.1)", ceq[0], ceq[1],
+                      [("y", y), ("a^L", acts[-1][0]), ("C", g.cost)]))
+    fused = net.cost.fused_with == net.layers[-1].activation.name
+    if fused:
+        bp1 = Step("BP1: the error of the output layer (4.2.1)",
+                   r"\delta^L = \nabla_a C \odot \sigma'(z^L) = a^L - y",
+                   "delta^L = grad_a C (Hadamard) sigma'(z^L) = a^L - y  (softmax/sigmoid "
+                   "fused with its cost)")
+    else:
+        bp1 = Step("BP1: the error of the output layer (4.2.1)",
+                   r"\delta^L = \nabla_a C \odot \sigma'(z^L)",
+                   "delta^L = grad_a C (Hadamard) sigma'(z^L)")
+    bp1.values = [(f"delta^{L}", g.delta[-1][0])]
+    steps.append(bp1)
+    if L > 1:
+        s = Step("BP2: the error of the hidden layers",
+                 r"\delta^l = ((W^{l+1})^T \delta^{l+1}) \odot \sigma'(z^l)",
+                 "delta^l = ((W^(l+1))^T delta^(l+1)) (Hadamard) sigma'(z^l)")
+        for l in range(L - 1, 0, -1):
+            s.values.append((f"delta^{l}", g.delta[l - 1][0]))
+        steps.append(s)
+    s3 = Step("BP3: the bias gradients", r"\partial C / \partial b^l_j = \delta^l_j",
+              "dC/db^l_j = delta^l_j")
+    s4 = Step("BP4: the weight gradients",
+              r"\partial C / \partial w^l_{jk} = a^{l-1}_k \delta^l_j",
+              "dC/dw^l_jk = a^(l-1)_k delta^l_j  (dC/dW^l = delta^l (a^(l-1))^T)")
+    for l in range(1, L + 1):
+        s3.values.append((f"dC/db^{l}", g.db[l - 1]))
+        s4.values.append((f"dC/dW^{l}", g.dW[l - 1]))
+    steps += [s3, s4]
+    # the same gradient from the calculus engine, as a check
+    theta = net.theta.astype(np.float64)
+    check = _autodiff_check(net, X, Y, theta)
+    steps.append(Step("Check", r"\nabla_\Theta C \text{ by BP1--BP4} = \nabla_\Theta C "
+                      r"\text{ by automatic differentiation}",
+                      "grad C by BP1-BP4 == grad C by automatic differentiation",
+                      [("largest relative difference", check)]))
+    before = g.cost
+    new = net.copy()
+    new.theta -= lr * net.grad
+    after = new.loss(X, Y)
+    steps.append(Step("One step of gradient descent (3.8)",
+                      r"\Theta \leftarrow \Theta - \alpha \nabla_\Theta C",
+                      "Theta <- Theta - alpha grad C",
+                      [("alpha", lr), ("C before", before), ("C after", after)],
+                      "the cost went down" if after < before else
+                      "the cost went up: alpha is too large for this point"))
+    return steps
+
+
+def _autodiff_check(net: Any, X: np.ndarray, Y: np.ndarray, theta: np.ndarray) -> float:
+    from .calculus import grad, relative_error
+
+    f64 = net.copy()
+    if f64.dtype != np.float64:
+        from .nn import Dense, Network
+
+        f64 = Network([Dense(la.n_in, la.n_out, la.activation) for la in net.layers],
+                      cost=net.cost, dtype=np.float64, seed=None)
+        f64.theta[...] = theta
+    f64.backprop(X, Y)
+    bp = f64.grad.copy()
+
+    def C(th: Any) -> Any:
+        import chainrule.numpy as cnp
+
+        a, o = X.astype(np.float64), 0
+        z = a
+        for layer in f64.layers:
+            nW = layer.n_out * layer.n_in
+            W = cnp.reshape(th[o:o + nW], (layer.n_out, layer.n_in))
+            b = th[o + nW:o + nW + layer.n_out]
+            o += nW + layer.n_out
+            z = a @ W.T + b
+            a = _sigma(layer.activation.name, z)
+        name = f64.cost.name
+        m = Y.shape[0]
+        if name == "mse":
+            return cnp.sum((Y - a) ** 2) / (2 * m)
+        if name == "cross_entropy":
+            return cnp.sum(cnp.logsumexp(z, axis=-1) - cnp.sum(Y * z, axis=-1)) / m
+        return cnp.sum(cnp.logaddexp(0.0, z) - Y * z) / m
+
+    return relative_error(bp, grad(C)(theta))
+
+
+def _sigma(name: str, z: Any) -> Any:
+    import chainrule.numpy as cnp
+
+    table = {
+        "identity": lambda z: z, "relu": cnp.relu, "sigmoid": cnp.sigmoid, "tanh": cnp.tanh,
+        "softplus": cnp.softplus, "softmax": lambda z: cnp.softmax(z, axis=-1),
+        "leaky_relu": lambda z: cnp.where(z > 0, z, 0.01 * z),
+        "elu": lambda z: cnp.where(z > 0, z, cnp.expm1(cnp.minimum(z, 0.0))),
+        "gelu": lambda z: 0.5 * z * (1 + cnp.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z ** 3))),
+    }
+    return table[name](z)
+
+
+def explain_model(model: str | Path, example: str, label: str | None = None,
+                  lr: float = 0.5) -> list[Step]:
+    """The same derivation for one example through a saved model."""
+    from .data import DataError
+    from .io import load_model
+
+    net = load_model(model)
+    x = _read_example(example, net)
+    pre = net.preprocessing
+    if pre.get("mean") is not None:
+        x = (x - pre["mean"]) / pre["scale"]
+    a = net.predict_proba(x.reshape(1, -1))[0]
+    n_out = net.sizes[-1]
+    if net.is_classifier:
+        if label is None:
+            k = int(np.argmax(a)) if n_out > 1 else int(a[0] > 0.5)
+            note = "no --label given: the predicted class is used as the target"
+        else:
+            names = [str(c) for c in net.classes_] if net.classes_ is not None else \
+                [str(i) for i in range(max(n_out, 2))]
+            if label not in names:
+                raise DataError(f"--label {label!r} is not one of the model's classes "
+                                f"({', '.join(names[:10])})")
+            k, note = names.index(label), ""
+        y = np.eye(n_out)[k] if n_out > 1 else np.array([float(k)])
+    else:
+        if label is None:
+            raise DataError("explain of a regression model needs --label (the target value)")
+        try:
+            y = np.array([float(v) for v in label.split(",")])
+        except ValueError:
+            raise DataError(f"--label {label!r} is not a number") from None
+        if y.shape != (n_out,):
+            raise DataError(f"--label needs {n_out} number(s)")
+        note = ""
+    return explain_network(net, x.astype(net.dtype), y.astype(net.dtype), lr=lr, note=note)
+
+
+def _read_example(example: str, net: Any) -> np.ndarray:
+    from .data import DataError
+
+    n = net.sizes[0]
+    p = Path(example)
+    if example.lower().endswith(".csv"):
+        if not p.exists():
+            raise DataError(f"{example}: file not found")
+        from .data.tabular import _read_text
+
+        lines = [ln for ln in _read_text(p).splitlines() if ln.strip()]
+        if len(lines) < 2:
+            raise DataError(f"{example}: needs a header row and a data row")
+        header = [h.strip() for h in lines[0].split(",")]
+        row = [c.strip() for c in lines[1].split(",")]
+        names = net.preprocessing.get("feature_names")
+        if names and all(nm in header for nm in names):
+            row = [row[header.index(nm)] for nm in names]
+        example = ",".join(row)
+    try:
+        x = np.array([float(v) for v in example.split(",")])
+    except ValueError:
+        raise DataError("--input must be numbers separated by commas, or a CSV file") from None
+    if x.shape != (n,):
+        raise DataError(f"--input has {x.size} values but the model expects {n}")
+    if not np.all(np.isfinite(x)):
+        raise DataError("--input holds NaN or infinite values")
+    return x
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _fmt(v: Any, limit: int = 8) -> str:
+    if isinstance(v, (float, int, np.floating)):
+        return f"{float(v):.6g}"
+    a = np.asarray(v, dtype=np.float64)
+    if a.ndim == 0:
+        return f"{float(a):.6g}"
+    note = ""
+    if a.ndim == 1 and a.size > limit:
+        a, note = a[:limit], f"  ... ({v.shape[0]} entries)"
+    if a.ndim == 2 and (a.shape[0] > limit or a.shape[1] > limit):
+        note = f"  ... ({v.shape[0]} x {v.shape[1]})"
+        a = a[:limit, :limit]
+    if a.ndim == 1:
+        a = a.reshape(-1, 1)  # a column, as in the text
+    body = np.array2string(a, precision=5, suppress_small=True, max_line_width=100)
+    return body + note
+
+
+def _latex_value(v: Any, limit: int = 8) -> str:
+    a = np.asarray(v, dtype=np.float64)
+    if a.ndim == 0:
+        return f"{float(a):.6g}"
+    if a.ndim == 1:
+        a = a[:limit].reshape(-1, 1)
+    else:
+        a = a[:limit, :limit]
+    rows = [" & ".join(f"{x:.4g}" for x in r) for r in a]
+    return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
+
+
+def _latex_name(name: str) -> str:
+    return name.replace("delta", r"\delta").replace("dC/d", r"\partial C/\partial ")
+
+
+def render(steps: list[Step], fmt: str = "text") -> str:
+    """Render steps for the terminal ("text"), Markdown or LaTeX."""
+    out: list[str] = []
+    for s in steps:
+        if fmt == "markdown":
+            out.append(f"### {s.title}\n\n$$ {s.equation} $$\n")
+            if s.note:
+                out.append(f"*{s.note}*\n")
+            for name, v in s.values:
+                out.append(f"- `{name}` =\n\n```\n{_fmt(v)}\n```\n")
+        elif fmt == "latex":
+            out.append(f"\\subsection*{{{s.title}}}\n\\[ {s.equation} \\]")
+            if s.note:
+                out.append(f"\\emph{{{s.note}}}\n")
+            for name, v in s.values:
+                out.append(f"\\[ {_latex_name(name)} = {_latex_value(v)} \\]")
+            out.append("")
+        else:
+            out.append(f"== {s.title} ==\n   {s.plain}")
+            if s.note:
+                out.append(f"   ({s.note})")
+            for name, v in s.values:
+                val = _fmt(v)
+                if "\n" in val:
+                    out.append(f"   {name} =\n" + "\n".join("      " + ln
+                                                           for ln in val.splitlines()))
+                else:
+                    out.append(f"   {name} = {val}")
+            out.append("")
+    return "\n".join(out) + "\n"

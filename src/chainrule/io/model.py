@@ -1,0 +1,431 @@
+"""Model files: one ``.safetensors`` file per model, written atomically, validated on load.
+
+Layout. Tensors ``layers.{i}.W`` (n_l, n_{l-1}) and ``layers.{i}.b`` (n_l,), optional
+``preprocessing.mean`` / ``preprocessing.scale`` (float64) and, in a checkpoint,
+``optimizer.{name}``. The header's metadata holds one JSON string, ``chainrule``, in a
+closed schema: known layer types, activation and cost names, numbers and strings only;
+never a module path or a callable, so loading a file can never run code. No pickle.
+
+Writing: serialise to bytes, write a temporary file in the same folder, fsync it,
+``os.replace`` it onto the target, fsync the folder; the temporary file is removed on
+any error. A crash leaves either the old file or the new one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..data.errors import DataError
+from ..nn import ACTIVATIONS, COSTS, Dense, Network
+
+__all__ = ["save_model", "load_model", "save_checkpoint", "load_checkpoint", "atomic_write",
+           "Checkpoint",
+           "read_header", "ModelFileError", "SCHEMA_VERSION", "MAX_FILE_BYTES"]
+
+SCHEMA_VERSION = 1
+MAX_FILE_BYTES = 1 << 30          # 1 GiB: far above any model chainrule trains
+MAX_HEADER_BYTES = 16 << 20
+DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
+FORMAT = "chainrule.model"
+
+
+class ModelFileError(DataError):
+    """A model file that chainrule refuses to load, and why."""
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def atomic_write(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all (temp file, fsync, rename, fsync)."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a directory; give a file name such as "
+                             f"model.safetensors")
+    if not folder.is_dir():
+        raise ModelFileError(f"{folder}: folder does not exist; create it first")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        os.chmod(tmp, _mode_for(path))
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        try:
+            dfd = os.open(folder, os.O_RDONLY)
+        except OSError:  # pragma: no cover - platforms without directory fds
+            return
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _mode_for(path: Path) -> int:
+    """The permissions an ordinary new file would get (or the existing file's)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if isinstance(v, (np.str_, str)):
+        return str(v)
+    if isinstance(v, (bool, int, float)) or v is None:
+        return v
+    raise ModelFileError(f"cannot store class label {v!r} of type {type(v).__name__}; use "
+                         f"strings or numbers")
+
+
+def _config(net: Network, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    layers = []
+    for i, layer in enumerate(net.layers):
+        act = layer.activation
+        if not act.builtin or act.name not in ACTIVATIONS:
+            raise ModelFileError(
+                f"layer {i + 1} uses the Python function {act.name!r} as its activation; model "
+                f"files hold no code, so only the built-in activations can be saved "
+                f"({', '.join(ACTIVATIONS)})")
+        layers.append({"type": "dense", "n_in": layer.n_in, "n_out": layer.n_out,
+                       "activation": act.name})
+    if not net.cost.builtin or net.cost.name not in COSTS:
+        raise ModelFileError(f"the cost {net.cost.name!r} is a Python function; only the "
+                             f"built-in costs can be saved ({', '.join(COSTS)})")
+    cfg: dict[str, Any] = {
+        "format": FORMAT, "schema_version": SCHEMA_VERSION, "chainrule_version": __version__,
+        "dtype": net.dtype.name, "cost": net.cost.name, "layers": layers,
+        "classes": None if net.classes_ is None else [_json_value(c) for c in net.classes_],
+        "feature_names": net.preprocessing.get("feature_names"),
+        "target": net.preprocessing.get("target"),
+    }
+    if extra:
+        cfg.update(extra)
+    return cfg
+
+
+def _tensors(net: Network) -> dict[str, np.ndarray]:
+    t: dict[str, np.ndarray] = {}
+    for i, layer in enumerate(net.layers):
+        t[f"layers.{i}.W"] = np.ascontiguousarray(layer.W)
+        t[f"layers.{i}.b"] = np.ascontiguousarray(layer.b)
+    for key in ("mean", "scale"):
+        v = net.preprocessing.get(key)
+        if v is not None:
+            t[f"preprocessing.{key}"] = np.ascontiguousarray(v, dtype=np.float64)
+    return t
+
+
+def _serialize(tensors: dict[str, np.ndarray], cfg: dict[str, Any]) -> bytes:
+    from safetensors.numpy import save
+
+    return save(tensors, metadata={"chainrule": json.dumps(cfg, allow_nan=False)})
+
+
+def save_model(net: Network, path: str | Path) -> Path:
+    """Save ``net`` (weights, architecture, cost, dtype, class names, preprocessing
+    statistics) to one .safetensors file, atomically.
+
+    >>> import tempfile, os
+    >>> from chainrule.nn import Network
+    >>> p = os.path.join(tempfile.mkdtemp(), "m.safetensors")
+    >>> _ = save_model(Network.from_sizes([2, 3]), p)
+    >>> load_model(p).sizes
+    [2, 3]
+    """
+    if not np.all(np.isfinite(net.theta)):
+        raise ModelFileError("the network has NaN or infinite weights; not saving it")
+    atomic_write(path, _serialize(_tensors(net), _config(net)))
+    return Path(path)
+
+
+def save_checkpoint(path: str | Path, net: Network, optimizer: Any, epoch: int,
+                    history: dict[str, list[float]], fit_settings: dict[str, Any]) -> Path:
+    """A model file plus what resuming needs: the optimiser's state and step, the epoch
+    just finished, the history and the settings of the run."""
+    tensors = _tensors(net)
+    for k, v in optimizer.state().items():
+        tensors[f"optimizer.{k}"] = np.ascontiguousarray(v)
+    extra = {"checkpoint": {
+        "epoch": int(epoch), "optimizer": {**optimizer.config(), "t": int(optimizer.t)},
+        "history": {k: [float(x) for x in v] for k, v in history.items()},
+        "fit": fit_settings,
+    }}
+    atomic_write(path, _serialize(tensors, _config(net, extra)))
+    return Path(path)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_header(data: bytes, name: str = "model file") -> tuple[dict[str, Any], int]:
+    """Parse and check a safetensors header before anything is allocated from it;
+    return (header, start of the data section)."""
+    if len(data) < 8:
+        raise ModelFileError(f"{name}: {len(data)} bytes is too short for a safetensors file")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > MAX_HEADER_BYTES or n > len(data) - 8:
+        raise ModelFileError(f"{name}: not a safetensors model file (its header claims "
+                             f"{n:,} bytes but the file holds {len(data):,}); it may be "
+                             f"truncated, or another kind of file")
+    try:
+        header = json.loads(data[8:8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ModelFileError(f"{name}: the safetensors header is not valid JSON (corrupted "
+                             f"or not a model file)") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{name}: the safetensors header is not a JSON object")
+    start = 8 + n
+    body = len(data) - start
+    spans = []
+    for key, info in header.items():
+        if key == "__metadata__":
+            if not isinstance(info, dict) or not all(isinstance(v, str) for v in info.values()):
+                raise ModelFileError(f"{name}: the header metadata must map names to strings")
+            continue
+        if not (isinstance(info, dict) and set(info) == {"dtype", "shape", "data_offsets"}):
+            raise ModelFileError(f"{name}: tensor {key!r} has a malformed header entry")
+        dt, shape, off = info["dtype"], info["shape"], info["data_offsets"]
+        if dt not in DTYPES:
+            raise ModelFileError(f"{name}: tensor {key!r} has dtype {dt}; model files hold "
+                                 f"float32 or float64 only")
+        if not (isinstance(shape, list) and len(shape) <= 4 and
+                all(isinstance(s, int) and 0 <= s < 2 ** 31 for s in shape)):
+            raise ModelFileError(f"{name}: tensor {key!r} has an invalid shape {shape!r}")
+        if not (isinstance(off, list) and len(off) == 2 and all(isinstance(o, int) for o in off)
+                and 0 <= off[0] <= off[1] <= body):
+            raise ModelFileError(f"{name}: tensor {key!r} points outside the file (truncated "
+                                 f"or corrupted)")
+        if off[1] - off[0] != math.prod(shape) * DTYPES[dt].itemsize:
+            raise ModelFileError(f"{name}: tensor {key!r} declares shape {shape} but holds "
+                                 f"{off[1] - off[0]} bytes")
+        spans.append((off[0], off[1]))
+    spans.sort()
+    pos = 0
+    for a, b in spans:
+        if a != pos:
+            raise ModelFileError(f"{name}: the tensors overlap or leave gaps (corrupted file)")
+        pos = b
+    if pos != body:
+        raise ModelFileError(f"{name}: {body - pos} unexpected bytes after the tensors "
+                             f"(corrupted file)")
+    return header, start
+
+
+_TOP_KEYS = {"format", "schema_version", "chainrule_version", "dtype", "cost", "layers",
+             "classes", "feature_names", "target", "checkpoint"}
+
+
+def _validate_config(cfg: Any, name: str) -> dict[str, Any]:
+    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
+        raise ModelFileError(f"{name}: not a chainrule model file (no chainrule metadata)")
+    ver = cfg.get("schema_version")
+    if not isinstance(ver, int) or isinstance(ver, bool) or ver < 1:
+        raise ModelFileError(f"{name}: invalid schema_version {ver!r}")
+    if ver > SCHEMA_VERSION:
+        raise ModelFileError(f"{name}: written by a newer chainrule (model schema {ver}; this "
+                             f"chainrule {__version__} reads schema {SCHEMA_VERSION}); upgrade "
+                             f"chainrule to load it")
+    unknown = set(cfg) - _TOP_KEYS
+    if unknown:
+        raise ModelFileError(f"{name}: unknown field(s) {', '.join(sorted(unknown))} in the "
+                             f"model config; refusing to guess what they mean")
+    if cfg.get("dtype") not in ("float32", "float64"):
+        raise ModelFileError(f"{name}: dtype {cfg.get('dtype')!r} is not float32 or float64")
+    if cfg.get("cost") not in COSTS:
+        raise ModelFileError(f"{name}: unknown cost {cfg.get('cost')!r}; known: "
+                             f"{', '.join(COSTS)}")
+    layers = cfg.get("layers")
+    if not isinstance(layers, list) or not 1 <= len(layers) <= 1000:
+        raise ModelFileError(f"{name}: the model config has no valid list of layers")
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, dict) or set(layer) != {"type", "n_in", "n_out", "activation"}:
+            raise ModelFileError(f"{name}: layer {i + 1} must have exactly type, n_in, n_out "
+                                 f"and activation")
+        if layer["type"] != "dense":
+            raise ModelFileError(f"{name}: layer {i + 1} has unknown type {layer['type']!r}")
+        act = layer["activation"]
+        if not isinstance(act, str) or act not in ACTIVATIONS:
+            shown = act if isinstance(act, str) and len(act) < 80 else type(act).__name__
+            raise ModelFileError(f"{name}: layer {i + 1} names unknown activation {shown!r}; "
+                                 f"known: {', '.join(ACTIVATIONS)}")
+        for k in ("n_in", "n_out"):
+            v = layer[k]
+            if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 1_000_000:
+                raise ModelFileError(f"{name}: layer {i + 1} has invalid {k} {v!r}")
+        if i and layers[i - 1]["n_out"] != layer["n_in"]:
+            raise ModelFileError(f"{name}: layer {i + 1} expects {layer['n_in']} inputs but "
+                                 f"layer {i} gives {layers[i - 1]['n_out']}")
+    classes = cfg.get("classes")
+    if classes is not None:
+        if not isinstance(classes, list) or not all(
+                isinstance(c, (str, int, float)) and not isinstance(c, bool) for c in classes):
+            raise ModelFileError(f"{name}: classes must be a list of strings or numbers")
+        if len(classes) != layers[-1]["n_out"] and not (len(classes) == 2 and
+                                                        layers[-1]["n_out"] == 1):
+            raise ModelFileError(f"{name}: {len(classes)} class names for "
+                                 f"{layers[-1]['n_out']} outputs")
+    for k in ("feature_names",):
+        v = cfg.get(k)
+        if v is not None and not (isinstance(v, list) and all(isinstance(s, str) for s in v)):
+            raise ModelFileError(f"{name}: {k} must be a list of strings")
+    if cfg.get("target") is not None and not isinstance(cfg.get("target"), str):
+        raise ModelFileError(f"{name}: target must be a string")
+    return cfg
+
+
+def _read(path: str | Path, max_bytes: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    path = Path(path)
+    name = str(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ModelFileError(f"{name}: file not found") from None
+    if path.is_dir():
+        raise ModelFileError(f"{name}: is a directory, expected a .safetensors model file")
+    if st.st_size > max_bytes:
+        raise ModelFileError(f"{name}: {st.st_size:,} bytes is above the {max_bytes:,}-byte "
+                             f"limit for model files")
+    try:
+        data = path.read_bytes()
+    except PermissionError:
+        raise ModelFileError(f"{name}: permission denied") from None
+    if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05") or \
+            data[:4] == b"PK\x03\x04":
+        raise ModelFileError(f"{name}: this is a pickle (or a zip of pickles, as torch.save "
+                             f"writes), not a safetensors model; chainrule never unpickles")
+    header, start = read_header(data, name)
+    meta = header.get("__metadata__") or {}
+    if "chainrule" not in meta:
+        raise ModelFileError(f"{name}: a safetensors file, but not one written by chainrule "
+                             f"(no chainrule metadata)")
+    try:
+        cfg = json.loads(meta["chainrule"])
+    except (json.JSONDecodeError, RecursionError):
+        raise ModelFileError(f"{name}: the chainrule metadata is not valid JSON") from None
+    cfg = _validate_config(cfg, name)
+    tensors = {}
+    for key, info in header.items():
+        if key == "__metadata__":
+            continue
+        a, b = info["data_offsets"]
+        arr = np.frombuffer(data, DTYPES[info["dtype"]], count=(b - a) // DTYPES[
+            info["dtype"]].itemsize, offset=start + a).reshape(info["shape"])
+        tensors[key] = arr
+    return cfg, tensors
+
+
+def _build(cfg: dict[str, Any], tensors: dict[str, np.ndarray], name: str,
+           extra_ok: tuple[str, ...] = ()) -> Network:
+    dtype = np.dtype(cfg["dtype"])
+    layers = [Dense(lc["n_in"], lc["n_out"], lc["activation"]) for lc in cfg["layers"]]
+    net = Network(layers, cost=cfg["cost"], dtype=dtype, seed=None)
+    expected = set()
+    for i, layer in enumerate(net.layers):
+        for part, shape in (("W", (layer.n_out, layer.n_in)), ("b", (layer.n_out,))):
+            key = f"layers.{i}.{part}"
+            expected.add(key)
+            t = tensors.get(key)
+            if t is None:
+                raise ModelFileError(f"{name}: tensor {key} is missing")
+            if t.shape != shape:
+                raise ModelFileError(f"{name}: tensor {key} has shape {t.shape}, the "
+                                     f"architecture needs {shape}")
+            if t.dtype != dtype:
+                raise ModelFileError(f"{name}: tensor {key} is {t.dtype}, the model says "
+                                     f"{dtype}")
+            if not np.all(np.isfinite(t)):
+                raise ModelFileError(f"{name}: tensor {key} holds NaN or infinite weights")
+            getattr(layer, part)[...] = t
+    pre = {}
+    n_in = net.layers[0].n_in
+    for k in ("mean", "scale"):
+        key = f"preprocessing.{k}"
+        if key in tensors:
+            expected.add(key)
+            v = tensors[key]
+            if v.shape != (n_in,) or not np.all(np.isfinite(v)) or (k == "scale" and
+                                                                    np.any(v <= 0)):
+                raise ModelFileError(f"{name}: {key} must be {n_in} finite numbers"
+                                     f"{' > 0' if k == 'scale' else ''}")
+            pre[k] = np.array(v, dtype=np.float64)
+    if ("mean" in pre) != ("scale" in pre):
+        raise ModelFileError(f"{name}: preprocessing needs both mean and scale")
+    unknown = set(tensors) - expected - {k for k in tensors if k.startswith(extra_ok)}
+    if unknown:
+        raise ModelFileError(f"{name}: unexpected tensor(s) {', '.join(sorted(unknown)[:5])}")
+    fn = cfg.get("feature_names")
+    if fn is not None and len(fn) != n_in:
+        raise ModelFileError(f"{name}: {len(fn)} feature names for {n_in} inputs")
+    net.preprocessing = {**pre, "feature_names": fn, "target": cfg.get("target")}
+    if cfg.get("classes") is not None:
+        net.classes_ = np.array(cfg["classes"])
+    return net
+
+
+def load_model(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> Network:
+    """Load and validate a model file (names, shapes, dtypes, finite values, schema
+    version); raise :class:`ModelFileError` with the reason when it is not a sound model."""
+    cfg, tensors = _read(path, max_bytes)
+    return _build(cfg, tensors, str(path), extra_ok=("optimizer.",))
+
+
+def load_checkpoint(path: str | Path, max_bytes: int = MAX_FILE_BYTES
+                    ) -> tuple[Network, dict[str, Any], dict[str, np.ndarray]]:
+    """A checkpoint: the network, the checkpoint record (epoch, optimiser config and step,
+    history, fit settings) and the optimiser's state arrays."""
+    cfg, tensors = _read(path, max_bytes)
+    ck = cfg.get("checkpoint")
+    if not isinstance(ck, dict) or not isinstance(ck.get("epoch"), int):
+        raise ModelFileError(f"{path}: a model file, but not a checkpoint (no training state "
+                             f"to resume from)")
+    net = _build(cfg, tensors, str(path), extra_ok=("optimizer.",))
+    state = {k.split(".", 1)[1]: np.array(v) for k, v in tensors.items()
+             if k.startswith("optimizer.")}
+    for k, v in state.items():
+        if v.shape != net.theta.shape or not np.all(np.isfinite(v)):
+            raise ModelFileError(f"{path}: optimizer state {k!r} does not match the model")
+    return net, ck, state
+
+
+class Checkpoint:
+    """A fit callback that saves a checkpoint (atomically) at the end of every epoch."""
+
+    def __init__(self, path: str | Path, fit_settings: dict[str, Any] | None = None) -> None:
+        self.path = Path(path)
+        self.fit_settings = fit_settings or {}
+
+    def on_train_begin(self, state: Any) -> None: ...
+
+    def on_epoch_begin(self, state: Any) -> None: ...
+
+    def on_batch_end(self, state: Any) -> None: ...
+
+    def on_epoch_end(self, state: Any) -> None:
+        save_checkpoint(self.path, state.net, state.optimizer, state.epoch, state.history,
+                        self.fit_settings)
+
+    def on_train_end(self, state: Any) -> None: ...
