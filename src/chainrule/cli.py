@@ -387,7 +387,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_symbolic(args: argparse.Namespace) -> int:
     from .symbolic import (
-        ExpressionError, check_against_autodiff, evaluate, gradient, jacobian, latex, parse,
+        ExpressionError,
+        check_against_autodiff,
+        evaluate,
+        gradient,
+        jacobian,
+        latex,
+        parse,
         parse_point,
     )
 
