@@ -254,6 +254,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         epochs_total = int(fs.get("epochs", epochs))
         epochs = max(0, epochs_total - initial_epoch)
         batch = int(fs.get("batch_size", batch))
+        args.schedule = fs.get("schedule", args.schedule)
         if epochs == 0:
             _say(f"{args.resume}: already trained for {epochs_total} epochs; nothing to do")
     else:
@@ -269,7 +270,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     ck_path = args.checkpoint or args.resume
     if ck_path:
         callbacks.append(Checkpoint(ck_path, {"epochs": epochs_total, "batch_size": batch,
-                                              "seed": args.seed}))
+                                              "seed": args.seed, "schedule": args.schedule}))
     if not args.quiet:
         _say(f"training {net} on {args.dataset}: {len(ytr)} train, {len(yva)} validation, "
              f"{len(yte)} test examples")

@@ -283,11 +283,11 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     base_lr = opt.lr
     if not callable(base_lr):
         if callable(schedule):
-            opt.lr = schedule
+            opt.schedule = schedule
         elif schedule == "cosine":
-            opt.lr = cosine(float(base_lr), max(1, (initial_epoch + epochs) * steps))
+            opt.schedule = cosine(float(base_lr), max(1, (initial_epoch + epochs) * steps))
         elif schedule in ("constant", None):
-            opt.lr = constant(float(base_lr))
+            opt.schedule = constant(float(base_lr))
         else:
             raise ValueError(f"unknown schedule {schedule!r}: use 'cosine', 'constant' or a "
                              f"function of the step")
@@ -381,6 +381,6 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     finally:
         for c in cbs:
             c.on_train_end(state)
-        opt.lr = base_lr
+        opt.schedule = None
     net.optimizer_ = opt
     return history

@@ -141,6 +141,11 @@ def load_npz(path: str | Path, target: str | None = None) -> Table:
         raise DataError(f"{path}: file not found")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected an .npz file")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":
+        raise DataError(f"{path}: not a readable .npz file (an .npz is a zip archive of "
+                        f"arrays, as numpy.savez writes)")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

@@ -26,6 +26,7 @@ import numpy as np
 from .. import __version__
 from ..data.errors import DataError
 from ..nn import ACTIVATIONS, COSTS, Dense, Network
+from ..training import Callback
 
 __all__ = ["save_model", "load_model", "save_checkpoint", "load_checkpoint", "atomic_write",
            "Checkpoint",
@@ -313,11 +314,16 @@ def _read(path: str | Path, max_bytes: int) -> tuple[dict[str, Any], dict[str, n
         data = path.read_bytes()
     except PermissionError:
         raise ModelFileError(f"{name}: permission denied") from None
-    if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05") or \
-            data[:4] == b"PK\x03\x04":
-        raise ModelFileError(f"{name}: this is a pickle (or a zip of pickles, as torch.save "
-                             f"writes), not a safetensors model; chainrule never unpickles")
-    header, start = read_header(data, name)
+    try:
+        header, start = read_header(data, name)
+    except ModelFileError:
+        # only once the bytes fail as safetensors: a header length may begin with 0x80 too
+        if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05") or \
+                data[:4] == b"PK\x03\x04":
+            raise ModelFileError(f"{name}: this is a pickle (or a zip of pickles, as "
+                                 f"torch.save writes), not a safetensors model; chainrule "
+                                 f"never unpickles") from None
+        raise
     meta = header.get("__metadata__") or {}
     if "chainrule" not in meta:
         raise ModelFileError(f"{name}: a safetensors file, but not one written by chainrule "
@@ -411,21 +417,13 @@ def load_checkpoint(path: str | Path, max_bytes: int = MAX_FILE_BYTES
     return net, ck, state
 
 
-class Checkpoint:
+class Checkpoint(Callback):
     """A fit callback that saves a checkpoint (atomically) at the end of every epoch."""
 
     def __init__(self, path: str | Path, fit_settings: dict[str, Any] | None = None) -> None:
         self.path = Path(path)
         self.fit_settings = fit_settings or {}
 
-    def on_train_begin(self, state: Any) -> None: ...
-
-    def on_epoch_begin(self, state: Any) -> None: ...
-
-    def on_batch_end(self, state: Any) -> None: ...
-
     def on_epoch_end(self, state: Any) -> None:
         save_checkpoint(self.path, state.net, state.optimizer, state.epoch, state.history,
                         self.fit_settings)
-
-    def on_train_end(self, state: Any) -> None: ...

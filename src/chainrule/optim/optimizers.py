@@ -41,12 +41,16 @@ class Optimizer:
         if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
         self.lr = lr
+        # set by fit for the length of a run: the rate as a function of the step
+        self.schedule: Schedule | None = None
         self.weight_decay = float(weight_decay)
         self.t = 0
         self.mask: np.ndarray | None = None
         self._tmp: np.ndarray | None = None
 
     def lr_at(self, step: int) -> float:
+        if self.schedule is not None:
+            return float(self.schedule(step))
         return float(self.lr(step)) if callable(self.lr) else float(self.lr)
 
     def _prepare(self, theta: np.ndarray) -> None:

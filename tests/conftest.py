@@ -1,0 +1,23 @@
+"""Shared fixtures: where the real MNIST lies (../shared/data/mnist beside the checkout)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+MNIST_DIR = Path(os.environ.get("CHAINRULE_TEST_MNIST",
+                                Path(__file__).resolve().parents[1].parent / "shared" / "data"
+                                / "mnist"))
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The real MNIST files. CI sets CHAINRULE_REQUIRE_MNIST=1, so there a missing folder
+    fails the run instead of skipping."""
+    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
+        if os.environ.get("CHAINRULE_REQUIRE_MNIST"):
+            pytest.fail(f"real MNIST not found in {MNIST_DIR}")
+        pytest.skip(f"real MNIST not found in {MNIST_DIR} (set CHAINRULE_TEST_MNIST)")
+    return MNIST_DIR
