@@ -42,12 +42,8 @@ def cost_expr(name, out, z, a, Y):
 
 def cost_of_theta(net, X, Y):
     def C(theta):
-        a, o = X, 0
-        for layer in net.layers:
-            nW = layer.n_out * layer.n_in
-            W = np.reshape(theta[o:o + nW], (layer.n_out, layer.n_in))
-            b = theta[o + nW:o + nW + layer.n_out]
-            o += nW + layer.n_out
+        a = X
+        for layer, (W, b) in zip(net.layers, net.unravel(theta)):
             z = a @ W.T + b
             a = SIGMA[layer.activation.name](z)
         return cost_expr(net.cost.name, net.layers[-1].activation.name, z, a, Y)
@@ -89,8 +85,8 @@ def test_four_equations_match_autodiff_and_finite_differences(hidden, out, cost)
     assert relative_error(bp, ad) <= 1e-7
     assert relative_error(bp, fd) <= 1e-7
     # the per-layer views are the same numbers as Theta's gradient
-    assert onp.array_equal(onp.concatenate([onp.concatenate([w.ravel(), b]) for w, b in
-                                            zip(g.dW, g.db)]), bp)
+    assert all(onp.array_equal(w, v) and onp.array_equal(b, c) for w, b, (v, c) in
+               zip(g.dW, g.db, net.unravel(bp)))
 
 
 def test_user_activation_and_cost_are_one_function_each():
@@ -103,10 +99,7 @@ def test_user_activation_and_cost_are_one_function_each():
     net.backprop(X, Y)
 
     def C(theta):
-        W1 = np.reshape(theta[:12], (4, 3))
-        b1 = theta[12:16]
-        W2 = np.reshape(theta[16:24], (2, 4))
-        b2 = theta[24:26]
+        (W1, b1), (W2, b2) = net.unravel(theta)
         h = swish(X @ W1.T + b1)
         return mae_ish(h @ W2.T + b2, Y)
 

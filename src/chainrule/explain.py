@@ -138,13 +138,9 @@ def _autodiff_check(net: Any, X: np.ndarray, Y: np.ndarray, theta: np.ndarray) -
     def C(th: Any) -> Any:
         import chainrule.numpy as cnp
 
-        a, o = X.astype(np.float64), 0
+        a = X.astype(np.float64)
         z = a
-        for layer in f64.layers:
-            nW = layer.n_out * layer.n_in
-            W = cnp.reshape(th[o:o + nW], (layer.n_out, layer.n_in))
-            b = th[o + nW:o + nW + layer.n_out]
-            o += nW + layer.n_out
+        for layer, (W, b) in zip(f64.layers, f64.unravel(th)):
             z = a @ W.T + b
             a = _sigma(layer.activation.name, z)
         name = f64.cost.name

@@ -202,6 +202,27 @@ def _as_callbacks(callbacks: Sequence[Any] | None) -> list[Callback]:
     return out
 
 
+def _blas_limit(blas_threads: int | str | None, batch_size: int) -> Any:
+    """Limit the BLAS thread pool for the run (threadpoolctl); None when left alone."""
+    if blas_threads is None:
+        return None
+    if blas_threads == "auto":
+        if batch_size >= 128:
+            return None
+        n = 1
+    elif isinstance(blas_threads, int) and not isinstance(blas_threads, bool) and \
+            blas_threads >= 1:
+        n = blas_threads
+    else:
+        raise ValueError(f"blas_threads must be 'auto', a positive integer or None, got "
+                         f"{blas_threads!r}")
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return None
+    return threadpool_limits(limits=n, user_api="blas")
+
+
 def _check_int(name: str, v: Any, lo: int = 1) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
         raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
@@ -217,7 +238,8 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
         seed: int = 0, shuffle: bool = True, drop_last: bool = False,
         verbose: int | bool = 1, stream: IO[str] | None = None,
         initial_epoch: int = 0,
-        history: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
+        history: dict[str, list[float]] | None = None,
+        blas_threads: int | str | None = "auto") -> dict[str, list[float]]:
     """Train ``net`` on (X, y) and return the history of loss and metrics per epoch.
 
     Defaults: Adam at alpha = 3e-3 with a cosine schedule over the whole run, batches of
@@ -230,6 +252,10 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     ``initial_epoch`` and ``history`` continue an earlier run (a resumed checkpoint): the
     shuffles of the skipped epochs are drawn and discarded, so a resumed run repeats the
     uninterrupted one exactly.
+    ``blas_threads``: "auto" runs the matrix products on one thread for batches under 128
+    and leaves BLAS alone otherwise (measured in benchmarks/NOTES.md: an idle BLAS thread
+    spinning on the second core slows the element-wise work of small batches more than
+    it speeds their products); an integer sets the count; None leaves it alone.
 
     >>> import numpy as np
     >>> from chainrule.nn import Network
@@ -310,9 +336,8 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     labels_tr = np.argmax(Ya, axis=1) if classifier and Ya.shape[1] > 1 else None
     good = net.theta.copy()
     full_batch = B == m and not shuffle
-    xb_full = np.empty((B, Xa.shape[1]), net.dtype)
-    yb_full = np.empty((B, Ya.shape[1]), net.dtype)
 
+    limiter = _blas_limit(blas_threads, B)
     for c in cbs:
         c.on_train_begin(state)
     try:
@@ -333,11 +358,9 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
                     lo = b * B
                     bidx = order[lo:lo + B] if order is not None else np.arange(lo,
                                                                                 min(lo + B, m))
-                    n = bidx.shape[0]
-                    xb = xb_full if n == B else np.empty((n, Xa.shape[1]), net.dtype)
-                    yb = yb_full if n == B else np.empty((n, Ya.shape[1]), net.dtype)
-                    np.take(Xa, bidx, axis=0, out=xb)
-                    np.take(Ya, bidx, axis=0, out=yb)
+                    # a gather by fancy indexing beats np.take(..., out=) here (NOTES.md)
+                    xb = Xa[bidx]
+                    yb = Ya[bidx]
                 value = net._backprop(xb, yb)
                 if not math.isfinite(value):
                     np.copyto(net.theta, good)
@@ -379,6 +402,8 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
             if state.stop:
                 break
     finally:
+        if limiter is not None:
+            limiter.restore_original_limits()
         for c in cbs:
             c.on_train_end(state)
         opt.schedule = None

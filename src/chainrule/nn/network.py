@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .activations import Activation, get_activation
-from .costs import Cost, get_cost
+from .costs import Cost, get_cost, softmax_cross_entropy
 from .init import get_initializer
 
 __all__ = ["Dense", "Network", "Gradients"]
@@ -130,16 +130,29 @@ class Network:
 
     def _bind(self) -> None:
         """Point every W^l, b^l (and dW^l, db^l) at its slice of Theta (and grad)."""
+        for layer, (W, b), (dW, db) in zip(self.layers, self.unravel(self.theta),
+                                           self.unravel(self.grad)):
+            layer.W, layer.b, layer.dW, layer.db = W, b, dW, db
+        for W, _ in self.unravel(self.weight_mask):
+            W[...] = 1
+
+    def unravel(self, theta: Any) -> list[tuple[Any, Any]]:
+        """The (W^l, b^l) of each layer as views into a vector laid out like Theta (an
+        array, or a traced vector inside chainrule.calculus).
+
+        Layout: for each layer, W^l then b^l. W^l is stored column-major, that is as the
+        rows of (W^l)^T, so that the products A (W^l)^T and (A^{l-1})^T delta^l of a
+        batch of rows read and write it contiguously; ``W[j, k]`` is still w^l_jk.
+        """
+        out = []
         o = 0
         for layer in self.layers:
             nW = layer.n_out * layer.n_in
-            layer.W = self.theta[o:o + nW].reshape(layer.n_out, layer.n_in)
-            layer.dW = self.grad[o:o + nW].reshape(layer.n_out, layer.n_in)
-            self.weight_mask[o:o + nW] = 1
+            W = theta[o:o + nW].reshape(layer.n_in, layer.n_out).T
             o += nW
-            layer.b = self.theta[o:o + layer.n_out]
-            layer.db = self.grad[o:o + layer.n_out]
+            out.append((W, theta[o:o + layer.n_out]))
             o += layer.n_out
+        return out
 
     def initialize(self, seed: int | np.random.Generator = 0) -> Network:
         """Draw W^l with He (ReLU family) or Glorot (others) initialisation, b^l = 0, from a
@@ -209,6 +222,7 @@ class Network:
             zs = [np.empty((m, layer.n_out), dt) for layer in self.layers]
             acts = [np.empty((m, layer.n_out), dt) for layer in self.layers]
             back = [np.empty((m, layer.n_in), dt) for layer in self.layers]
+            back.append(np.empty((m, self.layers[-1].n_out), dt))  # delta^L
             if len(self._buffers) > 4:
                 self._buffers.clear()
             buf = self._buffers[m] = (zs, acts, back)
@@ -227,18 +241,26 @@ class Network:
         m = X.shape[0]
         zs, acts, back = self._buffers_for(m)
         layers = self.layers
+        out = layers[-1].activation
+        cost = self.cost
+        fast_xent = (cost.builtin and out.builtin and cost.name == "cross_entropy"
+                     and out.name == "softmax")
         # forward, keeping every z^l and a^l
         a = X
         for l, layer in enumerate(layers):
             z = zs[l]
             np.matmul(a, layer.W.T, out=z)
             z += layer.b
+            if fast_xent and l == len(layers) - 1:
+                break
             a = _forward_into(layer.activation, z, acts[l])
             acts[l] = a
-        out = layers[-1].activation
-        cost = self.cost
         # BP1: the error of the output layer
-        if cost.fused_with == out.name:
+        if fast_xent:  # softmax and its cross-entropy fused: (a^L - y)/m
+            value, a, delta = softmax_cross_entropy(zs[-1], acts[-1], Y, back[-1])
+            if keep:
+                delta = delta.copy()
+        elif cost.fused_with == out.name:
             delta = cost.delta(zs[-1], a, Y)                  # fused: (a^L - y)/m
             value = cost.value(a, Y, zs[-1])
         else:
@@ -249,7 +271,7 @@ class Network:
             layer = layers[l]
             a_prev = X if l == 0 else acts[l - 1]
             np.sum(delta, axis=0, out=layer.db)               # BP3
-            np.matmul(delta.T, a_prev, out=layer.dW)          # BP4
+            np.matmul(a_prev.T, delta, out=layer.dW.T)       # BP4 (as its transpose)
             if l > 0:                                         # BP2
                 g = np.matmul(delta, layer.W, out=back[l])
                 delta = _backward_inplace(layers[l - 1].activation, zs[l - 1], acts[l - 1], g)
