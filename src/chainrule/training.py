@@ -389,9 +389,10 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
             if labels_tr is not None:
                 logs["accuracy"] = correct / state.seen
             if Xv is not None:
-                logs["val_loss"] = net.loss(Xv, Yv)
+                val_loss, val_acc = net._score(Xv, Yv)
+                logs["val_loss"] = val_loss
                 if classifier:
-                    logs["val_accuracy"] = net.accuracy(Xv, Yv)
+                    logs["val_accuracy"] = val_acc
             logs["lr"] = opt.lr_at(max(opt.t - 1, 0))
             logs["time"] = elapsed
             logs["ex/s"] = state.seen / max(elapsed, 1e-9)

@@ -294,10 +294,27 @@ class Network:
     def loss(self, X: Any, y: Any) -> float:
         """The cost C on (X, y)."""
         X = self._check_X(X)
-        Y = self._targets(y, X.shape[0])
-        zs, acts = self.forward(X, keep=True)
+        return self._score(X, self._targets(y, X.shape[0]))[0]
+
+    def _score(self, X: Array, Y: Array, batch_size: int = 8192) -> tuple[float, float]:
+        """(cost, accuracy) of checked arrays X and targets Y, in one forward pass per
+        batch."""
         fused = self.cost.fused_with == self.layers[-1].activation.name
-        return self.cost.value(acts[-1], Y, zs[-1] if fused else None)
+        total, correct, m = 0.0, 0, X.shape[0]
+        for i in range(0, m, batch_size):
+            xb, yb = X[i:i + batch_size], Y[i:i + batch_size]
+            a = xb
+            z = a
+            for layer in self.layers:
+                z = a @ layer.W.T
+                z += layer.b
+                a = layer.activation.forward(z)
+            total += self.cost.value(a, yb, z if fused else None) * xb.shape[0]
+            if a.shape[1] > 1:
+                correct += int(np.count_nonzero(np.argmax(a, 1) == np.argmax(yb, 1)))
+            else:
+                correct += int(np.count_nonzero((a[:, 0] > 0.5) == (yb[:, 0] > 0.5)))
+        return total / m, correct / m
 
     # ------------------------------------------------------------------ targets
     @property
