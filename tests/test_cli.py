@@ -239,3 +239,31 @@ def test_interrupted_run_resumes_to_the_same_weights(capsys, tmp_path, monkeypat
     code, _, _ = run(capsys, "train", "--quiet", "--resume", str(ck), "--out", str(part))
     assert code == 0 and load_checkpoint(ck)[1]["epoch"] == 3
     assert np.array_equal(load_model(full).theta, load_model(part).theta)
+
+
+def test_export_and_plot_commands(capsys, tmp_path, trained):
+    model, _, _ = trained
+    onx = tmp_path / "m.onnx"
+    assert run(capsys, "export", str(model), "--onnx", str(onx))[0] == 0
+    import onnxruntime as ort
+
+    from chainrule.data import load_digits
+    from chainrule.io import load_model
+    X, _ = load_digits()
+    got = ort.InferenceSession(str(onx)).run(None, {"X": X[:20]})[0]
+    np.testing.assert_allclose(got, load_model(model).predict_proba(X[:20]), atol=1e-5)
+    for what, extra in (("surface", ["--fresh", "--steps", "5"]), ("weights", [])):
+        out = tmp_path / f"{what}.png"
+        code, text, _ = run(capsys, "plot", what, str(model), "--out", str(out), *extra)
+        assert code == 0 and out.stat().st_size > 10_000
+    code, _, err = run(capsys, "plot", "curves", str(model), "--out", str(tmp_path / "c.png"))
+    assert code == 1 and "not a checkpoint" in err
+    code, _, err = run(capsys, "plot", "surface", str(model), "--out",
+                       str(tmp_path / "c.png"), "--w1", "9,0,0")
+    assert code == 1 and "layer 9 does not exist" in err
+
+
+def test_train_writes_training_curves(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", "--quiet", "--epochs", "2", "--out",
+                       str(tmp_path / "m.safetensors"), "--plot", str(tmp_path / "pics"))
+    assert code == 0 and (tmp_path / "pics" / "training_curves.png").stat().st_size > 10_000

@@ -264,3 +264,13 @@ def test_unknown_names():
     with pytest.raises(ValueError, match="expects 3 inputs"):
         from chainrule.nn import Dense
         Network([Dense(2, 4), Dense(3, 1)])
+
+
+@pytest.mark.parametrize("act", ["identity", "relu", "leaky_relu", "elu", "gelu", "softplus",
+                                 "sigmoid", "tanh", "softmax"])
+def test_every_activation_keeps_float32(act):
+    from chainrule.nn import ACTIVATIONS
+    z = onp.linspace(-3, 3, 12, dtype=onp.float32).reshape(3, 4)
+    a = ACTIVATIONS[act].forward(z)
+    assert a.dtype == onp.float32
+    assert ACTIVATIONS[act].backward(z, a, onp.ones_like(z)).dtype == onp.float32

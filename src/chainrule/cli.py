@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: guessed from the target column)")
     t.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE")
     t.add_argument("--quiet", action="store_true", help="no progress display")
+    t.add_argument("--plot", metavar="DIR", help="also write DIR/training_curves.png")
 
     e = sub.add_parser("evaluate", help="evaluate a saved model on a data set")
     e.add_argument("model")
@@ -126,6 +127,28 @@ def build_parser() -> argparse.ArgumentParser:
         j.add_argument("--wrt", help="variables, e.g. x,y (default: in order of appearance)")
         j.add_argument("--at", help="a point, e.g. x=1,y=2: also print the value there")
         j.add_argument("--latex", action="store_true", help="print LaTeX")
+
+    ex = sub.add_parser("export", help="export a saved model to ONNX")
+    ex.add_argument("model")
+    ex.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
+    ex.add_argument("--dtype", choices=["float32", "float64"], help="default: the model's")
+
+    pl = sub.add_parser("plot", help="pictures: training curves, the cost surface, decision "
+                        "regions, weights")
+    pl.add_argument("what", choices=["curves", "surface", "regions", "weights"])
+    pl.add_argument("model", help="a model file (a checkpoint for curves)")
+    pl.add_argument("--out", required=True, help="a .png or .svg file")
+    pl.add_argument("--dataset", default="digits")
+    pl.add_argument("--target")
+    pl.add_argument("--data-dir")
+    pl.add_argument("--seed", type=int, default=0)
+    pl.add_argument("--w1", default="1,0,0", help="the first weight as l,j,k (w^l_jk)")
+    pl.add_argument("--w2", default="1,0,1", help="the second weight as l,j,k")
+    pl.add_argument("--steps", type=_positive_int, default=30)
+    pl.add_argument("--lr", type=_positive_float, default=0.5)
+    pl.add_argument("--kind", choices=["contour", "3d", "both"], default="both")
+    pl.add_argument("--fresh", action="store_true", help="surface: start from freshly "
+                    "initialised weights (--seed) instead of the trained ones")
 
     x = sub.add_parser("explain", help="the text's worked examples, step by step")
     x.add_argument("--model", help="explain one example through this model instead")
@@ -281,6 +304,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                 early_stopping=args.early_stopping, seed=args.seed, verbose=not args.quiet,
                 initial_epoch=initial_epoch, history=history)
     out = save_model(net, args.out)
+    if args.plot and net.history_:
+        from .plot import plot_history
+
+        Path(args.plot).mkdir(parents=True, exist_ok=True)
+        _say(f"training curves written to "
+             f"{plot_history(net.history_, Path(args.plot) / 'training_curves.png')}")
     if d["classify"]:
         acc = net.accuracy(Xte, yte)
         _say(f"test accuracy {acc * 100:.2f}% ({len(yte)} examples)")
@@ -447,8 +476,59 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .io import load_model
+    from .io.onnx_export import export_onnx
+
+    net = load_model(args.model)
+    out = export_onnx(net, args.onnx, dtype=args.dtype)
+    _say(f"ONNX model (opset 17) written to {out}")
+    return 0
+
+
+def _weight_spec(text: str) -> tuple[int, int, int]:
+    try:
+        parts = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        raise UsageError(f"{text!r}: give a weight as l,j,k, such as 1,0,3") from None
+    if len(parts) != 3:
+        raise UsageError(f"{text!r}: give a weight as three numbers l,j,k")
+    return parts  # type: ignore[return-value]
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from . import plot
+    from .io import load_checkpoint, load_model
+
+    if args.what == "curves":
+        _, ck, _ = load_checkpoint(args.model)
+        out = plot.plot_history(ck["history"], args.out)
+    else:
+        net = load_model(args.model)
+        d = _load_dataset(args, for_training=True)
+        X = _prepared(net, d["X"]) if d["kind"] == "file" else d["X"]
+        tr = d["train"][:1000]
+        if X.shape[1] != net.sizes[0]:
+            raise ValueError(f"{args.dataset} has {X.shape[1]} features but the model expects "
+                             f"{net.sizes[0]}")
+        if args.what == "surface":
+            if args.fresh:
+                net.initialize(args.seed)
+            out = plot.plot_cost_surface(net, X[tr], d["y"][tr], _weight_spec(args.w1),
+                                         _weight_spec(args.w2), args.out, steps=args.steps,
+                                         lr=args.lr, kind=args.kind)
+        elif args.what == "regions":
+            out = plot.plot_decision_regions(net, d["X"][d["test"]] if d["kind"] != "file"
+                                             else X[d["test"]], d["y"][d["test"]], args.out)
+        else:
+            out = plot.plot_weights(net, args.out, X[tr], d["y"][tr])
+    _say(f"picture written to {out}")
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "jacobian": cmd_symbolic, "grad": cmd_symbolic, "explain": cmd_explain}
+            "jacobian": cmd_symbolic, "grad": cmd_symbolic, "explain": cmd_explain,
+            "export": cmd_export, "plot": cmd_plot}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,5 +13,13 @@ from .model import (
     save_model,
 )
 
-__all__ = ["save_model", "load_model", "save_checkpoint", "load_checkpoint", "Checkpoint",
+
+def export_onnx(*args, **kwargs):  # type: ignore[no-untyped-def]
+    """Export to ONNX (needs the onnx extra); see :mod:`chainrule.io.onnx_export`."""
+    from .onnx_export import export_onnx as _export
+
+    return _export(*args, **kwargs)
+
+
+__all__ = ["export_onnx","save_model", "load_model", "save_checkpoint", "load_checkpoint", "Checkpoint",
            "atomic_write", "read_header", "ModelFileError", "SCHEMA_VERSION", "MAX_FILE_BYTES"]

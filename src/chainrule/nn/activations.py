@@ -69,7 +69,7 @@ class Activation:
 # --------------------------------------------------------------------------- the table
 LEAKY_SLOPE = 0.01
 ELU_ALPHA = 1.0
-_GELU_C = np.sqrt(2.0 / np.pi)
+_GELU_C = float(np.sqrt(2.0 / np.pi))  # a Python float: keeps float32 float32
 
 
 def _identity_b(z: Array, a: Array, g: Array) -> Array:

@@ -1,0 +1,147 @@
+"""Export a network to ONNX (optional extra ``chainrule[onnx]``).
+
+The graph: an input ``X`` of shape (N, n_0); the model's standardisation, if it has one
+(``(X - mean) / scale``); then per layer ``Gemm(a, W^l, b^l, transB=1)`` followed by sigma,
+ending with the output activation, so the graph's output ``a^L`` equals ``net.predict_proba``.
+Opset 17, IR version 8; float32 or float64. Activations that opset 17 has no operator for (GELU)
+are built from elementary operators, as are those that onnxruntime's CPU kernels offer
+only in float32, when exporting float64.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..nn import Network
+from .model import ModelFileError, atomic_write
+
+__all__ = ["export_onnx", "to_onnx", "OPSET", "IR_VERSION"]
+
+OPSET = 17
+IR_VERSION = 8
+
+
+def _onnx() -> Any:
+    try:
+        import onnx
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        raise ImportError("ONNX export needs the onnx package: pip install 'chainrule[onnx]'"
+                          ) from None
+    return onnx
+
+
+def to_onnx(net: Network, dtype: Any = None, name: str = "chainrule") -> Any:
+    """The network as an ``onnx.ModelProto`` (checked by ``onnx.checker``)."""
+    onnx = _onnx()
+    from onnx import TensorProto, helper, numpy_helper
+
+    dt = np.dtype(dtype) if dtype is not None else net.dtype
+    if dt not in (np.float32, np.float64):
+        raise ModelFileError(f"ONNX export supports float32 and float64, not {dt}")
+    elem = TensorProto.FLOAT if dt == np.float32 else TensorProto.DOUBLE
+    nodes: list[Any] = []
+    inits: list[Any] = []
+    counter = [0]
+
+    def fresh(prefix: str) -> str:
+        counter[0] += 1
+        return f"{prefix}_{counter[0]}"
+
+    def const(value: Any, prefix: str = "c") -> str:
+        n = fresh(prefix)
+        inits.append(numpy_helper.from_array(np.asarray(value, dtype=dt), n))
+        return n
+
+    def op(kind: str, inputs: list[str], **attrs: Any) -> str:
+        out = fresh(kind.lower())
+        nodes.append(helper.make_node(kind, inputs, [out], **attrs))
+        return out
+
+    x = "X"
+    pre = net.preprocessing
+    if pre.get("mean") is not None:
+        x = op("Sub", [x, const(pre["mean"], "mean")])
+        x = op("Div", [x, const(pre["scale"], "scale")])
+    for i, layer in enumerate(net.layers):
+        W = const(layer.W, f"W{i + 1}")
+        b = const(layer.b, f"b{i + 1}")
+        z = op("Gemm", [x, W, b], transB=1)
+        x = _activation(layer.activation.name, z, op, const, dt, layer.activation.builtin)
+    nodes.append(helper.make_node("Identity", [x], ["a_L"]))
+    n_in, n_out = net.sizes[0], net.sizes[-1]
+    graph = helper.make_graph(
+        nodes, name, [helper.make_tensor_value_info("X", elem, ["N", n_in])],
+        [helper.make_tensor_value_info("a_L", elem, ["N", n_out])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="chainrule")
+    model.ir_version = IR_VERSION
+    from .. import __version__
+
+    model.producer_version = __version__
+    if net.classes_ is not None:
+        helper.set_model_props(model, {"classes": ",".join(str(c) for c in net.classes_)})
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def _activation(name: str, z: str, op: Any, const: Any, dt: Any, builtin: bool) -> str:
+    if not builtin:
+        raise ModelFileError(f"the activation {name!r} is a Python function; ONNX export "
+                             f"supports the built-in activations only")
+    f64 = dt == np.float64
+    if name == "identity":
+        return z
+    if name == "relu":
+        return op("Relu", [z])
+    if name == "sigmoid":
+        return op("Sigmoid", [z])
+    if name == "tanh":
+        return op("Tanh", [z])
+    if name == "softmax":
+        return op("Softmax", [z], axis=-1)
+    if name == "softplus":
+        if not f64:
+            return op("Softplus", [z])
+        # log(1 + exp(-|z|)) + max(z, 0): stable, from operators with float64 kernels
+        t = op("Exp", [op("Neg", [op("Abs", [z])])])
+        return op("Add", [op("Log", [op("Add", [t, const(1.0)])]), op("Relu", [z])])
+    if name == "leaky_relu":
+        from ..nn.activations import LEAKY_SLOPE
+
+        if not f64:
+            return op("LeakyRelu", [z], alpha=LEAKY_SLOPE)
+        neg = op("Mul", [op("Neg", [op("Relu", [op("Neg", [z])])]), const(LEAKY_SLOPE)])
+        return op("Add", [op("Relu", [z]), neg])
+    if name == "elu":
+        from ..nn.activations import ELU_ALPHA
+
+        if not f64:
+            return op("Elu", [z], alpha=ELU_ALPHA)
+        # z for z > 0, alpha (exp(z) - 1) otherwise: relu(z) + alpha (exp(min(z, 0)) - 1)
+        mn = op("Neg", [op("Relu", [op("Neg", [z])])])
+        em1 = op("Sub", [op("Exp", [mn]), const(1.0)])
+        return op("Add", [op("Relu", [z]), op("Mul", [em1, const(ELU_ALPHA)])])
+    if name == "gelu":
+        # 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))): opset 17 has no Gelu
+        z3 = op("Mul", [op("Mul", [z, z]), z])
+        inner = op("Add", [z, op("Mul", [z3, const(0.044715)])])
+        t = op("Tanh", [op("Mul", [inner, const(np.sqrt(2.0 / np.pi))])])
+        return op("Mul", [op("Mul", [z, const(0.5)]), op("Add", [t, const(1.0)])])
+    raise ModelFileError(f"no ONNX form for the activation {name!r}")
+
+
+def export_onnx(net: Network, path: str | Path, dtype: Any = None) -> Path:
+    """Write ``net`` as an ONNX file, atomically.
+
+    >>> import os, tempfile
+    >>> from chainrule.nn import Network
+    >>> p = export_onnx(Network.from_sizes([4, 3]), os.path.join(tempfile.mkdtemp(), "m.onnx"))
+    >>> p.suffix
+    '.onnx'
+    """
+    model = to_onnx(net, dtype)
+    atomic_write(path, model.SerializeToString())
+    return Path(path)
