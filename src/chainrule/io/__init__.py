@@ -21,5 +21,6 @@ def export_onnx(*args, **kwargs):  # type: ignore[no-untyped-def]
     return _export(*args, **kwargs)
 
 
-__all__ = ["export_onnx","save_model", "load_model", "save_checkpoint", "load_checkpoint", "Checkpoint",
-           "atomic_write", "read_header", "ModelFileError", "SCHEMA_VERSION", "MAX_FILE_BYTES"]
+__all__ = ["export_onnx", "save_model", "load_model", "save_checkpoint", "load_checkpoint",
+           "Checkpoint", "atomic_write", "read_header", "ModelFileError", "SCHEMA_VERSION",
+           "MAX_FILE_BYTES"]
