@@ -17,6 +17,7 @@ Matrix([
 from __future__ import annotations
 
 import ast
+import math
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -39,6 +40,7 @@ FUNCTIONS = ("sin", "cos", "tan", "exp", "log", "ln", "sqrt", "tanh", "sinh", "c
              "log1p", "expm1")
 CONSTANTS = ("pi", "e")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,30}$")
+_DECIMAL = re.compile(r"^[0-9]*\.?[0-9]*([eE][-+]?[0-9]+)?$")
 
 
 class ExpressionError(ValueError):
@@ -128,7 +130,12 @@ def _convert(n: ast.AST, text: str, variables: list[str], depth: int) -> Any:
         seg = ast.get_source_segment(text.strip().replace("^", "**"), n) or repr(n.value)
         if len(seg) > 50:
             raise ExpressionError("a number in the expression is longer than 50 characters")
-        return ("num", seg)
+        if isinstance(n.value, int):
+            return ("num", str(n.value))      # 0xff, 0b101, 1_000: the value, in decimal
+        if not math.isfinite(n.value):
+            raise ExpressionError(f"the number {seg} is too large")
+        # a plain decimal keeps its digits (0.1 stays exactly 1/10); anything else its value
+        return ("num", seg if _DECIMAL.match(seg) else repr(n.value))
     if isinstance(n, ast.Name):
         if n.id in CONSTANTS:
             return ("const", n.id)
@@ -201,11 +208,18 @@ def _to_sympy(t: Any, sym: dict[str, Any], sp: Any) -> Any:
             if b == 0:
                 raise ExpressionError("division by zero in the expression")
             return a / b
+        for v in (a, b):
+            if v.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+                raise ExpressionError("the expression is undefined (a division by zero or "
+                                      "0 to a negative power)")
         if b.is_Number and abs(b) > MAX_EXPONENT:
             raise ExpressionError(f"exponent {b} is too large; the limit is {MAX_EXPONENT}")
         if a.is_Number and b.is_Number and _digits(a, sp) * abs(float(b)) > MAX_DIGITS:
             raise ExpressionError("the expression's numbers grow too large")
-        return a ** b
+        r = a ** b
+        if r.has(sp.zoo, sp.nan):
+            raise ExpressionError("the expression is undefined (0 to a negative power)")
+        return r
     fn = t[1]
     a = _to_sympy(t[2], sym, sp)
     table = {
@@ -243,7 +257,7 @@ def _to_numeric(t: Any, env: dict[str, Any], cnp: Any) -> Any:
 
 def _wrt(wrt: str | Sequence[str] | None, expr: Expression) -> list[str]:
     if wrt is None:
-        return list(expr.variables)
+        wrt = list(expr.variables)
     names = re.split(r"[\s,]+", wrt.strip()) if isinstance(wrt, str) else list(wrt)
     names = [n for n in names if n]
     for n in names:
@@ -251,6 +265,9 @@ def _wrt(wrt: str | Sequence[str] | None, expr: Expression) -> list[str]:
             raise ExpressionError(f"{n!r} is not a valid variable name for wrt")
     if len(set(names)) != len(names):
         raise ExpressionError("a variable is named twice in wrt")
+    if not names:
+        raise ExpressionError("there is no variable to differentiate with respect to: the "
+                              "expression is a constant (name variables with wrt / --wrt)")
     return names
 
 
