@@ -274,3 +274,33 @@ def test_every_activation_keeps_float32(act):
     a = ACTIVATIONS[act].forward(z)
     assert a.dtype == onp.float32
     assert ACTIVATIONS[act].backward(z, a, onp.ones_like(z)).dtype == onp.float32
+
+
+def test_exploding_gradient_warns_before_divergence(digits):
+    from chainrule.training import ExplodingGradientWarning
+    X, y, _, _ = digits
+    net = Network.from_sizes([64, 32, 10], hidden="relu", output="identity", cost="mse",
+                             seed=0)
+    with pytest.warns(ExplodingGradientWarning, match=r"gradient norm reached .* epoch \d+, "
+                                                      r"batch \d+.*clip_norm"):
+        with pytest.raises(TrainingDiverged):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's overflow notes
+                warnings.simplefilter("always", ExplodingGradientWarning)
+                net.fit(X, y, epochs=5, batch_size=10, optimizer="sgd", lr=3.0,
+                        schedule="constant", verbose=0)
+
+
+def test_nan_gradient_with_finite_loss_stops(digits):
+    """A user's cost whose gradient is NaN where its value is finite."""
+    import chainrule.numpy as cnp
+    X, y, _, _ = digits
+    cost = lambda a, t: cnp.sum(cnp.sqrt(cnp.abs(a - t))) / t.shape[0]  # noqa: E731
+    net = Network.from_sizes([64, 10], output="identity", cost=cost, dtype="float64", seed=0)
+    net.layers[0].W[...] = 0
+    Y = onp.zeros((len(X), 10))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(TrainingDiverged, match="gradient holds NaN"):
+            net.fit(X, Y, epochs=1, batch_size=32, verbose=0)
+    assert onp.all(net.theta == 0)

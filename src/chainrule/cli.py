@@ -237,6 +237,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .nn import Network
     from .optim import get_optimizer
 
+    out_path = Path(args.out)
+    if out_path.is_dir():
+        raise ValueError(f"--out {args.out}: is a directory; give a file name such as "
+                         f"model.safetensors")
+    if not out_path.resolve().parent.is_dir():
+        raise ValueError(f"--out {args.out}: the folder {out_path.parent} does not exist; "
+                         f"create it first")
+    resumed = None
+    if args.resume:  # the run's own seed decides the split and the shuffles
+        resumed = load_checkpoint(args.resume)
+        args.seed = int(resumed[1].get("fit", {}).get("seed", args.seed))
     d = _load_dataset(args, for_training=True)
     kind = d["kind"]
     hidden, epochs, batch = DATASET_DEFAULTS[kind]
@@ -261,8 +272,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     history = None
     initial_epoch = 0
     opt_arg: Any = args.optimizer
-    if args.resume:
-        net, ck, state = load_checkpoint(args.resume)
+    if resumed is not None:
+        net, ck, state = resumed
         if net.sizes[0] != X.shape[1] or net.sizes[-1] != n_out:
             raise ValueError(f"{args.resume}: the checkpoint's network {net.sizes} does not "
                              f"fit this data ({X.shape[1]} features, {n_out} outputs)")

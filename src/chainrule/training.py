@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -23,7 +24,7 @@ from .optim.optimizers import clip_grad_norm
 from .optim.schedules import constant, cosine
 
 __all__ = ["fit", "Callback", "EarlyStopping", "ProgressBar", "TrainState", "TrainingDiverged",
-           "n_batches", "batches"]
+           "ExplodingGradientWarning", "n_batches", "batches"]
 
 
 # The learning rate fit uses for each optimiser name when none is given (with the default
@@ -35,6 +36,14 @@ DEFAULT_LR = {"adam": 3e-3, "adamw": 3e-3, "rmsprop": 1e-3, "sgd": 0.1, "gd": 0.
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the network keeps its last good weights."""
+
+
+class ExplodingGradientWarning(RuntimeWarning):
+    """The gradient's norm grew by orders of magnitude: the run may be about to diverge."""
+
+
+GRAD_CHECK_EVERY = 16     # steps between checks of the gradient norm
+EXPLODING_FACTOR = 1e3    # warn when ||grad C|| exceeds this times its first value
 
 
 def n_batches(m: int, batch_size: int, drop_last: bool = False) -> int:
@@ -338,6 +347,7 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     full_batch = B == m and not shuffle
 
     limiter = _blas_limit(blas_threads, B)
+    step_count, first_norm, warned = 0, None, False
     for c in cbs:
         c.on_train_begin(state)
     try:
@@ -369,6 +379,26 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
                         f"became {value}; the learning rate ({opt.lr_at(opt.t):.3g}) is "
                         f"probably too high, try one 10x smaller. The weights from the start "
                         f"of epoch {epoch + 1} were kept")
+                if step_count % GRAD_CHECK_EVERY == 0:
+                    gnorm = math.sqrt(float(np.dot(net.grad, net.grad)))
+                    if not math.isfinite(gnorm):
+                        np.copyto(net.theta, good)
+                        raise TrainingDiverged(
+                            f"training diverged at epoch {epoch + 1}, batch {b + 1}: the "
+                            f"gradient holds NaN or infinite values; the learning rate "
+                            f"({opt.lr_at(opt.t):.3g}) is probably too high, try one 10x "
+                            f"smaller. The weights from the start of epoch {epoch + 1} were "
+                            f"kept")
+                    if first_norm is None:
+                        first_norm = max(gnorm, 1e-12)
+                    elif gnorm > EXPLODING_FACTOR * first_norm and not warned:
+                        warned = True
+                        warnings.warn(ExplodingGradientWarning(
+                            f"the gradient norm reached {gnorm:.3g} at epoch {epoch + 1}, "
+                            f"batch {b + 1}, {gnorm / first_norm:.0f}x its first value: the "
+                            f"run may diverge; lower the learning rate or pass clip_norm"),
+                            stacklevel=2)
+                step_count += 1
                 if clip_norm is not None:
                     clip_grad_norm(net.grad, clip_norm)
                 opt.step(net.theta, net.grad)

@@ -347,8 +347,11 @@ def _read(path: str | Path, max_bytes: int) -> tuple[dict[str, Any], dict[str, n
 def _build(cfg: dict[str, Any], tensors: dict[str, np.ndarray], name: str,
            extra_ok: tuple[str, ...] = ()) -> Network:
     dtype = np.dtype(cfg["dtype"])
-    layers = [Dense(lc["n_in"], lc["n_out"], lc["activation"]) for lc in cfg["layers"]]
-    net = Network(layers, cost=cfg["cost"], dtype=dtype, seed=None)
+    try:
+        layers = [Dense(lc["n_in"], lc["n_out"], lc["activation"]) for lc in cfg["layers"]]
+        net = Network(layers, cost=cfg["cost"], dtype=dtype, seed=None)
+    except ValueError as exc:  # a combination the schema allows but a network does not
+        raise ModelFileError(f"{name}: {exc}") from None
     expected = set()
     for i, layer in enumerate(net.layers):
         for part, shape in (("W", (layer.n_out, layer.n_in)), ("b", (layer.n_out,))):

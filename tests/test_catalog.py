@@ -1,0 +1,474 @@
+"""The catalogue of bad inputs, one test each, by surface. Every case must end quickly in a
+clear one-line error, with a non-zero exit status at the command line, no traceback, and no
+partial output file left behind. A SIGALRM guard turns a hang into a failure."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import pickle
+import signal
+import struct
+
+import numpy as np
+import pytest
+
+from chainrule.cli import main
+
+HANG_LIMIT_S = 30
+
+
+@pytest.fixture(autouse=True)
+def no_hang():
+    def boom(*_):
+        raise TimeoutError(f"a bad input ran for more than {HANG_LIMIT_S} s")
+
+    old = signal.signal(signal.SIGALRM, boom)
+    signal.alarm(HANG_LIMIT_S)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+# ===================================================================== the Python API
+import chainrule as cr  # noqa: E402
+import chainrule.numpy as cnp  # noqa: E402
+from chainrule.data import DataError, LabelEncoder, load_csv, split  # noqa: E402
+from chainrule.nn import Dense, Network  # noqa: E402
+from chainrule.optim import SGD, Adam, cosine  # noqa: E402
+
+NET = lambda: Network.from_sizes([4, 3], seed=0)  # noqa: E731
+X4 = np.ones((6, 4))
+Y3 = np.array([0, 1, 2, 0, 1, 2])
+
+API_CASES = {
+    "grad of a string": (lambda: cr.grad(lambda x: x)("x"), TypeError, "str"),
+    "grad of an int": (lambda: cr.grad(lambda x: x * 2.0)(3), TypeError, "integer"),
+    "grad of an int array": (lambda: cr.grad(cnp.sum)(np.arange(3)), TypeError, "dtype"),
+    "grad of None": (lambda: cr.grad(lambda x: 1.0)(None), TypeError, "NoneType"),
+    "grad with vector output": (lambda: cr.grad(lambda x: x)(np.ones(2)), TypeError,
+                                "scalar output"),
+    "grad argnums out of range": (lambda: cr.grad(lambda x: x, argnums=3)(1.0), ValueError,
+                                  "argnums"),
+    "grad argnums not an int": (lambda: cr.grad(lambda x: x, argnums="0")(1.0), ValueError,
+                                "argnums"),
+    "has_aux without a pair": (lambda: cr.grad(lambda x: x, has_aux=True)(1.0), TypeError,
+                               "pair"),
+    "jvp tangent shape": (lambda: cr.jvp(cnp.sin, (np.ones(3),), (np.ones(2),)), ValueError,
+                          "tangent of shape"),
+    "jvp length mismatch": (lambda: cr.jvp(cnp.sin, (1.0,), ()), ValueError, "same length"),
+    "vjp cotangent shape": (lambda: cr.vjp(cnp.sin, np.ones(3))[1](np.ones(4)), ValueError,
+                            "cotangent of shape"),
+    "unsupported numpy function": (lambda: cr.grad(lambda x: np.sum(np.cumsum(x)))(np.ones(3)),
+                                   TypeError, "numpy.cumsum"),
+    "np.array of tracers": (lambda: cr.grad(lambda x: np.sum(np.array([x[0], x[1]])))(
+        np.ones(2)), TypeError, "np.array"),
+    "in-place assignment": (lambda: cr.grad(lambda x: x.__setitem__(0, 1.0))(np.ones(2)),
+                            TypeError, "in-place"),
+    "python if on a tracer": (lambda: cr.grad(lambda x: x if x else x)(1.0), TypeError, "if"),
+    "reshape to a wrong size": (lambda: cr.grad(lambda x: cnp.sum(cnp.reshape(x, (4,))))(
+        np.ones(3)), ValueError, "cannot reshape"),
+    "sum over a missing axis": (lambda: cr.grad(lambda x: cnp.sum(x, axis=3))(np.ones(3)),
+                                np.exceptions.AxisError, "axis 3"),
+    "X and y of different lengths": (lambda: NET().fit(X4, Y3[:5], verbose=0), ValueError,
+                                     "same length"),
+    "NaN in X": (lambda: NET().fit(np.full((6, 4), np.nan), Y3, verbose=0), ValueError, "NaN"),
+    "inf in X": (lambda: NET().fit(np.full((6, 4), np.inf), Y3, verbose=0), ValueError,
+                 "infinite"),
+    "NaN in y targets": (lambda: NET().fit(X4, np.full((6, 3), np.nan), verbose=0), ValueError,
+                         "NaN"),
+    "empty data": (lambda: NET().fit(np.ones((0, 4)), np.zeros(0, int), verbose=0), ValueError,
+                   "empty"),
+    "labels out of range": (lambda: NET().fit(X4, Y3 + 1, verbose=0), ValueError, "0..2"),
+    "negative labels": (lambda: NET().fit(X4, Y3 - 1, verbose=0), ValueError, "0..2"),
+    "string labels to Network": (lambda: NET().fit(X4, np.array(list("abcabc")), verbose=0),
+                                 ValueError, "LabelEncoder"),
+    "fractional labels": (lambda: NET().fit(X4, Y3 + 0.5, verbose=0), ValueError,
+                          "fractional"),
+    "(n,) where (1, n) is meant": (lambda: NET().predict(np.ones(4)), ValueError,
+                                   "reshape\\(1, -1\\)"),
+    "3-D X": (lambda: NET().predict(np.ones((2, 2, 4))), ValueError, "2-D"),
+    "wrong number of features": (lambda: NET().predict(np.ones((2, 5))), ValueError,
+                                 "5 features"),
+    "complex X": (lambda: NET().predict(np.ones((2, 4), complex)), ValueError, "numeric"),
+    "y of the wrong width": (lambda: NET().fit(X4, np.ones((6, 2)), verbose=0), ValueError,
+                             "3 outputs"),
+    "unknown activation": (lambda: Network.from_sizes([2, 2], hidden="swishy", output="swishy"),
+                           ValueError, "unknown activation"),
+    "unknown cost": (lambda: Network.from_sizes([2, 2], cost="hinge"), ValueError,
+                     "unknown cost"),
+    "unknown initializer": (lambda: Network([Dense(2, 2, init="magic")]), ValueError,
+                            "unknown initializer"),
+    "layer sizes that do not chain": (lambda: Network([Dense(2, 3), Dense(4, 1)]), ValueError,
+                                      "expects 4 inputs"),
+    "zero-width layer": (lambda: Dense(2, 0), ValueError, "positive integer"),
+    "float16 network": (lambda: Network.from_sizes([2, 2], dtype="float16"), ValueError,
+                        "float32 or float64"),
+    "sizes too short": (lambda: Network.from_sizes([3]), ValueError, "at least two"),
+    "negative learning rate": (lambda: SGD(-0.1), ValueError, "positive"),
+    "NaN learning rate": (lambda: Adam(float("nan")), ValueError, "positive"),
+    "momentum of 1": (lambda: SGD(0.1, momentum=1.0), ValueError, "momentum"),
+    "bad schedule length": (lambda: cosine(0.1, 0), ValueError, "positive"),
+    "epochs as a float": (lambda: NET().fit(X4, Y3, epochs=2.5, verbose=0), ValueError,
+                          "epochs"),
+    "batch size zero": (lambda: NET().fit(X4, Y3, batch_size=0, verbose=0), ValueError,
+                        "batch_size"),
+    "unknown optimizer": (lambda: NET().fit(X4, Y3, optimizer="lbfgs", verbose=0), ValueError,
+                          "unknown optimizer"),
+    "validation data not a pair": (lambda: NET().fit(X4, Y3, validation_data=X4, verbose=0),
+                                   ValueError, "pair"),
+    "early stopping on a missing metric": (lambda: NET().fit(X4, Y3, early_stopping=0,
+                                                             callbacks=[object()], verbose=0),
+                                           TypeError, "callback"),
+    "bad blas_threads": (lambda: NET().fit(X4, Y3, blas_threads=0, verbose=0), ValueError,
+                         "blas_threads"),
+    "unseen label for the encoder": (lambda: LabelEncoder().fit(["a"]).transform(["b"]),
+                                     DataError, "not seen"),
+    "split fractions": (lambda: split(10, (0.5, 0.6)), ValueError, "sum to 1"),
+    "load_csv of a directory": (lambda: load_csv("."), DataError, "directory"),
+}
+
+
+@pytest.mark.parametrize("case", list(API_CASES))
+def test_python_api(case):
+    fn, exc, words = API_CASES[case]
+    with pytest.raises(exc, match=words) as info:
+        fn()
+    assert "\n" not in str(info.value).strip()
+
+
+# ===================================================================== files for the CLI
+
+
+@pytest.fixture(scope="module")
+def good_model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("good")
+    p = d / "good.safetensors"
+    assert main(["train", "--quiet", "--epochs", "2", "--out", str(p)]) == 0
+    return p
+
+
+def _model_bytes(good_model):
+    return good_model.read_bytes()
+
+
+def _header(data):
+    (n,) = struct.unpack("<Q", data[:8])
+    return n, json.loads(data[8:8 + n])
+
+
+def _rebuild(data, mutate_cfg=None, mutate_header=None):
+    n, header = _header(data)
+    body = data[8 + n:]
+    if mutate_cfg:
+        cfg = json.loads(header["__metadata__"]["chainrule"])
+        mutate_cfg(cfg)
+        header["__metadata__"]["chainrule"] = json.dumps(cfg)
+    if mutate_header:
+        mutate_header(header)
+    hb = json.dumps(header).encode()
+    hb += b" " * (-len(hb) % 8)
+    return struct.pack("<Q", len(hb)) + hb + body
+
+
+def _nan_weights(data):
+    n, header = _header(data)
+    body = bytearray(data[8 + n:])
+    a, _ = header["layers.0.W"]["data_offsets"]
+    body[a:a + 4] = struct.pack("<f", math.nan)
+    return data[:8 + n] + bytes(body)
+
+
+MODEL_FILES = {
+    "empty": lambda d: b"",
+    "seven bytes": lambda d: d[:7],
+    "header only": lambda d: d[:8 + _header(d)[0]],
+    "truncated in the header": lambda d: d[:8 + _header(d)[0] // 2],
+    "truncated in the weights": lambda d: d[:-100],
+    "one byte short": lambda d: d[:-1],
+    "one byte extra": lambda d: d + b"\x00",
+    "bit flip in the header length": lambda d: bytes([d[0] ^ 0x10]) + d[1:],
+    "bit flip in the JSON": lambda d: d[:20] + bytes([d[20] ^ 0x40]) + d[21:],
+    "schema from the future": lambda d: _rebuild(d, lambda c: c.update(schema_version=7)),
+    "unknown activation": lambda d: _rebuild(d, lambda c: c["layers"][0].update(
+        activation="swish")),
+    "module path as activation": lambda d: _rebuild(d, lambda c: c["layers"][0].update(
+        activation="os:system")),
+    "extra field": lambda d: _rebuild(d, lambda c: c.update(loader="pickle")),
+    "shape mismatch": lambda d: _rebuild(d, lambda c: c["layers"][0].update(n_out=65)),
+    "unknown cost": lambda d: _rebuild(d, lambda c: c.update(cost="hinge")),
+    "NaN weights": _nan_weights,
+    "int dtype tensor": lambda d: _rebuild(d, mutate_header=lambda h: h["layers.0.b"].update(
+        dtype="I32")),
+    "header claims terabytes": lambda d: struct.pack("<Q", 2 ** 42) + d[8:],
+    "tensor claims terabytes": lambda d: _rebuild(d, mutate_header=lambda h: h[
+        "layers.0.W"].update(shape=[2 ** 20, 2 ** 20])),
+    "no chainrule metadata": lambda d: _rebuild(d, mutate_header=lambda h: h.pop(
+        "__metadata__")),
+    "pickle in disguise": lambda d: pickle.dumps({"W": np.ones(3)}),
+    "zip (torch.save) in disguise": lambda d: b"PK\x03\x04" + b"\x00" * 200,
+    "a CSV renamed": lambda d: b"a,b,y\n1,2,3\n",
+    "random bytes": lambda d: np.random.default_rng(0).bytes(4096),
+}
+
+
+@pytest.mark.parametrize("case", list(MODEL_FILES))
+def test_model_files(case, capsys, tmp_path, good_model):
+    p = tmp_path / "m.safetensors"
+    p.write_bytes(MODEL_FILES[case](_model_bytes(good_model)))
+    for argv in (["evaluate", str(p)], ["export", str(p), "--onnx", str(tmp_path / "o.onnx")],
+                 ["explain", "--model", str(p), "--input", ",".join(["0"] * 64)]):
+        code = main(argv)
+        _, err = capsys.readouterr()
+        assert code == 1, (case, argv)
+        assert err.startswith("chainrule: error:") and len(err.strip().splitlines()) == 1
+        assert "Traceback" not in err
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["m.safetensors"]
+
+
+# ===================================================================== data files
+
+
+def _idx(magic, dims, body=None):
+    head = struct.pack(">I", magic) + b"".join(struct.pack(">I", x) for x in dims)
+    return head + (body if body is not None else bytes(int(np.prod(dims))))
+
+
+DATA_FILES = {
+    "ragged csv": ("d.csv", "a,b,y\n1,2,0\n3,4\n", "ragged"),
+    "header only": ("d.csv", "a,b,y\n", "no data rows"),
+    "empty csv": ("d.csv", "", "empty"),
+    "latin-1 csv": ("d.csv", "a,b,y\n1,2,caf\xe9\n".encode("latin-1"), "UTF-8"),
+    "utf-16 csv": ("d.csv", "a,b,y\n1,2,0\n".encode("utf-16"), "binary"),
+    "gzip named .csv": ("d.csv", gzip.compress(b"a,y\n1,0\n"), "binary"),
+    "non-numeric feature": ("d.csv", "a,b,y\n1,x,0\n2,3,1\n", "not a number"),
+    "missing value": ("d.csv", "a,b,y\n1,,0\n" + "2,3,1\n" * 12, "missing"),
+    "NaN value": ("d.csv", "a,b,y\n1,nan,0\n" + "2,3,1\n" * 12, "NaN"),
+    "inf value": ("d.csv", "a,b,y\n1,inf,0\n" + "2,3,1\n" * 12, "infinite"),
+    "huge values": ("d.csv", "a,b,y\n1,1e300,0\n" + "2,3,1\n" * 12, "1e30"),
+    "duplicate header": ("d.csv", "a,a,y\n1,2,0\n", "more than once"),
+    "target missing": ("d.csv", "a,b,c\n1,2,0\n", "no column named 'y'"),
+    "only the target column": ("d.csv", "y\n1\n2\n", "at least one feature"),
+    "one class": ("d.csv", "a,b,y\n" + "1,2,cat\n" * 12, "single class"),
+    "too few rows": ("d.csv", "a,b,y\n1,2,0\n2,3,1\n", "too few"),
+    "empty target cell": ("d.csv", "a,b,y\n1,2,\n" + "2,3,1\n" * 12, "empty cells"),
+    "npz that is text": ("d.npz", "hello", "not a readable .npz"),
+    "npz with objects": ("d.npz", None, "pickled"),
+    "npz without the target": ("d.npz", "nokey", "no array named 'y'"),
+    "directory as data": ("dir.csv", "DIR", "directory"),
+}
+
+
+def _write_data(tmp_path, name, content):
+    p = tmp_path / name
+    if content == "DIR":
+        p.mkdir()
+    elif content is None:
+        np.savez(p, X=np.array([{"a": 1}] * 3, dtype=object), y=np.zeros(3))
+    elif content == "nokey":
+        np.savez(p, a=np.ones(3), b=np.ones(3))
+    elif isinstance(content, bytes):
+        p.write_bytes(content)
+    else:
+        p.write_text(content)
+    return p
+
+
+@pytest.mark.parametrize("case", list(DATA_FILES))
+def test_data_files(case, capsys, tmp_path, good_model):
+    name, content, words = DATA_FILES[case]
+    p = _write_data(tmp_path, name, content)
+    out = tmp_path / "model.safetensors"
+    out.write_bytes(good_model.read_bytes())  # a good model the user already has
+    before = sorted(f.name for f in tmp_path.iterdir())
+    code = main(["train", "--quiet", "--dataset", str(p), "--target", "y", "--out", str(out)])
+    _, err = capsys.readouterr()
+    assert code == 1 and words in err and len(err.strip().splitlines()) == 1, err
+    assert out.read_bytes() == good_model.read_bytes()
+    assert sorted(f.name for f in tmp_path.iterdir()) == before
+
+
+MNIST_FILES = {
+    "wrong magic": (_idx(2049, (60000, 28, 28), b""), "magic number"),
+    "wrong size": (_idx(0x0803, (60000, 28, 28), bytes(100)), "truncated"),
+    "wrong shape": (_idx(0x0803, (2, 2, 2)), "expected (60000, 28, 28)"),
+    "not gzip or IDX": (b"hello world, not an idx file", "magic number"),
+    "corrupted gzip": (gzip.compress(_idx(0x0803, (60000, 28, 28), bytes(10)))[:40],
+                       "truncated or corrupted"),
+}
+
+
+@pytest.mark.parametrize("case", list(MNIST_FILES))
+def test_mnist_files(case, capsys, tmp_path):
+    content, words = MNIST_FILES[case]
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(content)
+    code = main(["train", "--quiet", "--dataset", "mnist", "--data-dir", str(tmp_path),
+                 "--out", str(tmp_path / "m.safetensors")])
+    _, err = capsys.readouterr()
+    assert code == 1 and words in err and "train-images" in err
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_mnist_wrong_checksum(capsys, tmp_path, mnist_dir):
+    import shutil
+    for f in mnist_dir.glob("*.gz"):
+        shutil.copy(f, tmp_path / f.name)
+    raw = bytearray(gzip.decompress((tmp_path / "t10k-images-idx3-ubyte.gz").read_bytes()))
+    raw[5000] ^= 0xFF
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(bytes(raw)))
+    code = main(["train", "--quiet", "--dataset", "mnist", "--data-dir", str(tmp_path),
+                 "--out", str(tmp_path / "m.safetensors")])
+    _, err = capsys.readouterr()
+    assert code == 1 and "t10k-images" in err and "SHA-256" in err
+
+
+# ===================================================================== the command line
+
+CLI_CASES = {
+    # every option of train given a wrong value
+    "--epochs 0": (["train", "--epochs", "0"], 2),
+    "--epochs -3": (["train", "--epochs", "-3"], 2),
+    "--epochs ten": (["train", "--epochs", "ten"], 2),
+    "--batch-size 0": (["train", "--batch-size", "0"], 2),
+    "--batch-size 1.5": (["train", "--batch-size", "1.5"], 2),
+    "--lr 0": (["train", "--lr", "0"], 2),
+    "--lr inf": (["train", "--lr", "inf"], 2),
+    "--lr abc": (["train", "--lr", "abc"], 2),
+    "--layers 0": (["train", "--layers", "0"], 2),
+    "--layers x": (["train", "--layers", "10,x"], 2),
+    "--layers huge": (["train", "--layers", "10000000"], 2),
+    "--optimizer": (["train", "--optimizer", "bfgs"], 2),
+    "--schedule": (["train", "--schedule", "zigzag"], 2),
+    "--dtype": (["train", "--dtype", "int8"], 2),
+    "--task": (["train", "--task", "cluster"], 2),
+    "--seed x": (["train", "--seed", "x"], 2),
+    "--early-stopping 0": (["train", "--early-stopping", "0"], 2),
+    "--activation": (["train", "--activation", "magic"], 1),
+    "--output": (["train", "--output", "magic"], 1),
+    "--cost": (["train", "--cost", "hinge"], 1),
+    "--dataset unknown": (["train", "--dataset", "cifar"], 2),
+    "--dataset missing csv": (["train", "--dataset", "{tmp}/none.csv"], 1),
+    "--dataset directory": (["train", "--dataset", "{tmp}"], 2),
+    "--data-dir is a file": (["train", "--dataset", "mnist", "--data-dir", "{tmp}/f.txt"], 1),
+    "--out in a missing folder": (["train", "--epochs", "1", "--out", "{tmp}/no/m.safetensors"],
+                                  1),
+    "--out is a directory": (["train", "--epochs", "1", "--out", "{tmp}"], 1),
+    "--resume missing": (["train", "--resume", "{tmp}/none.safetensors"], 1),
+    "--resume a model, not a checkpoint": (["train", "--resume", "{good}"], 1),
+    "unknown option": (["train", "--colour", "red"], 2),
+    "unknown command": (["fly"], 2),
+    "evaluate without a model": (["evaluate"], 2),
+    "evaluate missing model": (["evaluate", "{tmp}/none.safetensors"], 1),
+    "evaluate a directory": (["evaluate", "{tmp}"], 1),
+    "evaluate a text file": (["evaluate", "{tmp}/f.txt"], 1),
+    "evaluate with wrong features": (["evaluate", "{good}", "--dataset", "{tmp}/w.csv"], 1),
+    "evaluate --split": (["evaluate", "{good}", "--split", "half"], 2),
+    "predict missing input": (["predict", "{good}", "{tmp}/none.csv"], 1),
+    "predict with wrong columns": (["predict", "{good}", "{tmp}/w.csv"], 1),
+    "predict into a missing folder": (["predict", "{good}", "{tmp}/x64.csv", "--out",
+                                       "{tmp}/no/p.csv"], 1),
+    "explain --input without --model": (["explain", "--input", "1,2"], 2),
+    "explain --model without --input": (["explain", "--model", "{good}"], 2),
+    "explain --input wrong length": (["explain", "--model", "{good}", "--input", "1,2"], 1),
+    "explain --input text": (["explain", "--model", "{good}", "--input", "a,b"], 1),
+    "explain --label unknown": (["explain", "--model", "{good}", "--input", "{x64}",
+                                 "--label", "11"], 1),
+    "explain --format": (["explain", "--format", "pdf"], 2),
+    "export without --onnx": (["export", "{good}"], 2),
+    "export into a missing folder": (["export", "{good}", "--onnx", "{tmp}/no/m.onnx"], 1),
+    "plot unknown picture": (["plot", "pie", "{good}", "--out", "{tmp}/p.png"], 2),
+    "plot to .jpg": (["plot", "weights", "{good}", "--out", "{tmp}/p.jpg"], 1),
+    "plot weight spec": (["plot", "surface", "{good}", "--out", "{tmp}/p.png", "--w1", "a"], 2),
+    "jacobian --at garbage": (["jacobian", "x*y", "--at", "x=1;y=2"], 1),
+    "jacobian --wrt duplicate": (["jacobian", "x*y", "--wrt", "x,x"], 1),
+    "jacobian --wrt bad name": (["jacobian", "x*y", "--wrt", "__class__"], 1),
+    "grad of two expressions": (["grad", "x, y"], 1),
+}
+
+
+@pytest.fixture
+def cli_files(tmp_path, good_model):
+    (tmp_path / "f.txt").write_text("not a model")
+    (tmp_path / "w.csv").write_text("a,b,y\n" + "1,2,0\n3,4,1\n" * 10)
+    (tmp_path / "x64.csv").write_text(",".join(f"x{i}" for i in range(64)) + "\n" +
+                                      ",".join(["0"] * 64) + "\n")
+    return {"tmp": str(tmp_path), "good": str(good_model), "x64": ",".join(["0"] * 64)}
+
+
+@pytest.mark.parametrize("case", list(CLI_CASES))
+def test_command_line(case, capsys, tmp_path, cli_files):
+    argv, want = CLI_CASES[case]
+    argv = [a.format(**cli_files) for a in argv]
+    before = sorted(f.name for f in tmp_path.iterdir())
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == want, (case, err)
+    assert err.startswith("chainrule: ") and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err + out
+    assert sorted(f.name for f in tmp_path.iterdir()) == before
+
+
+# ===================================================================== typed-in expressions
+
+EXPRESSIONS = {
+    "__import__": "__import__('os').system('echo pwned')",
+    "builtins via attribute": "().__class__.__bases__[0].__subclasses__()",
+    "attribute access": "x.real",
+    "method call": "x.conjugate()",
+    "subscript": "x[0]",
+    "lambda": "lambda: 1",
+    "eval": "eval('1')",
+    "exec": "exec('x=1')",
+    "open": "open('/etc/passwd')",
+    "string": "'abc' * 3",
+    "bytes": "b'abc'",
+    "f-string": "f'{x}'",
+    "list comprehension": "[x for x in range(3)]",
+    "walrus": "(y := 3)",
+    "starred": "sin(*x)",
+    "keyword argument": "sin(x=1)",
+    "comparison": "x < y",
+    "boolean": "x and y",
+    "complex number": "1j * x",
+    "huge exponent": "9**9**9",
+    "huge power tower": "2**2**2**2**2**2",
+    "huge base": "((10**100)**100)**100",
+    "exponent over the limit": "x**100000",
+    "huge literal": "1" * 60 + "*x",
+    "float overflow literal": "1e999*x",
+    "deep nesting": "sin(" * 60 + "x" + ")" * 60,
+    "deep unary": "x*" + "-" * 100 + "x",
+    "parenthesis bomb": "(" * 300 + "x" + ")" * 300,
+    "very long input": "+".join(["x"] * 2000),
+    "many nodes": "+".join(["x*y"] * 200),
+    "division by zero": "x / 0",
+    "zero to a negative power": "0**-1 + x",
+    "undefined variable name": "x + __y",
+    "unicode identifier": "\u03b1 + x",
+    "empty": "   ",
+    "syntax error": "x +* y",
+    "unbalanced": "sin(x",
+    "semicolon": "x; import os",
+    "newline statement": "x\nimport os",
+}
+
+
+@pytest.mark.parametrize("case", list(EXPRESSIONS))
+def test_expressions(case, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for cmd in ("jacobian", "grad"):
+        code = main([cmd, EXPRESSIONS[case]])
+        out, err = capsys.readouterr()
+        assert code == 1 and out == "", (case, err)
+        assert err.startswith("chainrule: error:") and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_catalogue_counts():
+    """The numbers quoted in the closing note."""
+    counts = {"python api": len(API_CASES), "command line": len(CLI_CASES),
+              "data files": len(DATA_FILES) + len(MNIST_FILES) + 1,
+              "model files": len(MODEL_FILES), "expressions": len(EXPRESSIONS)}
+    print(counts)
+    assert all(v >= 5 for v in counts.values())
