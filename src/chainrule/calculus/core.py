@@ -488,11 +488,16 @@ def _diag_step(prim: Primitive, argnum: int, g: DiagCotangent, node: Node) -> An
     return None
 
 
-def _accumulate(prev: Any, contrib: Any) -> Any:
+def _accumulate(prev: Any, contrib: Any, owned: set[int] | None = None) -> Any:
+    """prev + contrib; in place when ``prev`` is an array this sweep made and holds alone
+    (its id is in ``owned``)."""
     from .numpy_api import add
 
     if prev is None:
         return contrib
+    if owned is not None and id(prev) in owned and isinstance(contrib, _np.ndarray) and \
+            prev.shape == contrib.shape and prev.dtype == _np.result_type(prev, contrib):
+        return _np.add(prev, contrib, out=prev)
     if isinstance(prev, DiagCotangent) and isinstance(contrib, DiagCotangent):
         return DiagCotangent(prev.d + contrib.d)
     if isinstance(prev, DiagCotangent):
@@ -500,6 +505,14 @@ def _accumulate(prev: Any, contrib: Any) -> Any:
     if isinstance(contrib, DiagCotangent):
         contrib = contrib.dense()
     return add(prev, contrib)
+
+
+def _fresh(contrib: Any, g: Any, node: Node) -> bool:
+    """Whether a rule's result is a new array of its own (not ``g``, a node value or a
+    view)."""
+    return (isinstance(contrib, _np.ndarray) and contrib.flags.owndata and
+            contrib.flags.writeable and contrib is not g and contrib is not node.ans and
+            not any(contrib is v for v in node.vals))
 
 
 def backward(outputs: list[tuple[Node, Any]], inputs: list[Node],
@@ -513,6 +526,9 @@ def backward(outputs: list[tuple[Node, Any]], inputs: list[Node],
     for node, ct in outputs:
         grads[node] = _accumulate(grads.get(node), ct)
     input_set = set(inputs)
+    # arrays the rules made in this sweep and that only ``grads`` holds: they may be
+    # accumulated into in place (never a user's array, a node's value or a cotangent)
+    owned: set[int] = set()
     roots = [n for n, _ in outputs]
     held_before = (_held_ids(roots) | {id(ct) for _, ct in outputs}) if release else None
     for node in _toposort(roots):
@@ -521,6 +537,7 @@ def backward(outputs: list[tuple[Node, Any]], inputs: list[Node],
             continue
         if node not in input_set:
             del grads[node]
+            owned.discard(id(g))  # g leaves the sweep's hands: its id may be reused
         prim = node.prim
         for argnum, parent in node.parents:
             contrib = None
@@ -531,7 +548,14 @@ def backward(outputs: list[tuple[Node, Any]], inputs: list[Node],
             if contrib is None:
                 contrib = prim.vjps[argnum](g, node.ans, *node.vals, **node.params)
                 _check_shape(prim, argnum, contrib, node.vals[argnum], g, node.ans)
-            grads[parent] = _accumulate(grads.get(parent), contrib)
+                if _fresh(contrib, g, node):
+                    owned.add(id(contrib))
+            prev = grads.get(parent)
+            grads[parent] = acc = _accumulate(prev, contrib, owned)
+            if acc is not prev and acc is not contrib:
+                owned.discard(id(prev))
+                if isinstance(acc, _np.ndarray):
+                    owned.add(id(acc))
         if release:
             node.vals, node.ans, node.params = (), None, {}
     held: set[int] | None = held_before
