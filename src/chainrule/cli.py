@@ -177,13 +177,12 @@ def _load_dataset(args: argparse.Namespace, for_training: bool) -> dict[str, Any
         return {"kind": "digits", "X": X, "y": y, "train": tr, "val": va, "test": te,
                 "classify": True, "classes": None, "feature_names": None}
     if name == "mnist":
+        # no copies of the 188 MB training images: the last 5,000 of the training file
+        # (in its published order) are the validation set, as views
         Xtr, ytr, Xte, yte = load_mnist(args.data_dir)
-        X = np.concatenate([Xtr, Xte])
-        y = np.concatenate([ytr, yte])
-        rng = np.random.default_rng(args.seed)
-        perm = rng.permutation(60000)
-        return {"kind": "mnist", "X": X, "y": y, "train": np.sort(perm[5000:]),
-                "val": np.sort(perm[:5000]), "test": np.arange(60000, 70000), "classify": True,
+        return {"kind": "mnist", "arrays": (Xtr[:55000], ytr[:55000], Xtr[55000:],
+                                            ytr[55000:], Xte, yte),
+                "X": Xte, "y": yte, "test": np.arange(10000), "classify": True,
                 "classes": None, "feature_names": None}
     path = Path(name)
     suffix = path.suffix.lower()
@@ -254,17 +253,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     hidden = args.layers if args.layers is not None else hidden
     epochs = args.epochs or epochs
     batch = args.batch_size or batch
-    X, y = d["X"], d["y"]
     pre: dict[str, Any] = {}
-    if kind == "file":
-        std = Standardizer().fit(X[d["train"]])
-        X = std.transform(X)
-        pre = {"mean": std.mean_, "scale": std.scale_}
-    Xtr, ytr = X[d["train"]], y[d["train"]]
-    Xva, yva = X[d["val"]], y[d["val"]]
-    Xte, yte = X[d["test"]], y[d["test"]]
+    if "arrays" in d:
+        Xtr, ytr, Xva, yva, Xte, yte = d["arrays"]
+    else:
+        X, y = d["X"], d["y"]
+        if kind == "file":
+            std = Standardizer().fit(X[d["train"]])
+            X = std.transform(X)
+            pre = {"mean": std.mean_, "scale": std.scale_}
+        Xtr, ytr = X[d["train"]], y[d["train"]]
+        Xva, yva = X[d["val"]], y[d["val"]]
+        Xte, yte = X[d["test"]], y[d["test"]]
+    X = Xte
     if d["classify"]:
-        n_out = int(len(d["classes"]) if d["classes"] is not None else y.max() + 1)
+        n_out = int(len(d["classes"]) if d["classes"] is not None else max(ytr.max(),
+                                                                           yte.max()) + 1)
         out_act = args.output or "softmax"
     else:
         n_out = 1
@@ -517,22 +521,27 @@ def cmd_plot(args: argparse.Namespace) -> int:
     else:
         net = load_model(args.model)
         d = _load_dataset(args, for_training=True)
-        X = _prepared(net, d["X"]) if d["kind"] == "file" else d["X"]
-        tr = d["train"][:1000]
-        if X.shape[1] != net.sizes[0]:
-            raise ValueError(f"{args.dataset} has {X.shape[1]} features but the model expects "
-                             f"{net.sizes[0]}")
+        if "arrays" in d:
+            Xs, ys = d["arrays"][0][:1000], d["arrays"][1][:1000]
+        else:
+            tr = d["train"][:1000]
+            Xs, ys = d["X"][tr], d["y"][tr]
+        Xs = _prepared(net, Xs)
+        Xt = _prepared(net, d["X"][d["test"]])
+        yt = d["y"][d["test"]]
+        if Xs.shape[1] != net.sizes[0]:
+            raise ValueError(f"{args.dataset} has {Xs.shape[1]} features but the model "
+                             f"expects {net.sizes[0]}")
         if args.what == "surface":
             if args.fresh:
                 net.initialize(args.seed)
-            out = plot.plot_cost_surface(net, X[tr], d["y"][tr], _weight_spec(args.w1),
+            out = plot.plot_cost_surface(net, Xs, ys, _weight_spec(args.w1),
                                          _weight_spec(args.w2), args.out, steps=args.steps,
                                          lr=args.lr, kind=args.kind)
         elif args.what == "regions":
-            out = plot.plot_decision_regions(net, d["X"][d["test"]] if d["kind"] != "file"
-                                             else X[d["test"]], d["y"][d["test"]], args.out)
+            out = plot.plot_decision_regions(net, Xt, yt, args.out)
         else:
-            out = plot.plot_weights(net, args.out, X[tr], d["y"][tr])
+            out = plot.plot_weights(net, args.out, Xs, ys)
     _say(f"picture written to {out}")
     return 0
 

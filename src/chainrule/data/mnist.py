@@ -146,7 +146,9 @@ def load_mnist(data_dir: str | Path | None = None, download: bool = True,
         out[key] = read_idx(p, magic, shape, digest)
     Xtr = out["train_images"].reshape(60000, 784)
     Xte = out["test_images"].reshape(10000, 784)
-    if normalize:
-        Xtr = Xtr.astype(np.float32) / 255.0
-        Xte = Xte.astype(np.float32) / 255.0
+    if normalize:  # one float32 copy each, scaled in place
+        Xtr = Xtr.astype(np.float32)
+        Xtr *= np.float32(1 / 255)
+        Xte = Xte.astype(np.float32)
+        Xte *= np.float32(1 / 255)
     return Xtr, out["train_labels"].astype(np.int64), Xte, out["test_labels"].astype(np.int64)
