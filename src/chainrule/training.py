@@ -211,6 +211,13 @@ def _as_callbacks(callbacks: Sequence[Any] | None) -> list[Callback]:
     return out
 
 
+def _diverged(epoch: int, batch: int, what: str, opt: Optimizer) -> TrainingDiverged:
+    return TrainingDiverged(
+        f"training diverged at epoch {epoch + 1}, batch {batch + 1}: {what}; the learning "
+        f"rate ({opt.lr_at(opt.t):.3g}) is probably too high, try one 10x smaller. The "
+        f"weights from the start of epoch {epoch + 1} were kept")
+
+
 def _blas_limit(blas_threads: int | str | None, batch_size: int) -> Any:
     """Limit the BLAS thread pool for the run (threadpoolctl); None when left alone."""
     if blas_threads is None:
@@ -374,21 +381,13 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
                 value = net._backprop(xb, yb)
                 if not math.isfinite(value):
                     np.copyto(net.theta, good)
-                    raise TrainingDiverged(
-                        f"training diverged at epoch {epoch + 1}, batch {b + 1}: the loss "
-                        f"became {value}; the learning rate ({opt.lr_at(opt.t):.3g}) is "
-                        f"probably too high, try one 10x smaller. The weights from the start "
-                        f"of epoch {epoch + 1} were kept")
+                    raise _diverged(epoch, b, f"the loss became {value}", opt)
                 if step_count % GRAD_CHECK_EVERY == 0:
                     gnorm = math.sqrt(float(np.dot(net.grad, net.grad)))
                     if not math.isfinite(gnorm):
                         np.copyto(net.theta, good)
-                        raise TrainingDiverged(
-                            f"training diverged at epoch {epoch + 1}, batch {b + 1}: the "
-                            f"gradient holds NaN or infinite values; the learning rate "
-                            f"({opt.lr_at(opt.t):.3g}) is probably too high, try one 10x "
-                            f"smaller. The weights from the start of epoch {epoch + 1} were "
-                            f"kept")
+                        raise _diverged(epoch, b, "the gradient holds NaN or infinite values",
+                                        opt)
                     if first_norm is None:
                         first_norm = max(gnorm, 1e-12)
                     elif gnorm > EXPLODING_FACTOR * first_norm and not warned:
