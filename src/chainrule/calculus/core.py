@@ -521,7 +521,8 @@ def backward(outputs: list[tuple[Node, Any]], inputs: list[Node],
     carry leading batch axes, or be a :class:`DiagCotangent`); returns the gradient for
     each input node (None if the output does not depend on it). With ``release`` the
     graph is used once: each node drops its arrays as soon as its rules have run, so
-    memory is reused while the sweep is still going."""
+    memory is reused while the sweep is still going. A result that the sweep did not make
+    itself is copied, so a gradient never aliases an array the caller holds."""
     grads: dict[Node, Any] = {}
     for node, ct in outputs:
         grads[node] = _accumulate(grads.get(node), ct)
@@ -530,7 +531,6 @@ def backward(outputs: list[tuple[Node, Any]], inputs: list[Node],
     # accumulated into in place (never a user's array, a node's value or a cotangent)
     owned: set[int] = set()
     roots = [n for n, _ in outputs]
-    held_before = (_held_ids(roots) | {id(ct) for _, ct in outputs}) if release else None
     for node in _toposort(roots):
         g = grads.get(node)
         if g is None or node.prim is None:
@@ -545,6 +545,8 @@ def backward(outputs: list[tuple[Node, Any]], inputs: list[Node],
                 contrib = _diag_step(prim, argnum, g, node)
                 if contrib is None:
                     g = g.dense()
+                elif _fresh(contrib, None, node):
+                    owned.add(id(contrib))
             if contrib is None:
                 contrib = prim.vjps[argnum](g, node.ans, *node.vals, **node.params)
                 _check_shape(prim, argnum, contrib, node.vals[argnum], g, node.ans)
@@ -558,33 +560,17 @@ def backward(outputs: list[tuple[Node, Any]], inputs: list[Node],
                     owned.add(id(acc))
         if release:
             node.vals, node.ans, node.params = (), None, {}
-    held: set[int] | None = held_before
     out = []
     for n in inputs:
         g = grads.get(n)
         if isinstance(g, DiagCotangent):
             g = g.dense()
-        elif isinstance(g, _np.ndarray):
-            if held is None:
-                held = _held_ids(roots) | {id(ct) for _, ct in outputs}
-            if id(g) in held or not g.flags.owndata or not g.flags.writeable:
-                g = g.copy()  # never hand back an array that the function or the user holds
+        elif isinstance(g, _np.ndarray) and id(g) not in owned:
+            # an alias of something the function or the user may hold (an input, a
+            # constant, an intermediate value, the cotangent itself): hand back a copy
+            g = g.copy()
         out.append(g)
     return out
-
-
-def _held_ids(roots: list[Node]) -> set[int]:
-    """The ids of the arrays recorded in the graph (inputs, constants, intermediates)."""
-    stack, seen, ids = list(roots), set(), set()
-    while stack:
-        n = stack.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        ids.add(id(n.ans))
-        ids.update(id(v) for v in n.vals)
-        stack.extend(p for _, p in n.parents)
-    return ids
 
 
 # --------------------------------------------------------------------------- forward mode
