@@ -76,7 +76,8 @@ REDUCTIONS = {"sum": np.sum, "mean": np.mean, "prod": np.prod, "max": np.max,
 
 # primitives tested by dedicated tests below (composites or structural)
 STRUCTURAL = {"where", "softmax", "matmul", "einsum", "reshape", "broadcast_to",
-              "transpose", "astype", "concatenate", "getitem", "untake"}
+              "transpose", "astype", "concatenate", "getitem", "untake", "cumsum", "inv",
+              "det"}
 
 
 def test_every_primitive_has_a_generated_test():
@@ -210,3 +211,30 @@ def test_jvp_and_vjp_agree_on_random_directions():
     _, pull = vjp(f, x)
     (ct,) = pull(c)
     assert abs(c @ jt - ct @ t) < 1e-12
+
+
+@SETTINGS
+@given(data=st.data())
+def test_cumsum_and_compositions(data):
+    shape = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple))
+    x = rand(data.draw, shape)
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    check_all(lambda v: np.cumsum(v, axis=axis), x)
+    check_all(lambda v: np.cumsum(v), x)
+    check_all(lambda v: np.flip(v, axis) * v, x)
+    check_all(lambda v: np.sort(v, axis=axis), x)
+    check_all(lambda v: np.repeat(v, 2, axis=axis), x)
+    check_all(lambda v: np.tile(v, 2), x)
+
+
+@SETTINGS
+@given(data=st.data(), batch=st.sampled_from([(), (2,)]))
+def test_inverse_determinant_solve(data, batch):
+    n = data.draw(st.integers(1, 4))
+    A = rand(data.draw, batch + (n, n)) + 3.0 * onp.eye(n)   # well conditioned
+    check_all(np.linalg.inv, A)
+    check_all(np.linalg.det, A)
+    b = rand(data.draw, (n,))
+    if not batch:
+        check_all(lambda a: np.linalg.solve(a, b), A)
+        check_all(lambda a: np.trace(a @ a) + np.sum(np.diag(np.diagonal(a))), A)

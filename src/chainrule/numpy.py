@@ -53,12 +53,16 @@ from .calculus.numpy_api import (
     concatenate,
     cos,
     cosh,
+    cumsum,
+    diag,
+    diagonal,
     divide,
     dot,
     einsum,
     exp,
     expand_dims,
     expm1,
+    flip,
     hstack,
     inner,
     log,
@@ -80,6 +84,7 @@ from .calculus.numpy_api import (
     ravel,
     reciprocal,
     relu,
+    repeat,
     reshape,
     sigmoid,
     sign,
@@ -87,6 +92,7 @@ from .calculus.numpy_api import (
     sinh,
     softmax,
     softplus,
+    sort,
     sqrt,
     square,
     squeeze,
@@ -96,9 +102,12 @@ from .calculus.numpy_api import (
     sum,
     swapaxes,
     take,
+    take_along_axis,
     tan,
     tanh,
     tensordot,
+    tile,
+    trace,
     transpose,
     true_divide,
     var,
@@ -106,13 +115,19 @@ from .calculus.numpy_api import (
     vstack,
     where,
 )
+from .calculus.numpy_api import linalg_det as _det
+from .calculus.numpy_api import linalg_inv as _inv
 from .calculus.numpy_api import linalg_norm as _norm
+from .calculus.numpy_api import linalg_solve as _solve
 
 
 class linalg:  # noqa: N801
     """The differentiable part of numpy.linalg."""
 
     norm = staticmethod(_norm)
+    inv = staticmethod(_inv)
+    det = staticmethod(_det)
+    solve = staticmethod(_solve)
 
 
 dtype = _onp.dtype

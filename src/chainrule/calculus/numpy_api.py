@@ -374,6 +374,100 @@ def astype(x: Any, dtype: Any) -> Any:
     return R.astype(x, _np.dtype(dtype))
 
 
+def cumsum(x: Any, axis: int | None = None, **kw: Any) -> Any:
+    _no_extras("cumsum", kw)
+    if axis is None:
+        return R.cumsum(ravel(x), -1)
+    return R.cumsum(x, _axes(x, axis)[0])
+
+
+def flip(x: Any, axis: Any = None) -> Any:
+    nd = _ndim(x)
+    axes = range(nd) if axis is None else [a % nd for a in ((axis,) if isinstance(
+        axis, int) else axis)]
+    idx = tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(nd))
+    return getitem(x, idx)
+
+
+def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    if _ndim(x) != 2 or (axis1, axis2) != (0, 1):
+        raise TracerError("diagonal on traced values supports 2-D arrays with the default axes")
+    n, m = _shape(x)
+    k = builtins.max(0, builtins.min(n - builtins.max(-offset, 0), m - builtins.max(offset, 0)))
+    rows = _np.arange(k) + builtins.max(-offset, 0)
+    return getitem(x, (rows, rows + offset))
+
+
+def trace(x: Any, offset: int = 0) -> Any:
+    return sum(diagonal(x, offset))
+
+
+def diag(v: Any, k: int = 0) -> Any:
+    if _ndim(v) == 2:
+        return diagonal(v, k)
+    if _ndim(v) != 1 or k != 0:
+        raise TracerError("diag on traced values supports a 1-D vector (k=0) or a 2-D matrix")
+    n = _shape(v)[0]
+    return multiply(reshape(v, (n, 1)), _np.eye(n, dtype=R._dtype(v)))
+
+
+def take_along_axis(x: Any, indices: Any, axis: int) -> Any:
+    indices = _np.asarray(getval(indices))
+    nd = _ndim(x)
+    axis %= nd
+    idx = []
+    for i in range(nd):
+        if i == axis:
+            idx.append(indices)
+        else:
+            shape = [1] * nd
+            shape[i] = _shape(x)[i]
+            idx.append(_np.arange(_shape(x)[i]).reshape(shape))
+    return getitem(x, tuple(_np.broadcast_arrays(*idx)))
+
+
+def sort(x: Any, axis: int = -1) -> Any:
+    """Sorted values; the derivative follows each entry to its place (ties in NumPy's
+    stable order)."""
+    order = _np.argsort(getval(x), axis=axis, kind="stable")
+    return take_along_axis(x, order, axis)
+
+
+def repeat(x: Any, repeats: int, axis: int | None = None) -> Any:
+    if axis is None:
+        x, axis = ravel(x), 0
+    n = _shape(x)[axis]
+    return take(x, _np.repeat(_np.arange(n), repeats), axis=axis)
+
+
+def tile(x: Any, reps: Any) -> Any:
+    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    out = x
+    nd = builtins.max(_ndim(x), len(reps))
+    out = reshape(out, (1,) * (nd - _ndim(x)) + _shape(x))
+    reps = (1,) * (nd - len(reps)) + reps
+    for ax, r in enumerate(reps):
+        if r != 1:
+            n = _shape(out)[ax]
+            out = take(out, _np.tile(_np.arange(n), r), axis=ax)
+    return out
+
+
+def linalg_inv(a: Any) -> Any:
+    return R.inv(a)
+
+
+def linalg_det(a: Any) -> Any:
+    return R.det(a)
+
+
+def linalg_solve(a: Any, b: Any) -> Any:
+    """x with a @ x = b (through the inverse: fine for the small systems of a derivation)."""
+    if _ndim(b) == _ndim(a) - 1:
+        return reshape(matmul(R.inv(a), reshape(b, _shape(b) + (1,))), _shape(b))
+    return matmul(R.inv(a), b)
+
+
 def linalg_norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
     if ord not in (None, 2, "fro") or (ord == 2 and axis is None and _ndim(x) > 1):
         raise TracerError("chainrule.numpy.linalg.norm supports only the 2-norm/Frobenius norm")
@@ -430,6 +524,10 @@ FUNCTIONS: dict[Any, Any] = {
     _np.expand_dims: expand_dims, _np.squeeze: squeeze, _np.broadcast_to: broadcast_to,
     _np.concatenate: concatenate, _np.stack: stack, _np.hstack: hstack, _np.vstack: vstack,
     _np.take: take, _np.atleast_1d: atleast_1d, _np.linalg.norm: linalg_norm,
+    _np.cumsum: cumsum, _np.flip: flip, _np.diagonal: diagonal, _np.trace: trace,
+    _np.diag: diag, _np.take_along_axis: take_along_axis, _np.sort: sort,
+    _np.repeat: repeat, _np.tile: tile, _np.linalg.inv: linalg_inv,
+    _np.linalg.det: linalg_det, _np.linalg.solve: linalg_solve,
     _np.shape: lambda x: _shape(x), _np.ndim: lambda x: _ndim(x),
     _np.size: lambda x, axis=None: _np.size(getval(x), axis),
     _np.zeros_like: lambda x, dtype=None, **k: _np.zeros_like(getval(x), dtype=dtype),

@@ -707,3 +707,52 @@ getitem.vjps[0] = lambda g, ans, x, idx: untake(g, idx, _shape(x), _ndim(ans))
 getitem.jvps[0] = lambda t, ans, x, idx: take_batched(t, idx, _ndim(x))
 untake.vjps[0] = lambda h, ans, g, idx, shape, out_ndim: take_batched(h, idx, len(shape))
 untake.jvps[0] = lambda t, ans, g, idx, shape, out_ndim: untake(t, idx, shape, out_ndim)
+
+
+# ===================================================================== scans and linear algebra
+
+
+def _cumsum_impl(x: Any, axis: int) -> Any:
+    return _np.cumsum(x, axis=axis)
+
+
+def _flip(v: Any, axis: int) -> Any:
+    idx = (Ellipsis, slice(None, None, -1)) + (slice(None),) * (-axis - 1)
+    return getitem(v, _normalize_index(idx, _ndim(v)))
+
+
+cumsum = _prim("cumsum", _cumsum_impl, "3.2.4 sums (running)")
+# the adjoint of a running sum is the running sum taken from the other end
+cumsum.vjps[0] = lambda g, ans, x, axis: _flip(cumsum(_flip(g, axis), axis), axis)
+cumsum.jvps[0] = lambda t, ans, x, axis: cumsum(t, axis)
+
+
+def _inv_impl(a: Any) -> Any:
+    return _np.linalg.inv(a)
+
+
+def _det_impl(a: Any) -> Any:
+    return _np.linalg.det(a)
+
+
+inv = _prim("inv", _inv_impl, "linear algebra")
+# d(A^-1) = -A^-1 dA A^-1, so the VJP is -A^-T g A^-T
+inv.vjps[0] = lambda g, ans, a: negative(matmul(matmul(_swap(ans), g), _swap(ans)))
+inv.jvps[0] = lambda t, ans, a: negative(matmul(matmul(ans, t), ans))
+
+det = _prim("det", _det_impl, "linear algebra")
+
+
+def _det_vjp(g: Any, ans: Any, a: Any) -> Any:
+    # d det(A) / dA = det(A) A^-T (Jacobi's formula)
+    s = _shape(g)
+    scale = reshape(multiply(g, ans), s + (1, 1))
+    return multiply(scale, _swap(inv(a)))
+
+
+def _det_jvp(t: Any, ans: Any, a: Any) -> Any:
+    # d det = det(A) trace(A^-1 dA)
+    return multiply(ans, sum_(multiply(_swap(inv(a)), t), (-2, -1), False))
+
+
+det.vjps[0], det.jvps[0] = _det_vjp, _det_jvp
