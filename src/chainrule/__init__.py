@@ -15,13 +15,17 @@ __version__ = "0.1.0"
 _CALCULUS = {"grad", "value_and_grad", "vjp", "jvp", "jacrev", "jacobian", "jacfwd",
              "hessian", "check_grad", "numerical_jacobian"}
 
-__all__ = sorted(_CALCULUS) + ["__version__"]
+_ELSEWHERE = {"Network": "nn", "Dense": "nn", "save_model": "io", "load_model": "io"}
+
+__all__ = sorted(_CALCULUS) + sorted(_ELSEWHERE) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    # lazy: `import chainrule` stays fast; the calculus loads on first use
-    if name in _CALCULUS:
-        from . import calculus
+    # lazy: `import chainrule` stays fast; NumPy and the rest load on first use
+    import importlib
 
-        return getattr(calculus, name)
+    if name in _CALCULUS:
+        return getattr(importlib.import_module(".calculus", __name__), name)
+    if name in _ELSEWHERE:
+        return getattr(importlib.import_module(f".{_ELSEWHERE[name]}", __name__), name)
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
