@@ -267,3 +267,10 @@ def test_train_writes_training_curves(capsys, tmp_path):
     code, out, _ = run(capsys, "train", "--quiet", "--epochs", "2", "--out",
                        str(tmp_path / "m.safetensors"), "--plot", str(tmp_path / "pics"))
     assert code == 0 and (tmp_path / "pics" / "training_curves.png").stat().st_size > 10_000
+
+
+def test_debug_works_after_the_command_too(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "chainrule.cli", "evaluate",
+                           str(tmp_path / "none.safetensors"), "--debug"],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr and "ModelFileError" in proc.stderr

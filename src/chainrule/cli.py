@@ -73,8 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"chainrule {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
-    t = sub.add_parser("train", help="train a network (default: digits, no network needed)")
+    t = sub.add_parser("train", parents=[common],
+                       help="train a network (default: digits, no network needed)")
     t.add_argument("--dataset", default="digits",
                    help="digits (built in), mnist, or a PATH.csv / PATH.npz file")
     t.add_argument("--target", help="the label column of a CSV/NPZ file (default: last)")
@@ -105,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress display")
     t.add_argument("--plot", metavar="DIR", help="also write DIR/training_curves.png")
 
-    e = sub.add_parser("evaluate", help="evaluate a saved model on a data set")
+    e = sub.add_parser("evaluate", parents=[common],
+                       help="evaluate a saved model on a data set")
     e.add_argument("model")
     e.add_argument("--dataset", default="digits")
     e.add_argument("--target")
@@ -115,25 +119,27 @@ def build_parser() -> argparse.ArgumentParser:
                    "mnist); all: every row (default for files)")
     e.add_argument("--seed", type=int, default=0, help="the --seed that train used")
 
-    pr = sub.add_parser("predict", help="predict the rows of a CSV file")
+    pr = sub.add_parser("predict", parents=[common], help="predict the rows of a CSV file")
     pr.add_argument("model")
     pr.add_argument("input", help="CSV file with a header row of feature names")
     pr.add_argument("--out", help="write predictions here (CSV) instead of standard output")
 
     for name, what in (("jacobian", "the Jacobian of comma-separated expressions"),
                        ("grad", "the gradient of one expression")):
-        j = sub.add_parser(name, help=f"{what}, symbolic and checked by autodiff")
+        j = sub.add_parser(name, parents=[common],
+                           help=f"{what}, symbolic and checked by autodiff")
         j.add_argument("expr", help='e.g. "2*x + y**3, exp(y) - 13*x"')
         j.add_argument("--wrt", help="variables, e.g. x,y (default: in order of appearance)")
         j.add_argument("--at", help="a point, e.g. x=1,y=2: also print the value there")
         j.add_argument("--latex", action="store_true", help="print LaTeX")
 
-    ex = sub.add_parser("export", help="export a saved model to ONNX")
+    ex = sub.add_parser("export", parents=[common], help="export a saved model to ONNX")
     ex.add_argument("model")
     ex.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
     ex.add_argument("--dtype", choices=["float32", "float64"], help="default: the model's")
 
-    pl = sub.add_parser("plot", help="pictures: training curves, the cost surface, decision "
+    pl = sub.add_parser("plot", parents=[common],
+                        help="pictures: training curves, the cost surface, decision "
                         "regions, weights")
     pl.add_argument("what", choices=["curves", "surface", "regions", "weights"])
     pl.add_argument("model", help="a model file (a checkpoint for curves)")
@@ -150,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--fresh", action="store_true", help="surface: start from freshly "
                     "initialised weights (--seed) instead of the trained ones")
 
-    x = sub.add_parser("explain", help="the text's worked examples, step by step")
+    x = sub.add_parser("explain", parents=[common],
+                       help="the text's worked examples, step by step")
     x.add_argument("--model", help="explain one example through this model instead")
     x.add_argument("--input", help="the example: comma-separated features, or a CSV file "
                    "(its first row)")
