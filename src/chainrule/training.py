@@ -404,8 +404,7 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
                 nb = xb.shape[0]
                 loss_sum += value * nb
                 if labels_tr is not None:
-                    a_out = net._buffers_for(nb)[1][-1]
-                    pred = np.argmax(a_out, axis=1)
+                    pred = net._buffers_for(nb)[1][-1].argmax(1)
                     correct += int(np.count_nonzero(
                         pred == (labels_tr if bidx is None else labels_tr[bidx])))
                 state.seen += nb

@@ -122,13 +122,16 @@ def softmax_cross_entropy(z: Array, a_out: Array, Y: Array, delta_out: Array
     """The fused output layer on the hot path: a^L = softmax(z^L) into ``a_out``, the cost
     C = 1/m sum (logsumexp(z) - <y, z>) from the same max and sum, and
     delta^L = (a^L - y)/m into ``delta_out``. Returns (C, a^L, delta^L)."""
+    # ufunc methods directly: np.max / np.sum add a Python layer per call (NOTES.md)
     m = z.shape[0]
-    mx = np.max(z, axis=1, keepdims=True)
+    mx = np.maximum.reduce(z, axis=1, keepdims=True)
     np.subtract(z, mx, out=a_out)
     np.exp(a_out, out=a_out)
-    s = np.sum(a_out, axis=1, keepdims=True)
+    s = np.add.reduce(a_out, axis=1, keepdims=True)
     a_out /= s
-    value = (float(np.sum(np.log(s))) + float(np.sum(mx)) - float(np.vdot(Y, z))) / m
+    np.log(s, out=s)
+    s += mx                                   # logsumexp(z) per row
+    value = (float(np.add.reduce(s, axis=None)) - float(np.vdot(Y, z))) / m
     np.subtract(a_out, Y, out=delta_out)
     delta_out *= 1.0 / m
     return value, a_out, delta_out

@@ -270,7 +270,7 @@ class Network:
         for l in range(len(layers) - 1, -1, -1):
             layer = layers[l]
             a_prev = X if l == 0 else acts[l - 1]
-            np.sum(delta, axis=0, out=layer.db)               # BP3
+            np.add.reduce(delta, axis=0, out=layer.db)        # BP3
             np.matmul(a_prev.T, delta, out=layer.dW.T)       # BP4 (as its transpose)
             if l > 0:                                         # BP2
                 g = np.matmul(delta, layer.W, out=back[l])
