@@ -62,6 +62,9 @@ UNARY = {
     "sin": {}, "cos": {}, "tan": {"lo": -1.2, "hi": 1.2}, "arctan": {},
     "arcsin": {"lo": -0.8, "hi": 0.8},
     "arccos": {"lo": -0.8, "hi": 0.8}, "sinh": {},
+    "arcsinh": {}, "arccosh": {"lo": 1.2, "hi": 3.0}, "arctanh": {"lo": -0.8, "hi": 0.8},
+    "log2": {"lo": 0.3, "hi": 3.0}, "log10": {"lo": 0.3, "hi": 3.0}, "exp2": {},
+    "cbrt": {"away": 0.3},
     "cosh": {}, "tanh": {}, "abs": {"away": 0.1}, "sign": {"away": 0.1}, "sigmoid": {},
     "relu": {"away": 0.1}, "softplus": {},
 }
@@ -69,7 +72,7 @@ BINARY = {
     "add": ({}, {}), "subtract": ({}, {}), "multiply": ({}, {}),
     "divide": ({}, {"away": 0.4}), "power": ({"lo": 0.3, "hi": 2.0}, {"lo": -1.5, "hi": 2.5}),
     "maximum": ({}, {}), "minimum": ({}, {}), "arctan2": ({"away": 0.3}, {"away": 0.3}),
-    "logaddexp": ({}, {}),
+    "logaddexp": ({}, {}), "hypot": ({"away": 0.3}, {"away": 0.3}),
 }
 REDUCTIONS = {"sum": np.sum, "mean": np.mean, "prod": np.prod, "max": np.max,
               "min": np.min, "logsumexp": np.logsumexp}

@@ -24,6 +24,17 @@ _ndim = R._ndim
 negative, exp, log, log1p, expm1, sqrt = R.negative, R.exp, R.log, R.log1p, R.expm1, R.sqrt
 sin, cos, tan, arctan, sinh, cosh, tanh = R.sin, R.cos, R.tan, R.arctan, R.sinh, R.cosh, R.tanh
 arcsin, arccos = R.arcsin, R.arccos
+arcsinh, arccosh, arctanh = R.arcsinh, R.arccosh, R.arctanh
+log2, log10, exp2, cbrt, hypot = R.log2, R.log10, R.exp2, R.cbrt, R.hypot
+fmax, fmin = R.maximum, R.minimum  # the same derivatives away from NaN
+
+
+def deg2rad(x: Any) -> Any:
+    return multiply(x, float(_np.pi / 180.0))
+
+
+def rad2deg(x: Any) -> Any:
+    return multiply(x, float(180.0 / _np.pi))
 abs, sign, reciprocal = R.abs_, R.sign, R.reciprocal  # noqa: A001
 absolute = abs
 sigmoid, relu, softplus = R.sigmoid, R.relu, R.softplus
@@ -505,6 +516,10 @@ UFUNCS: dict[Any, Any] = {
     _np.sign: sign, _np.maximum: maximum, _np.minimum: minimum, _np.matmul: matmul,
     _np.reciprocal: reciprocal, _np.square: square, _np.arctan2: arctan2,
     _np.logaddexp: logaddexp, _np.positive: lambda x: x,
+    _np.arcsinh: arcsinh, _np.arccosh: arccosh, _np.arctanh: arctanh, _np.log2: log2,
+    _np.log10: log10, _np.exp2: exp2, _np.cbrt: cbrt, _np.hypot: hypot, _np.fmax: fmax,
+    _np.fmin: fmin, _np.deg2rad: deg2rad, _np.rad2deg: rad2deg, _np.radians: deg2rad,
+    _np.degrees: rad2deg,
     _np.greater: lambda a, b: getval(a) > getval(b),
     _np.greater_equal: lambda a, b: getval(a) >= getval(b),
     _np.less: lambda a, b: getval(a) < getval(b),

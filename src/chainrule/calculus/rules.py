@@ -161,6 +161,17 @@ arcsin = _unary("arcsin", _np.arcsin,
 arccos = _unary("arccos", _np.arccos,
                 lambda ans, x: negative(reciprocal(sqrt(subtract(1.0, multiply(x, x))))))
 arctan = _unary("arctan", _np.arctan, lambda ans, x: reciprocal(add(1.0, multiply(x, x))))
+arcsinh = _unary("arcsinh", _np.arcsinh,
+                 lambda ans, x: reciprocal(sqrt(add(multiply(x, x), 1.0))))
+arccosh = _unary("arccosh", _np.arccosh,
+                 lambda ans, x: reciprocal(sqrt(subtract(multiply(x, x), 1.0))))
+arctanh = _unary("arctanh", _np.arctanh,
+                 lambda ans, x: reciprocal(subtract(1.0, multiply(x, x))))
+log2 = _unary("log2", _np.log2, lambda ans, x: reciprocal(multiply(x, float(_np.log(2.0)))))
+log10 = _unary("log10", _np.log10,
+               lambda ans, x: reciprocal(multiply(x, float(_np.log(10.0)))))
+exp2 = _unary("exp2", _np.exp2, lambda ans, x: multiply(ans, float(_np.log(2.0))))
+cbrt = _unary("cbrt", _np.cbrt, lambda ans, x: divide(1.0 / 3.0, multiply(ans, ans)))
 sinh = _unary("sinh", _np.sinh, lambda ans, x: cosh(x))
 cosh = _unary("cosh", _np.cosh, lambda ans, x: sinh(x))
 tanh = _unary("tanh", _np.tanh, lambda ans, x: subtract(1.0, multiply(ans, ans)))
@@ -257,6 +268,8 @@ arctan2 = _binary("arctan2", _np.arctan2,
                   lambda ans, x, y: divide(y, add(multiply(x, x), multiply(y, y))),
                   lambda ans, x, y: divide(negative(x), add(multiply(x, x), multiply(y, y))),
                   "3.2.1 element-wise")
+hypot = _binary("hypot", _np.hypot, lambda ans, x, y: divide(x, ans),
+                lambda ans, x, y: divide(y, ans), "3.2.1 element-wise")
 logaddexp = _binary("logaddexp", _np.logaddexp,
                     lambda ans, x, y: exp(subtract(x, ans)),
                     lambda ans, x, y: exp(subtract(y, ans)), "3.2.1 element-wise")
