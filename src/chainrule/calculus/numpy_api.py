@@ -44,12 +44,6 @@ maximum, minimum, arctan2, logaddexp = R.maximum, R.minimum, R.arctan2, R.logadd
 matmul = R.matmul
 
 
-def _check_float(x: Any, name: str) -> None:
-    dt = _np.result_type(getval(x))
-    if dt.kind not in "fc" and is_tracer(x):
-        raise TracerError(f"{name}: traced value of dtype {dt} is not floating point")
-
-
 def square(x: Any) -> Any:
     return multiply(x, x)
 

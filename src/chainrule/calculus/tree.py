@@ -40,7 +40,3 @@ def tree_unflatten(treedef: Any, leaves: list[Any]) -> Any:
 
     return rec(treedef)
 
-
-def tree_map(fn: Any, obj: Any) -> Any:
-    leaves, d = tree_flatten(obj)
-    return tree_unflatten(d, [fn(x) for x in leaves])

@@ -185,16 +185,26 @@ class Network:
         ``zs[l-1] = z^l`` and ``activations[l] = a^l`` (``activations[0]`` is the input).
         """
         X = self._check_X(X)
+        if not keep:
+            return self._propagate(X)[1]
         a = X
         zs, acts = [], [X]
         for layer in self.layers:
             z = a @ layer.W.T                     # z^l = W^l a^{l-1} + b^l (rows: A W^T + b)
             z += layer.b
             a = layer.activation.forward(z)       # a^l = sigma(z^l)
-            if keep:
-                zs.append(z)
-                acts.append(a)
-        return (zs, acts) if keep else a
+            zs.append(z)
+            acts.append(a)
+        return zs, acts
+
+    def _propagate(self, X: Array) -> tuple[Array, Array]:
+        """(z^L, a^L) of an already checked X, keeping nothing else."""
+        a = z = X
+        for layer in self.layers:
+            z = a @ layer.W.T
+            z += layer.b
+            a = layer.activation.forward(z)
+        return z, a
 
     def _check_X(self, X: Any) -> Array:
         X = np.asarray(X)
@@ -303,12 +313,7 @@ class Network:
         total, correct, m = 0.0, 0, X.shape[0]
         for i in range(0, m, batch_size):
             xb, yb = X[i:i + batch_size], Y[i:i + batch_size]
-            a = xb
-            z = a
-            for layer in self.layers:
-                z = a @ layer.W.T
-                z += layer.b
-                a = layer.activation.forward(z)
+            z, a = self._propagate(xb)
             total += self.cost.value(a, yb, z if fused else None) * xb.shape[0]
             if a.shape[1] > 1:
                 correct += int(np.count_nonzero(np.argmax(a, 1) == np.argmax(yb, 1)))
@@ -363,8 +368,8 @@ class Network:
         """a^L for each row of X, in batches."""
         X = self._check_X(X)
         if X.shape[0] <= batch_size:
-            return self.forward(X)
-        return np.concatenate([self.forward(X[i:i + batch_size])
+            return self._propagate(X)[1]
+        return np.concatenate([self._propagate(X[i:i + batch_size])[1]
                                for i in range(0, X.shape[0], batch_size)])
 
     def predict(self, X: Any) -> Array:
