@@ -353,6 +353,8 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     good = net.theta.copy()
     full_batch = B == m and not shuffle
 
+    xbuf = np.empty((B, Xa.shape[1]), Xa.dtype)
+    ybuf = np.empty((B, Ya.shape[1]), Ya.dtype)
     limiter = _blas_limit(blas_threads, B)
     step_count, first_norm, warned = 0, None, False
     for c in cbs:
@@ -365,6 +367,12 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
             for c in cbs:
                 c.on_epoch_begin(state)
             order = rng.permutation(m) if shuffle else None
+            if order is not None and B > 1:
+                # each batch's indices in increasing order: the same batches, read from
+                # memory front to back (a faster gather and first product, NOTES.md)
+                full = (m // B) * B
+                order[:full].reshape(-1, B).sort(axis=1)
+                order[full:].sort()
             loss_sum = 0.0
             correct = 0
             for b in range(steps):
@@ -375,9 +383,11 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
                     lo = b * B
                     bidx = order[lo:lo + B] if order is not None else np.arange(lo,
                                                                                 min(lo + B, m))
-                    # a gather by fancy indexing beats np.take(..., out=) here (NOTES.md)
-                    xb = Xa[bidx]
-                    yb = Ya[bidx]
+                    # into buffers reused every step; mode="clip" (the indices are valid)
+                    # spares take's defensive copy of out (NOTES.md)
+                    nb = bidx.shape[0]
+                    xb = np.take(Xa, bidx, axis=0, out=xbuf[:nb], mode="clip")
+                    yb = np.take(Ya, bidx, axis=0, out=ybuf[:nb], mode="clip")
                 value = net._backprop(xb, yb)
                 if not math.isfinite(value):
                     np.copyto(net.theta, good)

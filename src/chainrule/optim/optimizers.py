@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _blas
 from .schedules import Schedule
 
 __all__ = ["Optimizer", "GradientDescent", "SGD", "Momentum", "Nesterov", "RMSProp", "Adam",
@@ -121,6 +122,9 @@ class SGD(Optimizer):
     def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
         g = self._decay(theta, grad)
         if not self.momentum:
+            # one BLAS axpy (theta += -lr g) when NumPy's BLAS is reachable (_blas.py)
+            if _blas.axpy(-lr, g, theta):
+                return
             if g is self._tmp:
                 g *= lr
                 theta -= g
@@ -129,6 +133,11 @@ class SGD(Optimizer):
                 theta -= self._tmp
             return
         v = self.v
+        if not self.nesterov and _blas.usable(theta, g, v):
+            _blas.scal(self.momentum, v)                    # v = mu v + g
+            _blas.axpy(1.0, g, v)
+            _blas.axpy(-lr, v, theta)                       # theta -= lr v
+            return
         v *= self.momentum
         v += g
         tmp = self._tmp

@@ -1,0 +1,147 @@
+"""BLAS level 1 (``axpy``, ``scal``) from the BLAS that NumPy itself loaded, through ctypes.
+
+Why: the optimiser's update ``theta -= lr * grad`` is two NumPy passes over Theta, and on
+the hot path of ``fit`` they ran at 110 us per step at batch 256 where one ``saxpy`` call,
+which OpenBLAS splits over its own threads, takes 28 us (benchmarks/NOTES.md). Calling
+SciPy's BLAS instead loads a second OpenBLAS whose threads fight NumPy's, so this module
+calls the very library NumPy uses, found with threadpoolctl.
+
+Everything here is optional. :func:`axpy` and :func:`scal` return False whenever the
+fast path does not apply (no BLAS found, an unknown symbol naming, a self-test that
+disagrees with NumPy, arrays that are not contiguous vectors of float32 or float64, or
+``CHAINRULE_BLAS=0`` in the environment), and the caller then uses NumPy.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any
+
+import numpy as np
+
+__all__ = ["axpy", "scal", "usable", "available"]
+
+_FUNCS: dict[str, Any] | None = None
+
+
+def _candidates(info: dict[str, Any]) -> list[tuple[str, type]]:
+    """Symbol name patterns (with ``{}`` for the routine) and their integer type."""
+    if info.get("internal_api") == "mkl":
+        return [("cblas_{}", ctypes.c_int32)]
+    # scipy-openblas (NumPy >= 2 wheels): scipy_cblas_saxpy64_ with 64-bit integers;
+    # older wheels: cblas_saxpy64_ (ILP64) or a plain cblas_saxpy (LP64)
+    return [("scipy_cblas_{}64_", ctypes.c_int64), ("cblas_{}64_", ctypes.c_int64),
+            ("scipy_cblas_{}", ctypes.c_int32), ("cblas_{}", ctypes.c_int32)]
+
+
+def _load() -> dict[str, Any]:
+    if os.environ.get("CHAINRULE_BLAS", "1").strip().lower() in ("0", "false", "no", "off"):
+        return {}
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return {}
+    infos = [d for d in threadpool_info() if d.get("user_api") == "blas"]
+    # the BLAS that ships with NumPy first: its thread pool is the one fit limits
+    infos.sort(key=lambda d: "numpy" not in str(d.get("filepath", "")))
+    for info in infos:
+        try:
+            lib = ctypes.CDLL(info["filepath"])
+        except (OSError, KeyError, TypeError):
+            continue
+        for pattern, cint in _candidates(info):
+            funcs = {}
+            for routine in ("saxpy", "daxpy", "sscal", "dscal"):
+                f = getattr(lib, pattern.format(routine), None)
+                if f is None:
+                    break
+                real = ctypes.c_float if routine[0] == "s" else ctypes.c_double
+                if routine.endswith("axpy"):
+                    f.argtypes = [cint, real, ctypes.c_void_p, cint, ctypes.c_void_p, cint]
+                else:
+                    f.argtypes = [cint, real, ctypes.c_void_p, cint]
+                f.restype = None
+                funcs[routine] = f
+            if len(funcs) == 4 and _self_test(funcs):
+                return funcs
+    return {}
+
+
+def _self_test(funcs: dict[str, Any]) -> bool:
+    """The routines must agree with NumPy to the last bit on a small case."""
+    for dt, prefix in ((np.float32, "s"), (np.float64, "d")):
+        x = np.arange(1, 40, dtype=dt)
+        y = np.linspace(-1, 1, 39).astype(dt)
+        want = y + dt(-0.5) * x
+        funcs[prefix + "axpy"](x.size, -0.5, x.ctypes.data, 1, y.ctypes.data, 1)
+        if not np.array_equal(y, want):
+            return False
+        want = y * dt(0.25)
+        funcs[prefix + "scal"](y.size, 0.25, y.ctypes.data, 1)
+        if not np.array_equal(y, want):
+            return False
+    return True
+
+
+def _funcs() -> dict[str, Any]:
+    global _FUNCS
+    if _FUNCS is None:
+        try:
+            _FUNCS = _load()
+        except Exception:  # noqa: BLE001 - any failure here means: use NumPy
+            _FUNCS = {}
+    return _FUNCS
+
+
+def available() -> bool:
+    """Whether the BLAS fast path is in use in this process."""
+    return bool(_funcs())
+
+
+def _vector(a: np.ndarray) -> bool:
+    return a.ndim == 1 and a.flags.c_contiguous and a.flags.writeable
+
+
+def usable(*arrays: np.ndarray) -> bool:
+    """Whether :func:`axpy` and :func:`scal` will run on these arrays (same shape, same
+    float dtype, contiguous vectors) rather than return False."""
+    if not _funcs():
+        return False
+    first = arrays[0]
+    return first.dtype in (np.float32, np.float64) and all(
+        a.dtype == first.dtype and a.shape == first.shape and _vector(a) for a in arrays)
+
+
+def axpy(alpha: float, x: np.ndarray, y: np.ndarray) -> bool:
+    """``y += alpha * x`` in place with BLAS; False (and nothing done) when it can't.
+
+    >>> import numpy as np
+    >>> y = np.ones(3); done = axpy(2.0, np.arange(3.0), y)
+    >>> y.tolist() if done else [1.0, 3.0, 5.0]
+    [1.0, 3.0, 5.0]
+    """
+    funcs = _funcs()
+    if not funcs or x.dtype != y.dtype or x.shape != y.shape or not (_vector(x) and _vector(y)):
+        return False
+    if y.dtype == np.float32:
+        funcs["saxpy"](y.size, alpha, x.ctypes.data, 1, y.ctypes.data, 1)
+    elif y.dtype == np.float64:
+        funcs["daxpy"](y.size, alpha, x.ctypes.data, 1, y.ctypes.data, 1)
+    else:
+        return False
+    return True
+
+
+def scal(alpha: float, x: np.ndarray) -> bool:
+    """``x *= alpha`` in place with BLAS; False (and nothing done) when it can't."""
+    funcs = _funcs()
+    if not funcs or not _vector(x):
+        return False
+    if x.dtype == np.float32:
+        funcs["sscal"](x.size, alpha, x.ctypes.data, 1)
+    elif x.dtype == np.float64:
+        funcs["dscal"](x.size, alpha, x.ctypes.data, 1)
+    else:
+        return False
+    return True
