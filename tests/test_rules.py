@@ -9,7 +9,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chainrule.numpy as np
-from chainrule.calculus import PRIMITIVES, jacfwd, jacrev, numerical_jacobian, relative_error
+from chainrule.calculus import (
+    PRIMITIVES,
+    grad,
+    jacfwd,
+    jacrev,
+    numerical_jacobian,
+    relative_error,
+)
 
 TOL = 1e-6
 SETTINGS = settings(max_examples=12, deadline=None,
@@ -54,6 +61,13 @@ def check_all(f, *args):
         assert rev.shape == fwd.shape == fd.shape
         assert relative_error(rev, fwd) <= 1e-12, f"reverse vs forward, argument {i}"
         assert relative_error(rev, fd) <= TOL, f"reverse vs finite differences, argument {i}"
+        # grad's one-use sweep (deferred values, values dropped early) against the
+        # Jacobian: the gradient of <w, f(x)> is w contracted with it
+        out_shape = onp.shape(f(*args))
+        w = onp.random.default_rng(i).normal(size=out_shape)
+        g = grad(lambda x, fi=fi, w=w: np.sum(fi(x) * w))(args[i])
+        want = onp.tensordot(w, rev, axes=len(out_shape)) if out_shape else rev * w
+        assert relative_error(g, want) <= 1e-12, f"grad vs jacrev, argument {i}"
 
 
 UNARY = {

@@ -53,7 +53,7 @@ class Primitive:
     differentiable argument (registered in ``rules.py``)."""
 
     __slots__ = ("name", "impl", "vjps", "jvps", "nondiff", "section", "__wrapped__",
-                 "diag_factor", "diag_dense")
+                 "diag_factor", "diag_dense", "lazy", "lazy_args", "ans_free")
 
     def __init__(self, name: str, impl: Callable[..., Any], section: str = "") -> None:
         self.name = name
@@ -65,6 +65,15 @@ class Primitive:
         # optional fast paths for a diagonal batch of cotangents (see DiagCotangent)
         self.diag_factor: Callable[..., Any] | None = None
         self.diag_dense: Callable[..., Any] | None = None
+        # deferred evaluation in reverse mode (see Deferred): ``lazy(vals, params)`` gives
+        # the (shape, dtype) of the result without computing it, or None to compute now;
+        # ``lazy_args``: the VJPs read only the shapes of the arguments, so an argument
+        # that is itself deferred may stay so
+        self.lazy: Callable[..., Any] | None = None
+        self.lazy_args = False
+        # argument numbers whose VJP reads only the shape of the result: once a node's
+        # consumers are swept, a one-use sweep may drop its value early (see backward)
+        self.ans_free: frozenset[int] = frozenset()
 
         self.__wrapped__ = impl
 
@@ -93,6 +102,24 @@ def getval(x: Any) -> Any:
     return x
 
 
+def peek(x: Any) -> Any:
+    """Like :func:`getval`, but a value not computed yet comes back as its
+    :class:`Deferred` (which has ``shape``, ``ndim``, ``size`` and ``dtype``) instead of
+    being computed."""
+    while isinstance(x, Tracer):
+        if type(x) is LazyReverseTracer:
+            d = x._deferred
+            if d.vals is not None or d.value is _RELEASED:
+                return d
+        x = x._value
+    return x
+
+
+def dtype_of(x: Any) -> _np.dtype:
+    v = peek(x)
+    return v.dtype if isinstance(v, Deferred) else _np.result_type(v)
+
+
 def is_tracer(x: Any) -> bool:
     return isinstance(x, Tracer)
 
@@ -112,19 +139,19 @@ class Tracer:
     # ---- array-like properties
     @property
     def shape(self) -> tuple[int, ...]:
-        return _np.shape(getval(self))
+        return _np.shape(peek(self))
 
     @property
     def ndim(self) -> int:
-        return _np.ndim(getval(self))
+        return _np.ndim(peek(self))
 
     @property
     def size(self) -> int:
-        return _np.size(getval(self))
+        return _np.size(peek(self))
 
     @property
     def dtype(self) -> _np.dtype:
-        return _np.result_type(getval(self))
+        return dtype_of(self)
 
     def __len__(self) -> int:
         shape = self.shape
@@ -366,6 +393,88 @@ class ReverseTracer(Tracer):
         self._node = node
 
 
+_RELEASED = object()
+
+
+class Deferred:
+    """A primitive's result that reverse mode has not computed yet.
+
+    ``grad`` throws the function's value away, and the VJP rules of ``add``,
+    ``multiply``, ``sum`` and a few more read only the shapes of their results, so those
+    results are computed when something reads them and never otherwise: in
+    ``grad(lambda x: np.sum(np.sin(x) * x ** 2))`` the product and its sum are never formed,
+    which is what a compiler's dead-code elimination does for ``jax.jit(jax.grad(f))``.
+    """
+
+    __slots__ = ("prim", "vals", "params", "shape", "dtype", "value")
+
+    def __init__(self, prim: Primitive, vals: list[Any], params: dict[str, Any],
+                 shape: tuple[int, ...], dtype: _np.dtype) -> None:
+        self.prim, self.vals, self.params = prim, vals, params
+        self.shape, self.dtype = shape, dtype
+        self.value: Any = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for k in self.shape:
+            n *= k
+        return n
+
+    def force(self) -> Any:
+        vals = self.vals
+        if vals is not None:
+            vals = [v.force() if type(v) is Deferred else v for v in vals]
+            self.value = self.prim.impl(*vals, **self.params)
+            self.vals = self.params = None  # type: ignore[assignment]
+        elif self.value is _RELEASED:
+            name = self.prim.name if self.prim is not None else "an intermediate"
+            raise TracerError(
+                f"this traced value ({name}, shape {self.shape}) was never "
+                f"computed, because grad does not need it, and the sweep has released its "
+                f"inputs. A traced value can't be used after grad returns: compute it "
+                f"inside the function, return it as auxiliary data (has_aux=True), or use "
+                f"value_and_grad")
+        return self.value
+
+    @staticmethod
+    def stub(shape: tuple[int, ...], dtype: _np.dtype) -> Deferred:
+        """A released stand-in that keeps only a shape and a dtype."""
+        d = Deferred(None, None, None, shape, dtype)  # type: ignore[arg-type]
+        d.value = _RELEASED
+        return d
+
+    def release(self) -> None:
+        """Drop the inputs of a value that was never computed (after the sweep)."""
+        if self.vals is not None:
+            self.vals = self.params = None  # type: ignore[assignment]
+            self.value = _RELEASED
+
+
+def force(v: Any) -> Any:
+    """A value, computing it first if it is :class:`Deferred`."""
+    return v.force() if type(v) is Deferred else v
+
+
+class LazyReverseTracer(ReverseTracer):
+    """A reverse-mode tracer whose value is a :class:`Deferred`, computed on first read."""
+
+    __slots__ = ("_deferred",)
+
+    def __init__(self, deferred: Deferred, trace: ReverseTrace, node: Node) -> None:
+        self._deferred = deferred
+        self._trace = trace
+        self._node = node
+
+    @property  # type: ignore[override]
+    def _value(self) -> Any:
+        return self._deferred.force()
+
+
 class ForwardTracer(Tracer):
     __slots__ = ("_tangent",)
 
@@ -402,9 +511,13 @@ class ReverseTrace:
     def process(self, prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         vals = list(args)
         parents = []
+        keep = prim.lazy_args
         for i, a in enumerate(args):
             if isinstance(a, Tracer) and a._trace is self:
-                vals[i] = a._value
+                if keep and type(a) is LazyReverseTracer and a._deferred.vals is not None:
+                    vals[i] = a._deferred
+                else:
+                    vals[i] = a._value
                 if i in prim.nondiff:
                     continue
                 if i not in prim.vjps:
@@ -412,14 +525,22 @@ class ReverseTrace:
                         f"{prim.name}: argument {i} has no reverse-mode derivative rule"
                     )
                 parents.append((i, a._node))
+        if parents and prim.lazy is not None:
+            meta = prim.lazy(vals, params)
+            if meta is not None:
+                d = Deferred(prim, vals, params, *meta)
+                return LazyReverseTracer(d, self, Node(prim, vals, params, d, parents))
+        if keep:
+            vals = [force(v) for v in vals]
         ans = prim(*vals, **params)
         if not parents:
             return ans
         return ReverseTracer(ans, self, Node(prim, vals, params, ans, parents))
 
 
-def _toposort(roots: list[Node]) -> list[Node]:
-    """Nodes reachable from ``roots``, each before its parents (iterative Kahn)."""
+def _toposort(roots: list[Node]) -> tuple[list[Node], dict[Node, int]]:
+    """Nodes reachable from ``roots``, each before its parents (iterative Kahn), and the
+    number of uses of each node as an argument."""
     children: dict[Node, int] = {}
     stack = list(roots)
     seen = set(roots)
@@ -430,6 +551,7 @@ def _toposort(roots: list[Node]) -> list[Node]:
             if p not in seen:
                 seen.add(p)
                 stack.append(p)
+    uses = dict(children)
     order = []
     ready = [r for r in dict.fromkeys(roots) if children.get(r, 0) == 0]
     while ready:
@@ -439,7 +561,7 @@ def _toposort(roots: list[Node]) -> list[Node]:
             children[p] -= 1
             if children[p] == 0:
                 ready.append(p)
-    return order
+    return order, uses
 
 
 def _check_shape(prim: Primitive, argnum: int, contrib: Any, x: Any, g: Any, ans: Any) -> None:
@@ -531,7 +653,8 @@ def backward(outputs: list[tuple[Node, Any]], inputs: list[Node],
     # accumulated into in place (never a user's array, a node's value or a cotangent)
     owned: set[int] = set()
     roots = [n for n, _ in outputs]
-    for node in _toposort(roots):
+    order, uses = _toposort(roots)
+    for node in order:
         g = grads.get(node)
         if g is None or node.prim is None:
             continue
@@ -559,7 +682,17 @@ def backward(outputs: list[tuple[Node, Any]], inputs: list[Node],
                 if isinstance(acc, _np.ndarray):
                     owned.add(id(acc))
         if release:
+            if type(node.ans) is Deferred:
+                node.ans.release()
             node.vals, node.ans, node.params = (), None, {}
+            for _, parent in node.parents:
+                left = uses[parent] = uses[parent] - 1
+                ans = parent.ans
+                if left == 0 and type(ans) is _np.ndarray and parent.prim is not None and \
+                        all(i in parent.prim.ans_free for i, _ in parent.parents):
+                    # every consumer is swept and the parent's own rules read only the
+                    # shape of its value: free the array now, while it is still in cache
+                    parent.ans = Deferred.stub(ans.shape, ans.dtype)
     out = []
     for n in inputs:
         g = grads.get(n)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as _np
 
-from .core import Primitive, TracerError, getval
+from .core import Deferred, Primitive, Tracer, TracerError, dtype_of, getval, peek
 
 # Registry: name -> Primitive, in the order of this file (used by the generated tests).
 PRIMITIVES: dict[str, Primitive] = {}
@@ -35,16 +35,15 @@ def _prim(name: str, impl: Any, section: str) -> Primitive:
 
 
 def _shape(x: Any) -> tuple[int, ...]:
-    return _np.shape(getval(x))
+    return _np.shape(peek(x))
 
 
 def _ndim(x: Any) -> int:
-    return _np.ndim(getval(x))
+    return _np.ndim(peek(x))
 
 
 def _dtype(x: Any) -> _np.dtype:
-    v = getval(x)
-    dt = _np.result_type(v)
+    dt = dtype_of(x)
     return dt if dt.kind in "fc" else _np.dtype(_np.float64)
 
 
@@ -334,6 +333,61 @@ mean = _prim("mean", _mean_impl, "3.2.4 sum (scaled by 1/m)")
 mean.vjps[0] = lambda g, ans, x, axis, keepdims: divide(_expand_back(g, ans, x, axis),
                                                         float(_count(x, axis)))
 mean.jvps[0] = lambda t, ans, x, axis, keepdims: mean(t, axis, keepdims)
+
+
+# --------------------------------------------------------------------------- deferred
+# Results that reverse mode computes only when read (core.Deferred): the rules below read
+# nothing but the shapes of these results, so grad never forms the value it throws away.
+
+
+def _plain(v: Any) -> bool:
+    return not isinstance(v, Tracer)
+
+
+def _meta_dtype(v: Any) -> Any:
+    return v.dtype if isinstance(v, Deferred) else v
+
+
+def _lazy_elementwise(vals: list[Any], params: dict[str, Any]) -> Any:
+    if params or not all(_plain(v) for v in vals):
+        return None
+    try:
+        shape = _np.broadcast_shapes(*(_np.shape(v) for v in vals))
+        dt = _np.result_type(*(_meta_dtype(v) for v in vals))
+    except (ValueError, TypeError):
+        return None          # computed now, so that NumPy raises its own error
+    return (shape, dt) if dt.kind == "f" else None
+
+
+def _lazy_reduction(vals: list[Any], params: dict[str, Any]) -> Any:
+    if params or len(vals) != 3 or not all(_plain(v) for v in vals):
+        return None
+    x, axis, keepdims = vals
+    dt = _np.result_type(_meta_dtype(x))
+    if dt.kind != "f":
+        return None
+    shape = _np.shape(x)
+    nd = len(shape)
+    red = {a % nd for a in axis} if nd else set()
+    if keepdims:
+        out = tuple(1 if i in red else k for i, k in enumerate(shape))
+    else:
+        out = tuple(k for i, k in enumerate(shape) if i not in red)
+    return out, dt
+
+
+for _p in (add, subtract, negative):
+    _p.lazy, _p.lazy_args = _lazy_elementwise, True
+multiply.lazy = _lazy_elementwise      # its rules read both factors: they are computed
+for _p in (sum_, mean):
+    _p.lazy, _p.lazy_args = _lazy_reduction, True
+
+# rules that read only the shape of their own result (Primitive.ans_free)
+for _p in (sin, cos, sinh, cosh, negative, sum_, mean):
+    _p.ans_free = frozenset({0})
+for _p in (add, subtract, multiply):
+    _p.ans_free = frozenset({0, 1})
+power.ans_free = frozenset({0})          # d x^y / dy reads the result; d/dx does not
 
 
 def _extreme_weights(ans: Any, x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:

@@ -10,7 +10,16 @@ from typing import Any
 
 import numpy as _np
 
-from .core import DiagCotangent, ForwardTrace, ReverseTrace, Tracer, backward, getval
+from .core import (
+    DiagCotangent,
+    ForwardTrace,
+    ReverseTrace,
+    Tracer,
+    backward,
+    dtype_of,
+    getval,
+    peek,
+)
 from .tree import tree_flatten, tree_unflatten
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacrev", "jacobian", "jacfwd", "hessian"]
@@ -127,7 +136,7 @@ def _zeros(batch: tuple[int, ...], x: Any) -> Any:
 
 
 def _out_dtype(v: Any) -> Any:
-    dt = _np.result_type(getval(v))
+    dt = dtype_of(v)
     return dt if dt.kind == "f" else _np.dtype(_np.float64)
 
 
@@ -198,14 +207,14 @@ def _scalar_out(out: Any, trace: Any, name: str) -> Any:
         raise TypeError(f"{name} needs a function with a single scalar output; got a "
                         f"{type(out).__name__}. Use chainrule.jacobian for several outputs")
     o = leaves[0]
-    shape = _np.shape(getval(o))
+    shape = _np.shape(peek(o))     # peek: a deferred output is not computed to be checked
     if shape != ():
         raise TypeError(
             f"{name} requires a scalar output, but the function returned an array of shape "
             f"{shape}. Use chainrule.jacobian for a vector output, reduce it with .sum(), or "
             f"use chainrule.vjp with a cotangent vector"
         )
-    dt = _np.result_type(getval(o))
+    dt = dtype_of(o)
     if dt.kind not in "fiub":
         raise TypeError(f"{name} requires a real floating-point output; got dtype {dt}")
     return o
@@ -221,6 +230,11 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
     (np.float64(5.0), array([2., 4.]))
     """
 
+    return _value_and_grad(f, argnums, has_aux, True)
+
+
+def _value_and_grad(f: Callable[..., Any], argnums: Argnums, has_aux: bool,
+                    want_value: bool) -> Callable[..., Any]:
     @functools.wraps(f)
     def vg(*args: Any, **kwargs: Any) -> Any:
         nums, single = _norm_argnums(argnums, len(args), "value_and_grad")
@@ -229,12 +243,15 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
         out, aux = _split_aux(out, has_aux, "grad")
         o = _scalar_out(out, trace, "grad")
         one = _np.ones((), _out_dtype(o))
+        # read what is returned before the sweep releases the graph; grad does not return
+        # the value, so a deferred one is never computed
+        value = _strip(out, trace) if want_value else None
+        aux = _strip(aux, trace)
         grads = _pullback(trace, boxed, [o], [one], (), once=True)
         flat = [x for i in nums for x in tree_flatten(args[i])[0]]
         grads = [_like_input(g, x) for g, x in zip(grads, flat)]
-        value = _strip(out, trace)
         g = ins.regroup(grads, single)
-        return ((value, _strip(aux, trace)), g) if has_aux else (value, g)
+        return ((value, aux), g) if has_aux else (value, g)
 
     return vg
 
@@ -247,7 +264,7 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0,
     >>> grad(lambda x, y: x ** 2 + np.cos(y), argnums=(0, 1))(1.0, 0.0)
     (np.float64(2.0), np.float64(-0.0))
     """
-    vg = value_and_grad(f, argnums, has_aux)
+    vg = _value_and_grad(f, argnums, has_aux, False)
 
     @functools.wraps(f)
     def g(*args: Any, **kwargs: Any) -> Any:
