@@ -218,12 +218,19 @@ def _diverged(epoch: int, batch: int, what: str, opt: Optimizer) -> TrainingDive
         f"weights from the start of epoch {epoch + 1} were kept")
 
 
-def _blas_limit(blas_threads: int | str | None, batch_size: int) -> Any:
-    """Limit the BLAS thread pool for the run (threadpoolctl); None when left alone."""
+# "auto" keeps one BLAS thread while the largest product of a step is under this many
+# multiply-adds (batch x fan-in x fan-out): measured crossover between batch 16 and 32 for
+# 784-100-10 on two cores (benchmarks/NOTES.md)
+SMALL_PRODUCT = 2_000_000
+
+
+def _blas_limit(blas_threads: int | str | None, batch_size: int, largest: int = 0) -> Any:
+    """Limit the BLAS thread pool for the run (threadpoolctl); None when left alone.
+    ``largest``: the biggest fan-in x fan-out of the network's layers."""
     if blas_threads is None:
         return None
     if blas_threads == "auto":
-        if batch_size >= 128:
+        if batch_size * largest >= SMALL_PRODUCT:
             return None
         n = 1
     elif isinstance(blas_threads, int) and not isinstance(blas_threads, bool) and \
@@ -268,10 +275,12 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     ``initial_epoch`` and ``history`` continue an earlier run (a resumed checkpoint): the
     shuffles of the skipped epochs are drawn and discarded, so a resumed run repeats the
     uninterrupted one exactly.
-    ``blas_threads``: "auto" runs the matrix products on one thread for batches under 128
-    and leaves BLAS alone otherwise (measured in benchmarks/NOTES.md: an idle BLAS thread
-    spinning on the second core slows the element-wise work of small batches more than
-    it speeds their products); an integer sets the count; None leaves it alone.
+    ``blas_threads``: "auto" runs the matrix products on one thread when the largest
+    product of a step is small (batch x fan-in x fan-out under ``SMALL_PRODUCT``: batches
+    under about 26 for 784-100-10) and leaves BLAS alone otherwise (measured in
+    benchmarks/NOTES.md: an idle BLAS thread spinning on the second core slows the
+    element-wise work of small batches more than it speeds their products); an integer
+    sets the count; None leaves it alone.
 
     >>> import numpy as np
     >>> from chainrule.nn import Network
@@ -355,7 +364,8 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
 
     xbuf = np.empty((B, Xa.shape[1]), Xa.dtype)
     ybuf = np.empty((B, Ya.shape[1]), Ya.dtype)
-    limiter = _blas_limit(blas_threads, B)
+    limiter = _blas_limit(blas_threads, B,
+                          max(layer.n_in * layer.n_out for layer in net.layers))
     step_count, first_norm, warned = 0, None, False
     for c in cbs:
         c.on_train_begin(state)
