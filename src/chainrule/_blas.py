@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["axpy", "scal", "usable", "available"]
+__all__ = ["axpy", "axpby", "scal", "usable", "available"]
 
 _FUNCS: dict[str, Any] | None = None
 
@@ -52,18 +52,22 @@ def _load() -> dict[str, Any]:
             continue
         for pattern, cint in _candidates(info):
             funcs = {}
-            for routine in ("saxpy", "daxpy", "sscal", "dscal"):
+            # axpby (y = a x + b y) is an extension that most BLAS have; optional here
+            for routine in ("saxpy", "daxpy", "sscal", "dscal", "saxpby", "daxpby"):
                 f = getattr(lib, pattern.format(routine), None)
                 if f is None:
-                    break
+                    continue
                 real = ctypes.c_float if routine[0] == "s" else ctypes.c_double
                 if routine.endswith("axpy"):
                     f.argtypes = [cint, real, ctypes.c_void_p, cint, ctypes.c_void_p, cint]
+                elif routine.endswith("axpby"):
+                    f.argtypes = [cint, real, ctypes.c_void_p, cint, real, ctypes.c_void_p,
+                                  cint]
                 else:
                     f.argtypes = [cint, real, ctypes.c_void_p, cint]
                 f.restype = None
                 funcs[routine] = f
-            if len(funcs) == 4 and _self_test(funcs):
+            if {"saxpy", "daxpy", "sscal", "dscal"} <= funcs.keys() and _self_test(funcs):
                 return funcs
     return {}
 
@@ -81,6 +85,13 @@ def _self_test(funcs: dict[str, Any]) -> bool:
         funcs[prefix + "scal"](y.size, 0.25, y.ctypes.data, 1)
         if not np.array_equal(y, want):
             return False
+        if prefix + "axpby" in funcs:
+            want = dt(0.5) * x + dt(0.25) * y
+            funcs[prefix + "axpby"](x.size, 0.5, x.ctypes.data, 1, 0.25, y.ctypes.data, 1)
+            if not np.array_equal(y, want):
+                funcs.pop("saxpby", None)
+                funcs.pop("daxpby", None)
+                return True
     return True
 
 
@@ -99,16 +110,21 @@ def available() -> bool:
     return bool(_funcs())
 
 
+_PREFIX = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}
+
+
 def _vector(a: np.ndarray) -> bool:
     return a.ndim == 1 and a.flags.c_contiguous and a.flags.writeable
 
 
-def usable(*arrays: np.ndarray) -> bool:
-    """Whether :func:`axpy` and :func:`scal` will run on these arrays (same shape, same
-    float dtype, contiguous vectors) rather than return False."""
-    if not _funcs():
-        return False
+def usable(*arrays: np.ndarray, axpby: bool = False) -> bool:
+    """Whether :func:`axpy` and :func:`scal` (and with ``axpby``, :func:`axpby`) will run
+    on these arrays (same shape, same float dtype, contiguous vectors) rather than return
+    False."""
+    funcs = _funcs()
     first = arrays[0]
+    if not funcs or (axpby and _PREFIX.get(first.dtype, "?") + "axpby" not in funcs):
+        return False
     return first.dtype in (np.float32, np.float64) and all(
         a.dtype == first.dtype and a.shape == first.shape and _vector(a) for a in arrays)
 
@@ -130,6 +146,17 @@ def axpy(alpha: float, x: np.ndarray, y: np.ndarray) -> bool:
         funcs["daxpy"](y.size, alpha, x.ctypes.data, 1, y.ctypes.data, 1)
     else:
         return False
+    return True
+
+
+def axpby(alpha: float, x: np.ndarray, beta: float, y: np.ndarray) -> bool:
+    """``y = alpha * x + beta * y`` in place with BLAS; False (and nothing done) when it
+    can't."""
+    f = _funcs().get(_PREFIX.get(y.dtype, "?") + "axpby")
+    if f is None or x.dtype != y.dtype or x.shape != y.shape or \
+            not (_vector(x) and _vector(y)):
+        return False
+    f(y.size, alpha, x.ctypes.data, 1, beta, y.ctypes.data, 1)
     return True
 
 
