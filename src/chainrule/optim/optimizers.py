@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _blas
+from .. import _blas, _native
 from .schedules import Schedule
 
 __all__ = ["Optimizer", "GradientDescent", "SGD", "Momentum", "Nesterov", "RMSProp", "Adam",
@@ -284,6 +284,12 @@ class Adam(Optimizer):
         # into alpha_t and eps_t (the form of the Adam paper, section 2)
         alpha_t = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
         eps_t = self.eps * math.sqrt(1 - b2 ** t)
+        k = _native.kernels()
+        if k is not None and _native.fused_ok(theta, g, m, v):
+            # all of it in one pass (the compiled kernel, _kernels.c)
+            (k.adam_f32 if theta.dtype == np.float32 else k.adam_f64)(
+                theta, g, m, v, b1, b2, alpha_t, eps_t)
+            return
         np.multiply(g, g, out=tmp)
         # m <- b1 m + (1 - b1) g ;  v <- b2 v + (1 - b2) g^2: one BLAS axpby pass each
         # where NumPy's BLAS is reachable (_blas.py), three NumPy passes otherwise
