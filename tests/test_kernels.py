@@ -64,3 +64,51 @@ def test_switched_off_by_the_environment(monkeypatch):
     monkeypatch.setenv("CHAINRULE_KERNELS", "0")
     monkeypatch.setattr(_native, "_MOD", False)
     assert _native.kernels() is None
+
+
+def _step_both_ways(net, X, y, monkeypatch):
+    out = []
+    for kern in (_native.kernels(), None):
+        monkeypatch.setattr(_native, "_MOD", kern)
+        Xc = net._check_X(X)
+        value = net._backprop(Xc, net._targets(y, Xc.shape[0]))
+        out.append((value, net.grad.copy(), net._buffers_for(Xc.shape[0])[1][-1].copy()))
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("sizes,hidden,output", [
+    ([20, 16, 5], "relu", "softmax"), ([20, 16, 8, 5], "relu", "softmax"),
+    ([20, 16, 5], "tanh", "softmax"), ([20, 16, 1], "relu", "sigmoid"),
+    ([20, 16, 3], "relu", "identity"),
+])
+def test_fused_training_step_matches_numpy(sizes, hidden, output, dtype, monkeypatch):
+    from chainrule.nn import Network
+
+    r = onp.random.default_rng(5)
+    net = Network.from_sizes(sizes, hidden=hidden, output=output, dtype=dtype, seed=1)
+    X = r.normal(size=(33, sizes[0]))
+    y = r.integers(0, sizes[-1], 33) if output == "softmax" else \
+        r.uniform(size=(33, sizes[-1])).round() if output == "sigmoid" else \
+        r.normal(size=(33, sizes[-1]))
+    (v1, g1, a1), (v2, g2, a2) = _step_both_ways(net, X, y, monkeypatch)
+    tol = 2e-5 if dtype == "float32" else 1e-13
+    assert v1 == pytest.approx(v2, rel=tol)
+    onp.testing.assert_allclose(g1, g2, rtol=tol, atol=tol)
+    onp.testing.assert_allclose(a1, a2, rtol=tol, atol=tol)
+
+
+def test_fused_step_propagates_nan_and_huge_logits(monkeypatch):
+    from chainrule.nn import Network
+
+    net = Network.from_sizes([4, 6, 3], seed=0, dtype="float64")
+    X = onp.ones((5, 4))
+    X64 = net._check_X(X)
+    net.layers[-1].W[...] = 1e3                 # logits in the thousands: no overflow
+    (v1, g1, _), (v2, g2, _) = _step_both_ways(net, X, onp.arange(5) % 3, monkeypatch)
+    assert onp.isfinite(v1) and v1 == pytest.approx(v2, rel=1e-12)
+    onp.testing.assert_allclose(g1, g2, rtol=1e-12, atol=1e-12)
+    net.layers[0].b[0] = onp.nan                # a NaN weight: both paths report NaN
+    for kern in (_native.kernels(), None):
+        monkeypatch.setattr(_native, "_MOD", kern)
+        assert onp.isnan(net._backprop(X64, net._targets(onp.arange(5) % 3, 5)))

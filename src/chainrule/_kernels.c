@@ -1,4 +1,6 @@
-/* Fused optimiser kernels: one pass over Theta where NumPy needs seven.
+/* Fused kernels: the Adam step in one pass over Theta where NumPy needs seven, and the
+ * element-wise parts of a training step (bias + ReLU, ReLU' + the bias gradient, the
+ * softmax with its cross-entropy) in one call each where NumPy needs two to eleven.
  *
  * Optional: chainrule works without this module (chainrule/optim/optimizers.py falls back
  * to NumPy and BLAS); setup.py builds it where a C compiler is available. It uses only the
@@ -110,12 +112,226 @@ adam_f64(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+
+/* ------------------------------------------------------------------ the training step
+ * Row-major (m, n) float buffers of one batch; every function checks the byte lengths.
+ *
+ * bias_relu(z, b, a, m, n):        z += b (each row); a = relu(z)          (BP forward)
+ * relu_back_bias(g, z, db, m, n):  g *= (z > 0); db = sum of g's rows      (BP2, BP3)
+ * softmax_pre(z, a, mx, m, n):     mx = row max of z; a = z - mx
+ *   (then NumPy's own exp of a, in place)
+ * softmax_post(z, y, a, d, mx, m, n) -> C:
+ *   a /= row sums; C = 1/m sum_rows(log sum + mx - <y, z>); d = (a - y)/m   (BP1)
+ */
+#define STEP_KERNELS(T, SUF, LOG)                                                         \
+CLONES static void bias_relu_##SUF(T *restrict z, const T *restrict b, T *restrict a,           \
+                            Py_ssize_t m, Py_ssize_t n)                                   \
+{                                                                                         \
+    for (Py_ssize_t i = 0; i < m; i++) {                                                  \
+        T *zr = z + i * n, *ar = a + i * n;                                               \
+        for (Py_ssize_t j = 0; j < n; j++) {                                              \
+            const T t = zr[j] + b[j];                                                     \
+            zr[j] = t;                                                                    \
+            ar[j] = t < 0 ? (T)0 : t;                                                     \
+        }                                                                                 \
+    }                                                                                     \
+}                                                                                         \
+CLONES static void relu_back_bias_##SUF(T *restrict g, const T *restrict z, T *restrict db,     \
+                                 Py_ssize_t m, Py_ssize_t n)                              \
+{                                                                                         \
+    for (Py_ssize_t j = 0; j < n; j++)                                                    \
+        db[j] = 0;                                                                        \
+    for (Py_ssize_t i = 0; i < m; i++) {                                                  \
+        T *gr = g + i * n;                                                                \
+        const T *zr = z + i * n;                                                          \
+        for (Py_ssize_t j = 0; j < n; j++) {                                              \
+            const T t = gr[j] * (T)(zr[j] > 0);                                           \
+            gr[j] = t;                                                                    \
+            db[j] += t;                                                                   \
+        }                                                                                 \
+    }                                                                                     \
+}                                                                                         \
+CLONES static void softmax_pre_##SUF(const T *restrict z, T *restrict a, T *restrict mx,        \
+                              Py_ssize_t m, Py_ssize_t n)                                 \
+{                                                                                         \
+    for (Py_ssize_t i = 0; i < m; i++) {                                                  \
+        const T *zr = z + i * n;                                                          \
+        T *ar = a + i * n;                                                                \
+        T best = zr[0];                                                                   \
+        for (Py_ssize_t j = 1; j < n; j++)                                                \
+            best = (zr[j] > best || zr[j] != zr[j]) ? zr[j] : best; /* NaN wins */        \
+        mx[i] = best;                                                                     \
+        for (Py_ssize_t j = 0; j < n; j++)                                                \
+            ar[j] = zr[j] - best;                                                         \
+    }                                                                                     \
+}                                                                                         \
+CLONES static double softmax_post_##SUF(const T *restrict z, const T *restrict y, T *restrict a, \
+                                 T *restrict d, const T *restrict mx, Py_ssize_t m,       \
+                                 Py_ssize_t n)                                            \
+{                                                                                         \
+    double total = 0.0;                                                                   \
+    const T inv_m = (T)1 / (T)m;                                                          \
+    for (Py_ssize_t i = 0; i < m; i++) {                                                  \
+        const T *zr = z + i * n, *yr = y + i * n;                                         \
+        T *ar = a + i * n, *dr = d + i * n;                                               \
+        T s = 0, yz = 0;                                                                  \
+        for (Py_ssize_t j = 0; j < n; j++) {                                              \
+            s += ar[j];                                                                   \
+            yz += yr[j] * zr[j];                                                          \
+        }                                                                                 \
+        for (Py_ssize_t j = 0; j < n; j++) {                                              \
+            const T p = ar[j] / s;                                                        \
+            ar[j] = p;                                                                    \
+            dr[j] = (p - yr[j]) * inv_m;                                                  \
+        }                                                                                 \
+        total += (double)(LOG(s) + mx[i]) - (double)yz;                                   \
+    }                                                                                     \
+    return total / (double)m;                                                             \
+}
+
+STEP_KERNELS(float, f32, logf)
+STEP_KERNELS(double, f64, log)
+
+/* "w*"/"y*" buffers: check that buffer k holds want[k] items of the given size. */
+static int
+check_sizes(Py_buffer *b, int nb, const Py_ssize_t *want, Py_ssize_t itemsize,
+            const char *name)
+{
+    for (int k = 0; k < nb; k++) {
+        if (b[k].len != want[k] * itemsize) {
+            for (int j = 0; j < nb; j++)
+                PyBuffer_Release(&b[j]);
+            PyErr_Format(PyExc_ValueError, "%s: buffer %d has %zd bytes, expected %zd",
+                         name, k, b[k].len, want[k] * itemsize);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+item_size(int f64)
+{
+    return f64 ? (int)sizeof(double) : (int)sizeof(float);
+}
+
+static PyObject *
+bias_relu(PyObject *self, PyObject *args)
+{
+    Py_buffer b[3];
+    Py_ssize_t m, n;
+    int f64;
+    if (!PyArg_ParseTuple(args, "w*y*w*nnp", &b[0], &b[1], &b[2], &m, &n, &f64))
+        return NULL;
+    const Py_ssize_t want[3] = {m * n, n, m * n};
+    if (check_sizes(b, 3, want, item_size(f64), "bias_relu") < 0)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    if (f64)
+        bias_relu_f64(b[0].buf, b[1].buf, b[2].buf, m, n);
+    else
+        bias_relu_f32(b[0].buf, b[1].buf, b[2].buf, m, n);
+    Py_END_ALLOW_THREADS
+    for (int k = 0; k < 3; k++)
+        PyBuffer_Release(&b[k]);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+relu_back_bias(PyObject *self, PyObject *args)
+{
+    Py_buffer b[3];
+    Py_ssize_t m, n;
+    int f64;
+    if (!PyArg_ParseTuple(args, "w*y*w*nnp", &b[0], &b[1], &b[2], &m, &n, &f64))
+        return NULL;
+    const Py_ssize_t want[3] = {m * n, m * n, n};
+    if (check_sizes(b, 3, want, item_size(f64), "relu_back_bias") < 0)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    if (f64)
+        relu_back_bias_f64(b[0].buf, b[1].buf, b[2].buf, m, n);
+    else
+        relu_back_bias_f32(b[0].buf, b[1].buf, b[2].buf, m, n);
+    Py_END_ALLOW_THREADS
+    for (int k = 0; k < 3; k++)
+        PyBuffer_Release(&b[k]);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+softmax_pre(PyObject *self, PyObject *args)
+{
+    Py_buffer b[3];
+    Py_ssize_t m, n;
+    int f64;
+    if (!PyArg_ParseTuple(args, "y*w*w*nnp", &b[0], &b[1], &b[2], &m, &n, &f64))
+        return NULL;
+    const Py_ssize_t want[3] = {m * n, m * n, m};
+    if (m < 1 || n < 1) {
+        for (int k = 0; k < 3; k++)
+            PyBuffer_Release(&b[k]);
+        PyErr_SetString(PyExc_ValueError, "softmax_pre: empty batch");
+        return NULL;
+    }
+    if (check_sizes(b, 3, want, item_size(f64), "softmax_pre") < 0)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    if (f64)
+        softmax_pre_f64(b[0].buf, b[1].buf, b[2].buf, m, n);
+    else
+        softmax_pre_f32(b[0].buf, b[1].buf, b[2].buf, m, n);
+    Py_END_ALLOW_THREADS
+    for (int k = 0; k < 3; k++)
+        PyBuffer_Release(&b[k]);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+softmax_post(PyObject *self, PyObject *args)
+{
+    Py_buffer b[5];
+    Py_ssize_t m, n;
+    int f64;
+    double value;
+    if (!PyArg_ParseTuple(args, "y*y*w*w*y*nnp", &b[0], &b[1], &b[2], &b[3], &b[4], &m, &n,
+                          &f64))
+        return NULL;
+    const Py_ssize_t want[5] = {m * n, m * n, m * n, m * n, m};
+    if (m < 1 || n < 1) {
+        for (int k = 0; k < 5; k++)
+            PyBuffer_Release(&b[k]);
+        PyErr_SetString(PyExc_ValueError, "softmax_post: empty batch");
+        return NULL;
+    }
+    if (check_sizes(b, 5, want, item_size(f64), "softmax_post") < 0)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    if (f64)
+        value = softmax_post_f64(b[0].buf, b[1].buf, b[2].buf, b[3].buf, b[4].buf, m, n);
+    else
+        value = softmax_post_f32(b[0].buf, b[1].buf, b[2].buf, b[3].buf, b[4].buf, m, n);
+    Py_END_ALLOW_THREADS
+    for (int k = 0; k < 5; k++)
+        PyBuffer_Release(&b[k]);
+    return PyFloat_FromDouble(value);
+}
+
 static PyMethodDef methods[] = {
     {"adam_f32", adam_f32, METH_VARARGS,
      "adam_f32(theta, grad, m, v, beta1, beta2, alpha_t, eps_t): one fused Adam step "
      "in place on contiguous float32 buffers."},
     {"adam_f64", adam_f64, METH_VARARGS,
      "adam_f64(theta, grad, m, v, beta1, beta2, alpha_t, eps_t): the same for float64."},
+    {"bias_relu", bias_relu, METH_VARARGS,
+     "bias_relu(z, b, a, m, n, f64): z += b row by row, a = relu(z)."},
+    {"relu_back_bias", relu_back_bias, METH_VARARGS,
+     "relu_back_bias(g, z, db, m, n, f64): g *= (z > 0), db = column sums of g."},
+    {"softmax_pre", softmax_pre, METH_VARARGS,
+     "softmax_pre(z, a, mx, m, n, f64): mx = row max of z, a = z - mx."},
+    {"softmax_post", softmax_post, METH_VARARGS,
+     "softmax_post(z, y, e, d, mx, m, n, f64) -> C: e holds exp(z - mx); normalises it "
+     "to the softmax, returns the mean cross-entropy and writes d = (softmax - y)/m."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _native
 from .activations import Activation, get_activation
 from .costs import Cost, get_cost, softmax_cross_entropy
 from .init import get_initializer
@@ -255,14 +256,22 @@ class Network:
         cost = self.cost
         fast_xent = (cost.builtin and out.builtin and cost.name == "cross_entropy"
                      and out.name == "softmax")
+        # the compiled kernels (_kernels.c) fuse the element-wise steps where they apply
+        k = _native.kernels() if X.flags.c_contiguous else None
+        f64 = self.dtype == np.float64
         # forward, keeping every z^l and a^l
         a = X
         for l, layer in enumerate(layers):
             z = zs[l]
             np.matmul(a, layer.W.T, out=z)
-            z += layer.b
             if fast_xent and l == len(layers) - 1:
+                z += layer.b
                 break
+            if k is not None and layer.activation.builtin and layer.activation.name == "relu":
+                k.bias_relu(z, layer.b, acts[l], m, layer.n_out, f64)   # z += b; a = relu
+                a = acts[l]
+                continue
+            z += layer.b
             a = _forward_into(layer.activation, z, acts[l])
             acts[l] = a
         # BP1: the error of the output layer
@@ -277,14 +286,24 @@ class Network:
             delta = out.backward(zs[-1], a, cost.grad_a(a, Y))
             value = cost.value(a, Y, None)
         deltas = [delta] if keep else None
+        db_done = False
         for l in range(len(layers) - 1, -1, -1):
             layer = layers[l]
             a_prev = X if l == 0 else acts[l - 1]
-            np.add.reduce(delta, axis=0, out=layer.db)        # BP3
+            if not db_done:
+                np.add.reduce(delta, axis=0, out=layer.db)    # BP3
             np.matmul(a_prev.T, delta, out=layer.dW.T)       # BP4 (as its transpose)
+            db_done = False
             if l > 0:                                         # BP2
                 g = np.matmul(delta, layer.W, out=back[l])
-                delta = _backward_inplace(layers[l - 1].activation, zs[l - 1], acts[l - 1], g)
+                below = layers[l - 1]
+                if k is not None and below.activation.builtin and \
+                        below.activation.name == "relu":
+                    # delta^{l-1} = g (Hadamard) relu'(z), and BP3 for layer l-1, one pass
+                    k.relu_back_bias(g, zs[l - 1], below.db, m, below.n_out, f64)
+                    delta, db_done = g, True
+                else:
+                    delta = _backward_inplace(below.activation, zs[l - 1], acts[l - 1], g)
                 if keep:
                     deltas.insert(0, delta.copy())
         if keep:
