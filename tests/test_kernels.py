@@ -112,3 +112,34 @@ def test_fused_step_propagates_nan_and_huge_logits(monkeypatch):
     for kern in (_native.kernels(), None):
         monkeypatch.setattr(_native, "_MOD", kern)
         assert onp.isnan(net._backprop(X64, net._targets(onp.arange(5) % 3, 5)))
+
+
+def test_fused_hits_count_as_argmax_does():
+    from chainrule.nn.costs import softmax_cross_entropy_hits
+
+    r = onp.random.default_rng(6)
+    z = r.normal(size=(50, 7))
+    z[:5] = 0.0                                    # ties: np.argmax takes the first
+    z[5, 3] = z[5, 4] = 9.0
+    Y = onp.eye(7)[r.integers(0, 7, 50)]
+    Y[:3] = onp.eye(7)[0]
+    a, d = onp.empty_like(z), onp.empty_like(z)
+    value, a, d, hits = softmax_cross_entropy_hits(z, a, Y, d)
+    assert hits == int(onp.count_nonzero(a.argmax(1) == Y.argmax(1)))
+    assert hits >= 3
+
+
+def test_fit_reports_the_same_accuracy_either_way(monkeypatch):
+    from sklearn.datasets import load_digits
+
+    from chainrule.nn import Network
+
+    d = load_digits()
+    X, y = d.data[:400] / 16.0, d.target[:400]
+    hist = []
+    for kern in (_native.kernels(), None):
+        monkeypatch.setattr(_native, "_MOD", kern)
+        net = Network.from_sizes([64, 32, 10], dtype="float64", seed=0)
+        hist.append(net.fit(X, y, epochs=3, batch_size=32, verbose=0))
+    onp.testing.assert_allclose(hist[0]["loss"], hist[1]["loss"], rtol=1e-12)
+    assert hist[0]["accuracy"] == hist[1]["accuracy"]

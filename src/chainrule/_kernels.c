@@ -120,8 +120,9 @@ adam_f64(PyObject *self, PyObject *args)
  * relu_back_bias(g, z, db, m, n):  g *= (z > 0); db = sum of g's rows      (BP2, BP3)
  * softmax_pre(z, a, mx, m, n):     mx = row max of z; a = z - mx
  *   (then NumPy's own exp of a, in place)
- * softmax_post(z, y, a, d, mx, m, n) -> C:
- *   a /= row sums; C = 1/m sum_rows(log sum + mx - <y, z>); d = (a - y)/m   (BP1)
+ * softmax_post(z, y, a, d, mx, m, n) -> (C, hits):
+ *   a /= row sums; C = 1/m sum_rows(log sum + mx - <y, z>); d = (a - y)/m   (BP1);
+ *   hits: the rows where argmax a == argmax y (the first maximum, as np.argmax)
  */
 #define STEP_KERNELS(T, SUF, LOG)                                                         \
 CLONES static void bias_relu_##SUF(T *restrict z, const T *restrict b, T *restrict a,           \
@@ -167,9 +168,10 @@ CLONES static void softmax_pre_##SUF(const T *restrict z, T *restrict a, T *rest
 }                                                                                         \
 CLONES static double softmax_post_##SUF(const T *restrict z, const T *restrict y, T *restrict a, \
                                  T *restrict d, const T *restrict mx, Py_ssize_t m,       \
-                                 Py_ssize_t n)                                            \
+                                 Py_ssize_t n, Py_ssize_t *correct)                       \
 {                                                                                         \
     double total = 0.0;                                                                   \
+    Py_ssize_t hits = 0;                                                                  \
     const T inv_m = (T)1 / (T)m;                                                          \
     for (Py_ssize_t i = 0; i < m; i++) {                                                  \
         const T *zr = z + i * n, *yr = y + i * n;                                         \
@@ -179,13 +181,18 @@ CLONES static double softmax_post_##SUF(const T *restrict z, const T *restrict y
             s += ar[j];                                                                   \
             yz += yr[j] * zr[j];                                                          \
         }                                                                                 \
+        Py_ssize_t pa = 0, py = 0; /* first arg max of a and of y, as np.argmax */       \
         for (Py_ssize_t j = 0; j < n; j++) {                                              \
             const T p = ar[j] / s;                                                        \
             ar[j] = p;                                                                    \
             dr[j] = (p - yr[j]) * inv_m;                                                  \
+            if (p > ar[pa] || (p != p && ar[pa] == ar[pa])) pa = j;                       \
+            if (yr[j] > yr[py]) py = j;                                                   \
         }                                                                                 \
+        hits += pa == py;                                                                 \
         total += (double)(LOG(s) + mx[i]) - (double)yz;                                   \
     }                                                                                     \
+    *correct = hits;                                                                      \
     return total / (double)m;                                                             \
 }
 
@@ -294,6 +301,7 @@ softmax_post(PyObject *self, PyObject *args)
     Py_ssize_t m, n;
     int f64;
     double value;
+    Py_ssize_t correct = 0;
     if (!PyArg_ParseTuple(args, "y*y*w*w*y*nnp", &b[0], &b[1], &b[2], &b[3], &b[4], &m, &n,
                           &f64))
         return NULL;
@@ -308,13 +316,15 @@ softmax_post(PyObject *self, PyObject *args)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     if (f64)
-        value = softmax_post_f64(b[0].buf, b[1].buf, b[2].buf, b[3].buf, b[4].buf, m, n);
+        value = softmax_post_f64(b[0].buf, b[1].buf, b[2].buf, b[3].buf, b[4].buf, m, n,
+                                 &correct);
     else
-        value = softmax_post_f32(b[0].buf, b[1].buf, b[2].buf, b[3].buf, b[4].buf, m, n);
+        value = softmax_post_f32(b[0].buf, b[1].buf, b[2].buf, b[3].buf, b[4].buf, m, n,
+                                 &correct);
     Py_END_ALLOW_THREADS
     for (int k = 0; k < 5; k++)
         PyBuffer_Release(&b[k]);
-    return PyFloat_FromDouble(value);
+    return Py_BuildValue("dn", value, correct);
 }
 
 static PyMethodDef methods[] = {
@@ -330,8 +340,9 @@ static PyMethodDef methods[] = {
     {"softmax_pre", softmax_pre, METH_VARARGS,
      "softmax_pre(z, a, mx, m, n, f64): mx = row max of z, a = z - mx."},
     {"softmax_post", softmax_post, METH_VARARGS,
-     "softmax_post(z, y, e, d, mx, m, n, f64) -> C: e holds exp(z - mx); normalises it "
-     "to the softmax, returns the mean cross-entropy and writes d = (softmax - y)/m."},
+     "softmax_post(z, y, e, d, mx, m, n, f64) -> (C, hits): e holds exp(z - mx); "
+     "normalises it to the softmax, writes d = (softmax - y)/m, returns the mean "
+     "cross-entropy and the number of rows whose argmax matches y's."},
     {NULL, NULL, 0, NULL},
 };
 

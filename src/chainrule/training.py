@@ -423,7 +423,9 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
                 opt.step(net.theta, net.grad)
                 nb = xb.shape[0]
                 loss_sum += value * nb
-                if labels_tr is not None:
+                if labels_tr is not None and net._batch_hits is not None:
+                    correct += net._batch_hits          # counted by the fused kernel
+                elif labels_tr is not None:
                     pred = net._buffers_for(nb)[1][-1].argmax(1)
                     correct += int(np.count_nonzero(
                         pred == (labels_tr if bidx is None else labels_tr[bidx])))

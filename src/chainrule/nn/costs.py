@@ -123,6 +123,13 @@ def softmax_cross_entropy(z: Array, a_out: Array, Y: Array, delta_out: Array
     """The fused output layer on the hot path: a^L = softmax(z^L) into ``a_out``, the cost
     C = 1/m sum (logsumexp(z) - <y, z>) from the same max and sum, and
     delta^L = (a^L - y)/m into ``delta_out``. Returns (C, a^L, delta^L)."""
+    return softmax_cross_entropy_hits(z, a_out, Y, delta_out)[:3]
+
+
+def softmax_cross_entropy_hits(z: Array, a_out: Array, Y: Array, delta_out: Array
+                               ) -> tuple[float, Array, Array, int | None]:
+    """:func:`softmax_cross_entropy`, plus the number of rows whose argmax of a^L is the
+    argmax of y when the compiled kernel computed it on the way (else None)."""
     m, k = z.shape
     kern = _native.kernels()
     if kern is not None and m and z.dtype == Y.dtype == a_out.dtype == delta_out.dtype and \
@@ -133,8 +140,8 @@ def softmax_cross_entropy(z: Array, a_out: Array, Y: Array, delta_out: Array
         mx = np.empty(m, z.dtype)
         kern.softmax_pre(z, a_out, mx, m, k, f64)
         np.exp(a_out, out=a_out)
-        value = kern.softmax_post(z, Y, a_out, delta_out, mx, m, k, f64)
-        return value, a_out, delta_out
+        value, hits = kern.softmax_post(z, Y, a_out, delta_out, mx, m, k, f64)
+        return value, a_out, delta_out, hits
     # ufunc methods directly: np.max / np.sum add a Python layer per call (NOTES.md)
     if k < 32:
         # NumPy reduces short rows one row at a time (14 us for 256 x 10); reducing the
@@ -151,7 +158,7 @@ def softmax_cross_entropy(z: Array, a_out: Array, Y: Array, delta_out: Array
     value = (float(np.add.reduce(s, axis=None)) - float(np.vdot(Y, z))) / m
     np.subtract(a_out, Y, out=delta_out)
     delta_out *= 1.0 / m
-    return value, a_out, delta_out
+    return value, a_out, delta_out, None
 
 
 COSTS: dict[str, Cost] = {

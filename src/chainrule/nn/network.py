@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import _native
 from .activations import Activation, get_activation
-from .costs import Cost, get_cost, softmax_cross_entropy
+from .costs import Cost, get_cost, softmax_cross_entropy_hits
 from .init import get_initializer
 
 __all__ = ["Dense", "Network", "Gradients"]
@@ -103,6 +103,7 @@ class Network:
         self.classes_: Array | None = None
         self.preprocessing: dict[str, Any] = {}
         self._buffers: dict[int, Any] = {}
+        self._batch_hits: int | None = None
         if seed is not None:
             self.initialize(seed)
 
@@ -275,8 +276,10 @@ class Network:
             a = _forward_into(layer.activation, z, acts[l])
             acts[l] = a
         # BP1: the error of the output layer
+        self._batch_hits = None                 # rows classified right, when known here
         if fast_xent:  # softmax and its cross-entropy fused: (a^L - y)/m
-            value, a, delta = softmax_cross_entropy(zs[-1], acts[-1], Y, back[-1])
+            value, a, delta, self._batch_hits = softmax_cross_entropy_hits(
+                zs[-1], acts[-1], Y, back[-1])
             if keep:
                 delta = delta.copy()
         elif cost.fused_with == out.name:
