@@ -143,3 +143,20 @@ def test_fit_reports_the_same_accuracy_either_way(monkeypatch):
         hist.append(net.fit(X, y, epochs=3, batch_size=32, verbose=0))
     onp.testing.assert_allclose(hist[0]["loss"], hist[1]["loss"], rtol=1e-12)
     assert hist[0]["accuracy"] == hist[1]["accuracy"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_validation_score_either_way(dtype, monkeypatch):
+    from chainrule.nn import Network
+
+    r = onp.random.default_rng(7)
+    net = Network.from_sizes([12, 9, 4], dtype=dtype, seed=2)
+    X = net._check_X(r.normal(size=(301, 12)))
+    Y = net._targets(r.integers(0, 4, 301), 301)
+    scores = []
+    for kern in (_native.kernels(), None):
+        monkeypatch.setattr(_native, "_MOD", kern)
+        scores.append(net._score(X, Y, batch_size=64))
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    assert scores[0][0] == pytest.approx(scores[1][0], rel=tol)
+    assert scores[0][1] == scores[1][1]

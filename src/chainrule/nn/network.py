@@ -233,7 +233,8 @@ class Network:
             dt = self.dtype
             zs = [np.empty((m, layer.n_out), dt) for layer in self.layers]
             acts = [np.empty((m, layer.n_out), dt) for layer in self.layers]
-            back = [np.empty((m, layer.n_in), dt) for layer in self.layers]
+            # back[l] holds (W^{l+1})^T delta^{l+1} for l >= 1; the input needs none
+            back = [None] + [np.empty((m, layer.n_in), dt) for layer in self.layers[1:]]
             back.append(np.empty((m, self.layers[-1].n_out), dt))  # delta^L
             if len(self._buffers) > 4:
                 self._buffers.clear()
@@ -255,26 +256,11 @@ class Network:
         layers = self.layers
         out = layers[-1].activation
         cost = self.cost
-        fast_xent = (cost.builtin and out.builtin and cost.name == "cross_entropy"
-                     and out.name == "softmax")
+        fast_xent = self._fast_xent()
         # the compiled kernels (_kernels.c) fuse the element-wise steps where they apply
         k = _native.kernels() if X.flags.c_contiguous else None
         f64 = self.dtype == np.float64
-        # forward, keeping every z^l and a^l
-        a = X
-        for l, layer in enumerate(layers):
-            z = zs[l]
-            np.matmul(a, layer.W.T, out=z)
-            if fast_xent and l == len(layers) - 1:
-                z += layer.b
-                break
-            if k is not None and layer.activation.builtin and layer.activation.name == "relu":
-                k.bias_relu(z, layer.b, acts[l], m, layer.n_out, f64)   # z += b; a = relu
-                a = acts[l]
-                continue
-            z += layer.b
-            a = _forward_into(layer.activation, z, acts[l])
-            acts[l] = a
+        a = self._forward_cached(X, zs, acts, fast_xent, k)
         # BP1: the error of the output layer
         self._batch_hits = None                 # rows classified right, when known here
         if fast_xent:  # softmax and its cross-entropy fused: (a^L - y)/m
@@ -313,6 +299,34 @@ class Network:
             return value, deltas
         return value
 
+    def _forward_cached(self, X: Array, zs: list[Array], acts: list[Array], fast_xent: bool,
+                        k: Any) -> Array:
+        """Forward propagation into the batch buffers, keeping every z^l and a^l; with
+        ``fast_xent`` it stops at z^L (the fused output layer takes it from there)."""
+        m = X.shape[0]
+        f64 = self.dtype == np.float64
+        a = X
+        last = len(self.layers) - 1
+        for l, layer in enumerate(self.layers):
+            z = zs[l]
+            np.matmul(a, layer.W.T, out=z)                   # z^l = W^l a^{l-1} + b^l
+            if fast_xent and l == last:
+                z += layer.b
+                break
+            if k is not None and layer.activation.builtin and layer.activation.name == "relu":
+                k.bias_relu(z, layer.b, acts[l], m, layer.n_out, f64)   # z += b; a = relu
+                a = acts[l]
+                continue
+            z += layer.b
+            a = _forward_into(layer.activation, z, acts[l])   # a^l = sigma(z^l)
+            acts[l] = a
+        return a
+
+    def _fast_xent(self) -> bool:
+        out = self.layers[-1].activation
+        return (self.cost.builtin and out.builtin and self.cost.name == "cross_entropy"
+                and out.name == "softmax")
+
     def backprop(self, X: Any, y: Any) -> Gradients:
         """Backpropagation on (X, y) by the four equations: the cost and every delta^l,
         dC/dW^l and dC/db^l (copies; ``self.grad`` holds the same numbers as Theta's
@@ -333,8 +347,19 @@ class Network:
         batch."""
         fused = self.cost.fused_with == self.layers[-1].activation.name
         total, correct, m = 0.0, 0, X.shape[0]
+        fast = self._fast_xent() and X.flags.c_contiguous and Y.flags.c_contiguous
+        k = _native.kernels() if fast else None
         for i in range(0, m, batch_size):
             xb, yb = X[i:i + batch_size], Y[i:i + batch_size]
+            if k is not None:
+                # the training step's buffers and kernels: cost and hits in one pass
+                zs, acts, back = self._buffers_for(xb.shape[0])
+                self._forward_cached(xb, zs, acts, True, k)
+                value, _, _, hits = softmax_cross_entropy_hits(zs[-1], acts[-1], yb, back[-1])
+                if hits is not None:
+                    total += value * xb.shape[0]
+                    correct += hits
+                    continue
             z, a = self._propagate(xb)
             total += self.cost.value(a, yb, z if fused else None) * xb.shape[0]
             if a.shape[1] > 1:
