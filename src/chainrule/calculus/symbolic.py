@@ -230,7 +230,11 @@ def _to_sympy(t: Any, sym: dict[str, Any], sp: Any) -> Any:
         "sigmoid": lambda z: 1 / (1 + sp.exp(-z)), "relu": lambda z: sp.Max(0, z),
         "log1p": lambda z: sp.log(1 + z), "expm1": lambda z: sp.exp(z) - 1,
     }
-    return table[fn](a)
+    r = table[fn](a)
+    if r.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        raise ExpressionError(f"the expression is undefined ({fn} of {a} is not a finite "
+                              f"number)")
+    return r
 
 
 def _to_numeric(t: Any, env: dict[str, Any], cnp: Any) -> Any:
