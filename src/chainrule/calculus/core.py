@@ -115,6 +115,16 @@ def peek(x: Any) -> Any:
     return x
 
 
+_ndarray = _np.ndarray
+
+
+def shape_of(v: Any) -> tuple[int, ...]:
+    """``np.shape`` without its dispatch layer for arrays (the common case)."""
+    if type(v) is _ndarray:
+        return v.shape
+    return _np.shape(v)
+
+
 def dtype_of(x: Any) -> _np.dtype:
     v = peek(x)
     return v.dtype if isinstance(v, Deferred) else _np.result_type(v)
@@ -139,7 +149,7 @@ class Tracer:
     # ---- array-like properties
     @property
     def shape(self) -> tuple[int, ...]:
-        return _np.shape(peek(self))
+        return shape_of(peek(self))
 
     @property
     def ndim(self) -> int:
@@ -565,9 +575,9 @@ def _toposort(roots: list[Node]) -> tuple[list[Node], dict[Node, int]]:
 
 
 def _check_shape(prim: Primitive, argnum: int, contrib: Any, x: Any, g: Any, ans: Any) -> None:
-    xs = _np.shape(x)
-    cs = _np.shape(contrib)
-    nb = len(_np.shape(g)) - len(_np.shape(ans))
+    xs = shape_of(x)
+    cs = shape_of(contrib)
+    nb = len(shape_of(g)) - len(shape_of(ans))
     if cs[nb:] != xs or len(cs) != nb + len(xs):
         raise AssertionError(
             f"internal error: the VJP of {prim.name} for argument {argnum} has shape {cs}, "
@@ -602,7 +612,7 @@ def _diag_step(prim: Primitive, argnum: int, g: DiagCotangent, node: Node) -> An
     vals = node.vals
     if any(isinstance(v, Tracer) for v in vals) or isinstance(node.ans, Tracer):
         return None
-    if prim.diag_factor is not None and _np.shape(vals[argnum]) == _np.shape(node.ans):
+    if prim.diag_factor is not None and shape_of(vals[argnum]) == shape_of(node.ans):
         f = prim.diag_factor(argnum, node.ans, *vals, **node.params)
         return DiagCotangent(g.d if f is None else g.d * f)
     if prim.diag_dense is not None:
@@ -747,9 +757,9 @@ class ForwardTrace:
 
 
 def _check_tangent(prim: Primitive, argnum: int, c: Any, t: Any, x: Any, ans: Any) -> None:
-    nt = len(_np.shape(t)) - len(_np.shape(x))
-    want = _np.shape(t)[:nt] + _np.shape(ans)
-    if _np.shape(c) != want:
+    nt = len(shape_of(t)) - len(shape_of(x))
+    want = shape_of(t)[:nt] + shape_of(ans)
+    if shape_of(c) != want:
         raise AssertionError(
             f"internal error: the JVP of {prim.name} for argument {argnum} has shape "
             f"{_np.shape(c)}, expected {want}"

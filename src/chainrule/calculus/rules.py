@@ -22,7 +22,16 @@ from typing import Any
 
 import numpy as _np
 
-from .core import Deferred, Primitive, Tracer, TracerError, dtype_of, getval, peek
+from .core import (
+    Deferred,
+    Primitive,
+    Tracer,
+    TracerError,
+    dtype_of,
+    getval,
+    peek,
+    shape_of,
+)
 
 # Registry: name -> Primitive, in the order of this file (used by the generated tests).
 PRIMITIVES: dict[str, Primitive] = {}
@@ -35,11 +44,11 @@ def _prim(name: str, impl: Any, section: str) -> Primitive:
 
 
 def _shape(x: Any) -> tuple[int, ...]:
-    return _np.shape(peek(x))
+    return shape_of(peek(x))
 
 
 def _ndim(x: Any) -> int:
-    return _np.ndim(peek(x))
+    return len(shape_of(peek(x)))
 
 
 def _dtype(x: Any) -> _np.dtype:
