@@ -118,10 +118,11 @@ adam_f64(PyObject *self, PyObject *args)
  *
  * bias_relu(z, b, a, m, n):        z += b (each row); a = relu(z)          (BP forward)
  * relu_back_bias(g, z, db, m, n):  g *= (z > 0); db = sum of g's rows      (BP2, BP3)
- * softmax_pre(z, a, mx, m, n):     mx = row max of z; a = z - mx
+ * softmax_pre(z, b, a, mx, m, n):  z += b (each row); mx = row max of z; a = z - mx
  *   (then NumPy's own exp of a, in place)
- * softmax_post(z, y, a, d, mx, m, n) -> (C, hits):
+ * softmax_post(z, y, a, d, mx, db, m, n) -> (C, hits):
  *   a /= row sums; C = 1/m sum_rows(log sum + mx - <y, z>); d = (a - y)/m   (BP1);
+ *   db = column sums of d (BP3 of the output layer);
  *   hits: the rows where argmax a == argmax y (the first maximum, as np.argmax)
  */
 #define STEP_KERNELS(T, SUF, LOG)                                                         \
@@ -152,12 +153,14 @@ CLONES static void relu_back_bias_##SUF(T *restrict g, const T *restrict z, T *r
         }                                                                                 \
     }                                                                                     \
 }                                                                                         \
-CLONES static void softmax_pre_##SUF(const T *restrict z, T *restrict a, T *restrict mx,        \
-                              Py_ssize_t m, Py_ssize_t n)                                 \
+CLONES static void softmax_pre_##SUF(T *restrict z, const T *restrict b, T *restrict a,       \
+                              T *restrict mx, Py_ssize_t m, Py_ssize_t n)                 \
 {                                                                                         \
     for (Py_ssize_t i = 0; i < m; i++) {                                                  \
-        const T *zr = z + i * n;                                                          \
+        T *zr = z + i * n;                                                                \
         T *ar = a + i * n;                                                                \
+        for (Py_ssize_t j = 0; j < n; j++)                                                \
+            zr[j] += b[j];                                                                \
         T best = zr[0];                                                                   \
         for (Py_ssize_t j = 1; j < n; j++)                                                \
             best = (zr[j] > best || zr[j] != zr[j]) ? zr[j] : best; /* NaN wins */        \
@@ -167,12 +170,14 @@ CLONES static void softmax_pre_##SUF(const T *restrict z, T *restrict a, T *rest
     }                                                                                     \
 }                                                                                         \
 CLONES static double softmax_post_##SUF(const T *restrict z, const T *restrict y, T *restrict a, \
-                                 T *restrict d, const T *restrict mx, Py_ssize_t m,       \
-                                 Py_ssize_t n, Py_ssize_t *correct)                       \
+                                 T *restrict d, const T *restrict mx, T *restrict db,     \
+                                 Py_ssize_t m, Py_ssize_t n, Py_ssize_t *correct)         \
 {                                                                                         \
     double total = 0.0;                                                                   \
     Py_ssize_t hits = 0;                                                                  \
     const T inv_m = (T)1 / (T)m;                                                          \
+    for (Py_ssize_t j = 0; j < n; j++)                                                    \
+        db[j] = 0;                                                                        \
     for (Py_ssize_t i = 0; i < m; i++) {                                                  \
         const T *zr = z + i * n, *yr = y + i * n;                                         \
         T *ar = a + i * n, *dr = d + i * n;                                               \
@@ -186,6 +191,7 @@ CLONES static double softmax_post_##SUF(const T *restrict z, const T *restrict y
             const T p = ar[j] / s;                                                        \
             ar[j] = p;                                                                    \
             dr[j] = (p - yr[j]) * inv_m;                                                  \
+            db[j] += dr[j];                                                               \
             if (p > ar[pa] || (p != p && ar[pa] == ar[pa])) pa = j;                       \
             if (yr[j] > yr[py]) py = j;                                                   \
         }                                                                                 \
@@ -269,27 +275,27 @@ relu_back_bias(PyObject *self, PyObject *args)
 static PyObject *
 softmax_pre(PyObject *self, PyObject *args)
 {
-    Py_buffer b[3];
+    Py_buffer b[4];
     Py_ssize_t m, n;
     int f64;
-    if (!PyArg_ParseTuple(args, "y*w*w*nnp", &b[0], &b[1], &b[2], &m, &n, &f64))
+    if (!PyArg_ParseTuple(args, "w*y*w*w*nnp", &b[0], &b[1], &b[2], &b[3], &m, &n, &f64))
         return NULL;
-    const Py_ssize_t want[3] = {m * n, m * n, m};
+    const Py_ssize_t want[4] = {m * n, n, m * n, m};
     if (m < 1 || n < 1) {
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k < 4; k++)
             PyBuffer_Release(&b[k]);
         PyErr_SetString(PyExc_ValueError, "softmax_pre: empty batch");
         return NULL;
     }
-    if (check_sizes(b, 3, want, item_size(f64), "softmax_pre") < 0)
+    if (check_sizes(b, 4, want, item_size(f64), "softmax_pre") < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     if (f64)
-        softmax_pre_f64(b[0].buf, b[1].buf, b[2].buf, m, n);
+        softmax_pre_f64(b[0].buf, b[1].buf, b[2].buf, b[3].buf, m, n);
     else
-        softmax_pre_f32(b[0].buf, b[1].buf, b[2].buf, m, n);
+        softmax_pre_f32(b[0].buf, b[1].buf, b[2].buf, b[3].buf, m, n);
     Py_END_ALLOW_THREADS
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
         PyBuffer_Release(&b[k]);
     Py_RETURN_NONE;
 }
@@ -297,32 +303,32 @@ softmax_pre(PyObject *self, PyObject *args)
 static PyObject *
 softmax_post(PyObject *self, PyObject *args)
 {
-    Py_buffer b[5];
+    Py_buffer b[6];
     Py_ssize_t m, n;
     int f64;
     double value;
     Py_ssize_t correct = 0;
-    if (!PyArg_ParseTuple(args, "y*y*w*w*y*nnp", &b[0], &b[1], &b[2], &b[3], &b[4], &m, &n,
-                          &f64))
+    if (!PyArg_ParseTuple(args, "y*y*w*w*y*w*nnp", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+                          &m, &n, &f64))
         return NULL;
-    const Py_ssize_t want[5] = {m * n, m * n, m * n, m * n, m};
+    const Py_ssize_t want[6] = {m * n, m * n, m * n, m * n, m, n};
     if (m < 1 || n < 1) {
-        for (int k = 0; k < 5; k++)
+        for (int k = 0; k < 6; k++)
             PyBuffer_Release(&b[k]);
         PyErr_SetString(PyExc_ValueError, "softmax_post: empty batch");
         return NULL;
     }
-    if (check_sizes(b, 5, want, item_size(f64), "softmax_post") < 0)
+    if (check_sizes(b, 6, want, item_size(f64), "softmax_post") < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     if (f64)
-        value = softmax_post_f64(b[0].buf, b[1].buf, b[2].buf, b[3].buf, b[4].buf, m, n,
-                                 &correct);
+        value = softmax_post_f64(b[0].buf, b[1].buf, b[2].buf, b[3].buf, b[4].buf, b[5].buf,
+                                 m, n, &correct);
     else
-        value = softmax_post_f32(b[0].buf, b[1].buf, b[2].buf, b[3].buf, b[4].buf, m, n,
-                                 &correct);
+        value = softmax_post_f32(b[0].buf, b[1].buf, b[2].buf, b[3].buf, b[4].buf, b[5].buf,
+                                 m, n, &correct);
     Py_END_ALLOW_THREADS
-    for (int k = 0; k < 5; k++)
+    for (int k = 0; k < 6; k++)
         PyBuffer_Release(&b[k]);
     return Py_BuildValue("dn", value, correct);
 }
@@ -338,11 +344,12 @@ static PyMethodDef methods[] = {
     {"relu_back_bias", relu_back_bias, METH_VARARGS,
      "relu_back_bias(g, z, db, m, n, f64): g *= (z > 0), db = column sums of g."},
     {"softmax_pre", softmax_pre, METH_VARARGS,
-     "softmax_pre(z, a, mx, m, n, f64): mx = row max of z, a = z - mx."},
+     "softmax_pre(z, b, a, mx, m, n, f64): z += b row by row, mx = row max of z, "
+     "a = z - mx."},
     {"softmax_post", softmax_post, METH_VARARGS,
-     "softmax_post(z, y, e, d, mx, m, n, f64) -> (C, hits): e holds exp(z - mx); "
-     "normalises it to the softmax, writes d = (softmax - y)/m, returns the mean "
-     "cross-entropy and the number of rows whose argmax matches y's."},
+     "softmax_post(z, y, e, d, mx, db, m, n, f64) -> (C, hits): e holds exp(z - mx); "
+     "normalises it to the softmax, writes d = (softmax - y)/m and db = column sums of "
+     "d, returns the mean cross-entropy and the number of rows whose argmax matches y's."},
     {NULL, NULL, 0, NULL},
 };
 

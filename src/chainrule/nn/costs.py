@@ -126,10 +126,14 @@ def softmax_cross_entropy(z: Array, a_out: Array, Y: Array, delta_out: Array
     return softmax_cross_entropy_hits(z, a_out, Y, delta_out)[:3]
 
 
-def softmax_cross_entropy_hits(z: Array, a_out: Array, Y: Array, delta_out: Array
-                               ) -> tuple[float, Array, Array, int | None]:
-    """:func:`softmax_cross_entropy`, plus the number of rows whose argmax of a^L is the
-    argmax of y when the compiled kernel computed it on the way (else None)."""
+def softmax_cross_entropy_hits(z: Array, a_out: Array, Y: Array, delta_out: Array,
+                               b: Array | None = None, db: Array | None = None
+                               ) -> tuple[float, Array, Array, int | None, bool]:
+    """:func:`softmax_cross_entropy` with more fused in. ``b``: z^L is W a without the bias
+    yet, and z += b happens here. ``db``: where to write dC/db^L (BP3). Returns
+    (C, a^L, delta^L, hits, db_done): hits is the number of rows whose argmax of a^L is the
+    argmax of y when the compiled kernel counted it (else None), and db_done whether
+    ``db`` was written."""
     m, k = z.shape
     kern = _native.kernels()
     if kern is not None and m and z.dtype == Y.dtype == a_out.dtype == delta_out.dtype and \
@@ -138,10 +142,14 @@ def softmax_cross_entropy_hits(z: Array, a_out: Array, Y: Array, delta_out: Arra
         # three calls (the compiled kernels around NumPy's own exp) instead of eleven
         f64 = z.dtype == np.float64
         mx = np.empty(m, z.dtype)
-        kern.softmax_pre(z, a_out, mx, m, k, f64)
+        kern.softmax_pre(z, b if b is not None else np.zeros(k, z.dtype), a_out, mx, m, k,
+                         f64)
         np.exp(a_out, out=a_out)
-        value, hits = kern.softmax_post(z, Y, a_out, delta_out, mx, m, k, f64)
-        return value, a_out, delta_out, hits
+        out_db = db if db is not None else np.empty(k, z.dtype)
+        value, hits = kern.softmax_post(z, Y, a_out, delta_out, mx, out_db, m, k, f64)
+        return value, a_out, delta_out, hits, db is not None
+    if b is not None:
+        z += b
     # ufunc methods directly: np.max / np.sum add a Python layer per call (NOTES.md)
     if k < 32:
         # NumPy reduces short rows one row at a time (14 us for 256 x 10); reducing the
@@ -158,7 +166,7 @@ def softmax_cross_entropy_hits(z: Array, a_out: Array, Y: Array, delta_out: Arra
     value = (float(np.add.reduce(s, axis=None)) - float(np.vdot(Y, z))) / m
     np.subtract(a_out, Y, out=delta_out)
     delta_out *= 1.0 / m
-    return value, a_out, delta_out, None
+    return value, a_out, delta_out, None, False
 
 
 COSTS: dict[str, Cost] = {

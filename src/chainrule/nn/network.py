@@ -263,9 +263,10 @@ class Network:
         a = self._forward_cached(X, zs, acts, fast_xent, k)
         # BP1: the error of the output layer
         self._batch_hits = None                 # rows classified right, when known here
+        db_done = False                         # BP3 of the output layer already done
         if fast_xent:  # softmax and its cross-entropy fused: (a^L - y)/m
-            value, a, delta, self._batch_hits = softmax_cross_entropy_hits(
-                zs[-1], acts[-1], Y, back[-1])
+            value, a, delta, self._batch_hits, db_done = softmax_cross_entropy_hits(
+                zs[-1], acts[-1], Y, back[-1], b=layers[-1].b, db=layers[-1].db)
             if keep:
                 delta = delta.copy()
         elif cost.fused_with == out.name:
@@ -275,7 +276,6 @@ class Network:
             delta = out.backward(zs[-1], a, cost.grad_a(a, Y))
             value = cost.value(a, Y, None)
         deltas = [delta] if keep else None
-        db_done = False
         for l in range(len(layers) - 1, -1, -1):
             layer = layers[l]
             a_prev = X if l == 0 else acts[l - 1]
@@ -311,8 +311,7 @@ class Network:
             z = zs[l]
             np.matmul(a, layer.W.T, out=z)                   # z^l = W^l a^{l-1} + b^l
             if fast_xent and l == last:
-                z += layer.b
-                break
+                break                    # z^L += b^L happens in the fused output layer
             if k is not None and layer.activation.builtin and layer.activation.name == "relu":
                 k.bias_relu(z, layer.b, acts[l], m, layer.n_out, f64)   # z += b; a = relu
                 a = acts[l]
@@ -355,7 +354,8 @@ class Network:
                 # the training step's buffers and kernels: cost and hits in one pass
                 zs, acts, back = self._buffers_for(xb.shape[0])
                 self._forward_cached(xb, zs, acts, True, k)
-                value, _, _, hits = softmax_cross_entropy_hits(zs[-1], acts[-1], yb, back[-1])
+                value, _, _, hits, _ = softmax_cross_entropy_hits(
+                    zs[-1], acts[-1], yb, back[-1], b=self.layers[-1].b)
                 if hits is not None:
                     total += value * xb.shape[0]
                     correct += hits
