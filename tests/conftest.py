@@ -21,3 +21,11 @@ def mnist_dir() -> Path:
             pytest.fail(f"real MNIST not found in {MNIST_DIR}")
         pytest.skip(f"real MNIST not found in {MNIST_DIR} (set CHAINRULE_TEST_MNIST)")
     return MNIST_DIR
+
+
+def optimizer_run(make, theta, grads):
+    """The weights after ``make()`` steps through ``grads`` from a copy of ``theta``."""
+    opt, th = make(), theta.copy()
+    for g in grads:
+        opt.step(th, g)
+    return th

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as onp
 import pytest
+from conftest import optimizer_run
 
-from chainrule import _blas
+from chainrule import _blas, _native
 from chainrule.nn import Network
 from chainrule.optim import SGD, Adam, AdamW, Momentum
 
@@ -60,13 +61,11 @@ def test_blas_and_numpy_paths_take_the_same_steps(make, dtype, monkeypatch):
     r = onp.random.default_rng(2)
     theta = r.normal(size=300).astype(dtype)
     grads = [r.normal(size=300).astype(dtype) for _ in range(6)]
+    monkeypatch.setattr(_native, "_MOD", None)          # BLAS against NumPy alone
     results = []
     for funcs in (_blas._funcs(), {}):
         monkeypatch.setattr(_blas, "_FUNCS", funcs)
-        opt, th = make(), theta.copy()
-        for g in grads:
-            opt.step(th, g)
-        results.append(th)
+        results.append(optimizer_run(make, theta, grads))
     # float32: a fused multiply-add rounds once where NumPy rounds twice, and Adam's
     # division by sqrt(v) + eps magnifies that last bit
     tol = 1e-5 if dtype == onp.float32 else 1e-14
