@@ -453,6 +453,7 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
             if state.stop:
                 break
     finally:
+        net._buffers.clear()          # the batch buffers (up to tens of MB) go with the run
         if limiter is not None:
             limiter.restore_original_limits()
         for c in cbs:
