@@ -12,15 +12,15 @@
  *     theta <- theta - alpha_t m / (sqrt(v) + eps_t)
  * with the bias corrections folded into alpha_t and eps_t by the caller (Adam paper,
  * section 2). Built with -ffp-contract=off, so every machine rounds the same way, and
- * -fno-math-errno, so that sqrt vectorises. On
- * x86-64 with GCC the loop is compiled for AVX-512, AVX2 and the baseline, and the best
- * the CPU has is picked when the module loads (target_clones).
+ * -fno-math-errno, so that sqrt vectorises. On x86-64 Linux (glibc) with GCC every loop is
+ * compiled for AVX-512, AVX2 and the baseline, and the best the CPU has is picked when the
+ * module loads (target_clones).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define CLONES
