@@ -78,6 +78,28 @@ def test_optimizers_match_their_formulas(name, opt):
     onp.testing.assert_allclose(th, _reference(name, theta, grads), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("make", [lambda: SGD(0.1), lambda: Momentum(0.1),
+                                  lambda: Nesterov(0.1), lambda: RMSProp(0.01),
+                                  lambda: Adam(0.01), lambda: AdamW(0.01)])
+def test_a_restored_optimizer_continues_the_same_run(make):
+    # a checkpoint holds state() and t; a fresh optimizer given them must take the steps the
+    # uninterrupted one takes (momentum and RMSProp once lost theirs at the first step)
+    r = onp.random.default_rng(3)
+    theta = r.normal(size=40)
+    grads = [r.normal(size=40) for _ in range(6)]
+    whole, th1 = make(), theta.copy()
+    for g in grads:
+        whole.step(th1, g)
+    first, th2 = make(), theta.copy()
+    for g in grads[:3]:
+        first.step(th2, g)
+    resumed = make()
+    resumed.load_state({k: v.copy() for k, v in first.state().items()}, first.t)
+    for g in grads[3:]:
+        resumed.step(th2, g)
+    onp.testing.assert_array_equal(th1, th2)
+
+
 def test_optimizers_minimise_a_quadratic():
     A = onp.diag([1.0, 10.0])
     for opt in (GradientDescent(0.05), Momentum(0.02), Nesterov(0.02), RMSProp(0.01),

@@ -77,8 +77,16 @@ class Optimizer:
             self._tmp = np.empty_like(theta)
             self._init_state(theta)
 
+    # names of the per-parameter state arrays (saved in checkpoints); zeros to start with
+    STATE: tuple[str, ...] = ()
+
     def _init_state(self, theta: np.ndarray) -> None:
-        pass
+        """Zeros for every state array that is missing or does not fit ``theta`` (one that
+        :meth:`load_state` put there is kept)."""
+        for name in self.STATE:
+            a = getattr(self, name)
+            if a is None or a.shape != theta.shape or a.dtype != theta.dtype:
+                setattr(self, name, np.zeros_like(theta))
 
     def _decay(self, theta: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """grad + wd * mask * theta (coupled L2), without touching the gradient buffer."""
@@ -105,10 +113,14 @@ class Optimizer:
 
     def state(self) -> dict[str, np.ndarray]:
         """The per-parameter state, for checkpoints."""
-        return {}
+        return {k: getattr(self, k) for k in self.STATE if getattr(self, k) is not None}
 
     def load_state(self, state: dict[str, np.ndarray], t: int) -> None:
+        """Restore :meth:`state` and the step count (a resumed run)."""
         self.t = int(t)
+        for k in self.STATE:
+            if k in state:
+                setattr(self, k, np.array(state[k]))
 
     def config(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {"name": self.name, "weight_decay": self.weight_decay}
@@ -136,9 +148,8 @@ class SGD(Optimizer):
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
         self.v: np.ndarray | None = None
+        self.STATE = ("v",) if self.momentum else ()
 
-    def _init_state(self, theta: np.ndarray) -> None:
-        self.v = np.zeros_like(theta) if self.momentum else None
 
     def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
         g = self._decay(theta, grad)
@@ -173,14 +184,6 @@ class SGD(Optimizer):
             np.multiply(v, lr, out=tmp)
         theta -= tmp
 
-    def state(self) -> dict[str, np.ndarray]:
-        return {"v": self.v} if self.v is not None else {}
-
-    def load_state(self, state: dict[str, np.ndarray], t: int) -> None:
-        super().load_state(state, t)
-        if "v" in state:
-            self.v = np.array(state["v"])
-
     def config(self) -> dict[str, Any]:
         return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
@@ -211,15 +214,13 @@ class RMSProp(Optimizer):
     """s <- rho s + (1 - rho) g^2;  Theta <- Theta - alpha g / (sqrt(s) + eps)."""
 
     name = "rmsprop"
+    STATE = ("s",)
 
     def __init__(self, lr: float | Schedule = 1e-3, rho: float = 0.9, eps: float = 1e-8,
                  weight_decay: float = 0.0) -> None:
         super().__init__(lr, weight_decay)
         self.rho, self.eps = float(rho), float(eps)
         self.s: np.ndarray | None = None
-
-    def _init_state(self, theta: np.ndarray) -> None:
-        self.s = np.zeros_like(theta)
 
     def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
         g = self._decay(theta, grad)
@@ -236,20 +237,13 @@ class RMSProp(Optimizer):
         tmp *= lr
         theta -= tmp
 
-    def state(self) -> dict[str, np.ndarray]:
-        return {"s": self.s} if self.s is not None else {}
-
-    def load_state(self, state: dict[str, np.ndarray], t: int) -> None:
-        super().load_state(state, t)
-        if "s" in state:
-            self.s = np.array(state["s"])
-
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba): bias-corrected moments m, v of the gradient.
     ``weight_decay`` here is the coupled L2 term; :class:`AdamW` decouples it."""
 
     name = "adam"
+    STATE = ("m", "v")
     decoupled = False
 
     def __init__(self, lr: float | Schedule = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
@@ -263,8 +257,7 @@ class Adam(Optimizer):
         self._tmp2: np.ndarray | None = None
 
     def _init_state(self, theta: np.ndarray) -> None:
-        self.m = np.zeros_like(theta)
-        self.v = np.zeros_like(theta)
+        super()._init_state(theta)
         self._tmp2 = np.empty_like(theta)
 
     def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
@@ -312,16 +305,6 @@ class Adam(Optimizer):
         np.divide(m, tmp, out=tmp)
         tmp *= alpha_t
         theta -= tmp
-
-    def state(self) -> dict[str, np.ndarray]:
-        return {"m": self.m, "v": self.v} if self.m is not None else {}
-
-    def load_state(self, state: dict[str, np.ndarray], t: int) -> None:
-        super().load_state(state, t)
-        if "m" in state:
-            self.m, self.v = np.array(state["m"]), np.array(state["v"])
-            self._tmp2 = np.empty_like(self.m)
-            self._tmp = np.empty_like(self.m)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
