@@ -15,16 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from ._optional import require
+
 __all__ = ["plot_history", "plot_cost_surface", "cost_surface", "plot_decision_regions",
            "plot_weights"]
 
 
 def _plt() -> Any:
-    try:
-        import matplotlib
-    except ImportError:  # pragma: no cover - exercised only without the extra
-        raise ImportError("pictures need matplotlib: pip install 'chainrule[plot]'") from None
-    matplotlib.use("Agg")
+    require("matplotlib", "plot", "pictures need matplotlib").use("Agg")
     import matplotlib.pyplot as plt
 
     return plt

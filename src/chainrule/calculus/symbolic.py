@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as _np
 
+from .._optional import require
+
 __all__ = [
     "ExpressionError", "Expression", "parse", "jacobian", "gradient", "derivative",
     "latex", "evaluate", "check_against_autodiff",
@@ -171,12 +173,7 @@ def _convert(n: ast.AST, text: str, variables: list[str], depth: int) -> Any:
 
 
 def _sympy() -> Any:
-    try:
-        import sympy
-    except ImportError:  # pragma: no cover - exercised only without the extra
-        raise ImportError("symbolic derivatives need SymPy: pip install 'chainrule[symbolic]'"
-                          ) from None
-    return sympy
+    return require("sympy", "symbolic", "symbolic derivatives need SymPy")
 
 
 def _digits(x: Any, sp: Any) -> int:

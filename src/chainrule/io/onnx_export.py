@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._optional import require
 from ..nn import Network
 from .model import ModelFileError, atomic_write
 
@@ -25,12 +26,7 @@ IR_VERSION = 8
 
 
 def _onnx() -> Any:
-    try:
-        import onnx
-    except ImportError:  # pragma: no cover - exercised only without the extra
-        raise ImportError("ONNX export needs the onnx package: pip install 'chainrule[onnx]'"
-                          ) from None
-    return onnx
+    return require("onnx", "onnx", "ONNX export needs the onnx package")
 
 
 def to_onnx(net: Network, dtype: Any = None, name: str = "chainrule") -> Any:
