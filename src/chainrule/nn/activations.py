@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .._names import lookup
 from ..calculus import rules as _R
 
 __all__ = ["Activation", "ACTIVATIONS", "get_activation"]
@@ -158,11 +159,7 @@ def get_activation(spec: str | Activation | Callable[[Any], Any]) -> Activation:
     if isinstance(spec, Activation):
         return spec
     if isinstance(spec, str):
-        key = ALIASES.get(spec.lower(), spec.lower())
-        if key not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {spec!r}; choose one of "
-                             f"{', '.join(ACTIVATIONS)} or pass a function")
-        return ACTIVATIONS[key]
+        return lookup(ACTIVATIONS, spec, "activation", ALIASES, " or pass a function")
     if callable(spec):
         return Activation.from_function(spec)
     raise TypeError(f"an activation must be a name or a function, not "

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .. import _native
+from .._names import lookup
 from ..calculus import rules as _R
 
 __all__ = ["Cost", "COSTS", "get_cost"]
@@ -187,11 +188,7 @@ def get_cost(spec: str | Cost | Callable[[Any, Any], Any]) -> Cost:
     if isinstance(spec, Cost):
         return spec
     if isinstance(spec, str):
-        key = ALIASES.get(spec.lower(), spec.lower())
-        if key not in COSTS:
-            raise ValueError(f"unknown cost {spec!r}; choose one of {', '.join(COSTS)} or "
-                             f"pass a function C(a, y)")
-        return COSTS[key]
+        return lookup(COSTS, spec, "cost", ALIASES, " or pass a function C(a, y)")
     if callable(spec):
         return Cost.from_function(spec)
     raise TypeError(f"a cost must be a name or a function, not {type(spec).__name__}")

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .._names import lookup
+
 Init = Callable[[np.random.Generator, int, int], np.ndarray]
 
 
@@ -52,8 +54,4 @@ def get_initializer(name: str | None, activation: str) -> Init:
     """By name, or the default for the activation (He for the ReLU family, else Glorot)."""
     if name is None:
         return he_normal if activation in RELU_FAMILY else glorot_uniform
-    key = ALIASES.get(name.lower(), name.lower())
-    if key not in INITIALIZERS:
-        raise ValueError(f"unknown initializer {name!r}; choose one of "
-                         f"{', '.join(INITIALIZERS)}")
-    return INITIALIZERS[key]
+    return lookup(INITIALIZERS, name, "initializer", ALIASES)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import _blas, _native
+from .._names import lookup
 from .schedules import Schedule
 
 __all__ = ["Optimizer", "GradientDescent", "SGD", "Momentum", "Nesterov", "RMSProp", "Adam",
@@ -333,9 +334,7 @@ def get_optimizer(spec: str | Optimizer | None, lr: float | Schedule | None = No
     """An optimiser by name (sgd, gd, momentum, nesterov, rmsprop, adam, adamw)."""
     if isinstance(spec, Optimizer):
         return spec
-    name = (spec or "adam").lower()
-    if name not in _OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {spec!r}; choose one of {', '.join(_OPTIMIZERS)}")
+    make = lookup(_OPTIMIZERS, spec or "adam", "optimizer")
     if lr is not None:
         kw["lr"] = lr
-    return _OPTIMIZERS[name](**kw)
+    return make(**kw)
