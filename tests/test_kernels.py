@@ -40,11 +40,15 @@ def test_fused_adam_takes_the_numpy_steps(make, dtype, monkeypatch):
 def test_kernel_refuses_mismatched_buffers():
     k = _native.kernels()
     a = onp.zeros(10, onp.float32)
-    with pytest.raises(ValueError, match="same length"):
-        k.adam_f32(a, onp.zeros(9, onp.float32), a.copy(), a.copy(), 0.9, 0.999, 1e-3, 1e-8)
+    with pytest.raises(ValueError, match="buffer 1 has 36 bytes, expected 40"):
+        k.adam(a, onp.zeros(9, onp.float32), a.copy(), a.copy(), 0.9, 0.999, 1e-3, 1e-8,
+               False)
+    with pytest.raises(ValueError, match="softmax_pre: buffer 0 has 0 bytes"):
+        k.softmax_pre(onp.zeros((0, 3)), onp.zeros(3), onp.zeros((0, 3)), onp.zeros(0), 0,
+                      3, True)
     with pytest.raises((BufferError, TypeError, ValueError)):
-        k.adam_f32(onp.zeros(20, onp.float32)[::2], a, a.copy(), a.copy(), 0.9, 0.999,
-                   1e-3, 1e-8)
+        k.adam(onp.zeros(20, onp.float32)[::2], a, a.copy(), a.copy(), 0.9, 0.999, 1e-3,
+               1e-8, False)
 
 
 def test_unsuitable_arrays_take_the_numpy_path():

@@ -6,7 +6,7 @@
  * to NumPy and BLAS); setup.py builds it where a C compiler is available. It uses only the
  * buffer protocol, no NumPy C API, and releases the GIL while it runs.
  *
- * adam_f32 / adam_f64(theta, grad, m, v, beta1, beta2, alpha_t, eps_t):
+ * adam(theta, grad, m, v, beta1, beta2, alpha_t, eps_t, f64):
  *     m     <- beta1 m + (1 - beta1) g
  *     v     <- beta2 v + (1 - beta2) g^2
  *     theta <- theta - alpha_t m / (sqrt(v) + eps_t)
@@ -55,63 +55,6 @@ adam_loop_f64(double *restrict p, const double *restrict g, double *restrict m,
         p[i] = p[i] - a * (mi / (sqrt(vi) + eps));
     }
 }
-
-/* Four contiguous buffers of the same length and item size; the first, third and
- * fourth writable. Returns 0 and fills n, or -1 with an exception set. */
-static int
-get_buffers(PyObject *args, Py_buffer b[4], double s[4], Py_ssize_t itemsize,
-            Py_ssize_t *n)
-{
-    if (!PyArg_ParseTuple(args, "w*y*w*w*dddd", &b[0], &b[1], &b[2], &b[3],
-                          &s[0], &s[1], &s[2], &s[3]))
-        return -1;
-    for (int k = 0; k < 4; k++) {
-        if (b[k].len != b[0].len || b[k].len % itemsize != 0) {
-            for (int j = 0; j < 4; j++)
-                PyBuffer_Release(&b[j]);
-            PyErr_SetString(PyExc_ValueError,
-                            "adam: theta, grad, m and v must have the same length and dtype");
-            return -1;
-        }
-    }
-    *n = b[0].len / itemsize;
-    return 0;
-}
-
-static PyObject *
-adam_f32(PyObject *self, PyObject *args)
-{
-    Py_buffer b[4];
-    double s[4];
-    Py_ssize_t n;
-    if (get_buffers(args, b, s, sizeof(float), &n) < 0)
-        return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    adam_loop_f32((float *)b[0].buf, (const float *)b[1].buf, (float *)b[2].buf,
-                  (float *)b[3].buf, n, (float)s[0], (float)s[1], (float)s[2], (float)s[3]);
-    Py_END_ALLOW_THREADS
-    for (int k = 0; k < 4; k++)
-        PyBuffer_Release(&b[k]);
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-adam_f64(PyObject *self, PyObject *args)
-{
-    Py_buffer b[4];
-    double s[4];
-    Py_ssize_t n;
-    if (get_buffers(args, b, s, sizeof(double), &n) < 0)
-        return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    adam_loop_f64((double *)b[0].buf, (const double *)b[1].buf, (double *)b[2].buf,
-                  (double *)b[3].buf, n, s[0], s[1], s[2], s[3]);
-    Py_END_ALLOW_THREADS
-    for (int k = 0; k < 4; k++)
-        PyBuffer_Release(&b[k]);
-    Py_RETURN_NONE;
-}
-
 
 /* ------------------------------------------------------------------ the training step
  * Row-major (m, n) float buffers of one batch; every function checks the byte lengths.
@@ -205,27 +148,62 @@ CLONES static double softmax_post_##SUF(const T *restrict z, const T *restrict y
 STEP_KERNELS(float, f32, logf)
 STEP_KERNELS(double, f64, log)
 
-/* "w*"/"y*" buffers: check that buffer k holds want[k] items of the given size. */
+/* ------------------------------------------------------------------ the Python side
+ * Each function takes contiguous buffers ("w*" written, "y*" read), the sizes, and a flag
+ * for float64 (else float32); it checks every byte length before it touches memory. */
+
+static void
+release_all(Py_buffer *b, int nb)
+{
+    for (int k = 0; k < nb; k++)
+        PyBuffer_Release(&b[k]);
+}
+
+/* Buffer k must hold want[k] items (and at least min_items); else release all, raise. */
 static int
 check_sizes(Py_buffer *b, int nb, const Py_ssize_t *want, Py_ssize_t itemsize,
-            const char *name)
+            Py_ssize_t min_items, const char *name)
 {
     for (int k = 0; k < nb; k++) {
-        if (b[k].len != want[k] * itemsize) {
-            for (int j = 0; j < nb; j++)
-                PyBuffer_Release(&b[j]);
-            PyErr_Format(PyExc_ValueError, "%s: buffer %d has %zd bytes, expected %zd",
-                         name, k, b[k].len, want[k] * itemsize);
+        if (want[k] < min_items || b[k].len != want[k] * itemsize) {
+            PyErr_Format(PyExc_ValueError, "%s: buffer %d has %zd bytes, expected %zd "
+                         "(at least %zd items)", name, k, b[k].len, want[k] * itemsize,
+                         min_items);
+            release_all(b, nb);
             return -1;
         }
     }
     return 0;
 }
 
-static int
+static Py_ssize_t
 item_size(int f64)
 {
-    return f64 ? (int)sizeof(double) : (int)sizeof(float);
+    return f64 ? (Py_ssize_t)sizeof(double) : (Py_ssize_t)sizeof(float);
+}
+
+static PyObject *
+adam(PyObject *self, PyObject *args)
+{
+    Py_buffer b[4];
+    double s[4];
+    int f64;
+    if (!PyArg_ParseTuple(args, "w*y*w*w*ddddp", &b[0], &b[1], &b[2], &b[3], &s[0], &s[1],
+                          &s[2], &s[3], &f64))
+        return NULL;
+    const Py_ssize_t n = b[0].len / item_size(f64);
+    const Py_ssize_t want[4] = {n, n, n, n};
+    if (check_sizes(b, 4, want, item_size(f64), 0, "adam") < 0)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    if (f64)
+        adam_loop_f64(b[0].buf, b[1].buf, b[2].buf, b[3].buf, n, s[0], s[1], s[2], s[3]);
+    else
+        adam_loop_f32(b[0].buf, b[1].buf, b[2].buf, b[3].buf, n, (float)s[0], (float)s[1],
+                      (float)s[2], (float)s[3]);
+    Py_END_ALLOW_THREADS
+    release_all(b, 4);
+    Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -237,7 +215,7 @@ bias_relu(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "w*y*w*nnp", &b[0], &b[1], &b[2], &m, &n, &f64))
         return NULL;
     const Py_ssize_t want[3] = {m * n, n, m * n};
-    if (check_sizes(b, 3, want, item_size(f64), "bias_relu") < 0)
+    if (check_sizes(b, 3, want, item_size(f64), 0, "bias_relu") < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     if (f64)
@@ -245,8 +223,7 @@ bias_relu(PyObject *self, PyObject *args)
     else
         bias_relu_f32(b[0].buf, b[1].buf, b[2].buf, m, n);
     Py_END_ALLOW_THREADS
-    for (int k = 0; k < 3; k++)
-        PyBuffer_Release(&b[k]);
+    release_all(b, 3);
     Py_RETURN_NONE;
 }
 
@@ -259,7 +236,7 @@ relu_back_bias(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "w*y*w*nnp", &b[0], &b[1], &b[2], &m, &n, &f64))
         return NULL;
     const Py_ssize_t want[3] = {m * n, m * n, n};
-    if (check_sizes(b, 3, want, item_size(f64), "relu_back_bias") < 0)
+    if (check_sizes(b, 3, want, item_size(f64), 0, "relu_back_bias") < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     if (f64)
@@ -267,8 +244,7 @@ relu_back_bias(PyObject *self, PyObject *args)
     else
         relu_back_bias_f32(b[0].buf, b[1].buf, b[2].buf, m, n);
     Py_END_ALLOW_THREADS
-    for (int k = 0; k < 3; k++)
-        PyBuffer_Release(&b[k]);
+    release_all(b, 3);
     Py_RETURN_NONE;
 }
 
@@ -281,13 +257,7 @@ softmax_pre(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "w*y*w*w*nnp", &b[0], &b[1], &b[2], &b[3], &m, &n, &f64))
         return NULL;
     const Py_ssize_t want[4] = {m * n, n, m * n, m};
-    if (m < 1 || n < 1) {
-        for (int k = 0; k < 4; k++)
-            PyBuffer_Release(&b[k]);
-        PyErr_SetString(PyExc_ValueError, "softmax_pre: empty batch");
-        return NULL;
-    }
-    if (check_sizes(b, 4, want, item_size(f64), "softmax_pre") < 0)
+    if (check_sizes(b, 4, want, item_size(f64), 1, "softmax_pre") < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     if (f64)
@@ -295,8 +265,7 @@ softmax_pre(PyObject *self, PyObject *args)
     else
         softmax_pre_f32(b[0].buf, b[1].buf, b[2].buf, b[3].buf, m, n);
     Py_END_ALLOW_THREADS
-    for (int k = 0; k < 4; k++)
-        PyBuffer_Release(&b[k]);
+    release_all(b, 4);
     Py_RETURN_NONE;
 }
 
@@ -312,13 +281,7 @@ softmax_post(PyObject *self, PyObject *args)
                           &m, &n, &f64))
         return NULL;
     const Py_ssize_t want[6] = {m * n, m * n, m * n, m * n, m, n};
-    if (m < 1 || n < 1) {
-        for (int k = 0; k < 6; k++)
-            PyBuffer_Release(&b[k]);
-        PyErr_SetString(PyExc_ValueError, "softmax_post: empty batch");
-        return NULL;
-    }
-    if (check_sizes(b, 6, want, item_size(f64), "softmax_post") < 0)
+    if (check_sizes(b, 6, want, item_size(f64), 1, "softmax_post") < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     if (f64)
@@ -328,17 +291,14 @@ softmax_post(PyObject *self, PyObject *args)
         value = softmax_post_f32(b[0].buf, b[1].buf, b[2].buf, b[3].buf, b[4].buf, b[5].buf,
                                  m, n, &correct);
     Py_END_ALLOW_THREADS
-    for (int k = 0; k < 6; k++)
-        PyBuffer_Release(&b[k]);
+    release_all(b, 6);
     return Py_BuildValue("dn", value, correct);
 }
 
 static PyMethodDef methods[] = {
-    {"adam_f32", adam_f32, METH_VARARGS,
-     "adam_f32(theta, grad, m, v, beta1, beta2, alpha_t, eps_t): one fused Adam step "
-     "in place on contiguous float32 buffers."},
-    {"adam_f64", adam_f64, METH_VARARGS,
-     "adam_f64(theta, grad, m, v, beta1, beta2, alpha_t, eps_t): the same for float64."},
+    {"adam", adam, METH_VARARGS,
+     "adam(theta, grad, m, v, beta1, beta2, alpha_t, eps_t, f64): one fused Adam step in "
+     "place on contiguous float32 (or, with f64, float64) buffers."},
     {"bias_relu", bias_relu, METH_VARARGS,
      "bias_relu(z, b, a, m, n, f64): z += b row by row, a = relu(z)."},
     {"relu_back_bias", relu_back_bias, METH_VARARGS,

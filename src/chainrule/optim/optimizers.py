@@ -281,8 +281,7 @@ class Adam(Optimizer):
         k = _native.kernels()
         if k is not None and _native.fused_ok(theta, g, m, v):
             # all of it in one pass (the compiled kernel, _kernels.c)
-            (k.adam_f32 if theta.dtype == np.float32 else k.adam_f64)(
-                theta, g, m, v, b1, b2, alpha_t, eps_t)
+            k.adam(theta, g, m, v, b1, b2, alpha_t, eps_t, theta.dtype == np.float64)
             return
         np.multiply(g, g, out=tmp)
         # m <- b1 m + (1 - b1) g ;  v <- b2 v + (1 - b2) g^2: one BLAS axpby pass each
