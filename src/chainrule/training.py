@@ -362,8 +362,9 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     good = net.theta.copy()
     full_batch = B == m and not shuffle
 
-    xbuf = np.empty((B, Xa.shape[1]), Xa.dtype)
-    ybuf = np.empty((B, Ya.shape[1]), Ya.dtype)
+    # the batch buffers the gather fills every step (none when the batch is the data set)
+    xbuf = np.empty((0 if full_batch else B, Xa.shape[1]), Xa.dtype)
+    ybuf = np.empty((0 if full_batch else B, Ya.shape[1]), Ya.dtype)
     limiter = _blas_limit(blas_threads, B,
                           max(layer.n_in * layer.n_out for layer in net.layers))
     step_count, first_norm, warned = 0, None, False
