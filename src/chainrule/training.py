@@ -360,7 +360,9 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     classifier = net.is_classifier
     labels_tr = np.argmax(Ya, axis=1) if classifier and Ya.shape[1] > 1 else None
     good = net.theta.copy()
-    full_batch = B == m and not shuffle
+    # one batch of all the data: its gradient does not depend on the order, and the
+    # sorted indices would gather the data set as it is, so it is used in place
+    full_batch = B == m
 
     # the batch buffers the gather fills every step (none when the batch is the data set)
     xbuf = np.empty((0 if full_batch else B, Xa.shape[1]), Xa.dtype)
