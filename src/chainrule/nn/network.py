@@ -187,26 +187,21 @@ class Network:
         ``zs[l-1] = z^l`` and ``activations[l] = a^l`` (``activations[0]`` is the input).
         """
         X = self._check_X(X)
-        if not keep:
-            return self._propagate(X)[1]
-        a = X
+        return self._propagate(X, keep=True) if keep else self._propagate(X)[1]
+
+    def _propagate(self, X: Array, keep: bool = False) -> tuple[Any, Any]:
+        """(z^L, a^L) of an already checked X; with ``keep`` the lists (zs, activations)
+        of :meth:`forward`."""
+        a = z = X
         zs, acts = [], [X]
         for layer in self.layers:
             z = a @ layer.W.T                     # z^l = W^l a^{l-1} + b^l (rows: A W^T + b)
             z += layer.b
             a = layer.activation.forward(z)       # a^l = sigma(z^l)
-            zs.append(z)
-            acts.append(a)
-        return zs, acts
-
-    def _propagate(self, X: Array) -> tuple[Array, Array]:
-        """(z^L, a^L) of an already checked X, keeping nothing else."""
-        a = z = X
-        for layer in self.layers:
-            z = a @ layer.W.T
-            z += layer.b
-            a = layer.activation.forward(z)
-        return z, a
+            if keep:
+                zs.append(z)
+                acts.append(a)
+        return (zs, acts) if keep else (z, a)
 
     def _check_X(self, X: Any) -> Array:
         X = np.asarray(X)
