@@ -90,9 +90,9 @@ def test_each_epoch_visits_every_example_once_in_sorted_batches():
     seen: list[list[int]] = []
     real = net._backprop
 
-    def spy(xb, yb, keep=False):
+    def spy(xb, yb, keep=False, descend=None):
         seen.append(onp.rint(xb[:, 0] * m).astype(int).tolist())
-        return real(xb, yb, keep)
+        return real(xb, yb, keep, descend)
 
     net._backprop = spy
     net.fit(X, y, epochs=2, batch_size=B, verbose=0)
@@ -142,3 +142,77 @@ def test_flush_tiny_spares_normal_numbers():
     a = onp.array([1e-3, -1e-30, 1e-33, -1e-40, 0.0, 3.0], onp.float32)
     flush_tiny(a)
     onp.testing.assert_array_equal(a, onp.array([1e-3, -1e-30, 0, 0, 0, 3.0], onp.float32))
+
+
+@pytest.mark.parametrize("dtype", [onp.float32, onp.float64])
+def test_gemm_tn_agrees_with_numpy(dtype):
+    r = onp.random.default_rng(5)
+    a, b = r.normal(size=(37, 13)).astype(dtype), r.normal(size=(37, 6)).astype(dtype)
+    c = r.normal(size=(13, 6)).astype(dtype)
+    want = dtype(-0.25) * (a.T @ b) + dtype(0.5) * c
+    assert _blas.gemm_tn(-0.25, a, b, 0.5, c)
+    tol = 1e-5 if dtype == onp.float32 else 1e-13
+    onp.testing.assert_allclose(c, want, rtol=tol, atol=tol)
+
+
+def test_gemm_tn_refuses_what_it_cannot_do_untouched():
+    a, b, c = onp.ones((4, 2)), onp.ones((4, 3)), onp.ones((2, 3))
+    assert not _blas.gemm_tn(1.0, a, b, 1.0, onp.ones((3, 2)))             # shapes
+    assert not _blas.gemm_tn(1.0, a, onp.ones((5, 3)), 1.0, c)             # inner sizes
+    assert not _blas.gemm_tn(1.0, a.astype(onp.float32), b, 1.0, c)       # dtypes
+    assert not _blas.gemm_tn(1.0, onp.ones((2, 4)).T, b, 1.0, c)           # layout
+    assert not _blas.gemm_tn(1.0, a, b, 1.0, onp.ones((3, 2)).T)
+    assert onp.all(c == 1)
+
+
+def _fit_sgd(monkeypatch, fused: bool, callbacks=None, **kw):
+    if not fused:
+        monkeypatch.setattr(SGD, "descend_rates", lambda self: None)
+    r = onp.random.default_rng(6)
+    X = r.normal(size=(300, 12)).astype(onp.float32)
+    y = (X[:, :3].sum(1) > 0).astype(int) + (X[:, 3] > 1)
+    net = Network.from_sizes([12, 30, 3], seed=1)
+    calls = []
+    real = net._backprop
+
+    def spy(xb, yb, keep=False, descend=None):
+        calls.append(descend is not None)
+        return real(xb, yb, keep, descend)
+
+    net._backprop = spy
+    hist = net.fit(X, y, epochs=3, batch_size=16, optimizer=SGD(0.2, **kw), verbose=0,
+                   callbacks=callbacks)
+    monkeypatch.undo()
+    return net.theta.copy(), hist, calls
+
+
+@pytest.mark.parametrize("wd", [0.0, 0.01])
+@pytest.mark.parametrize("big", [False, True])
+def test_plain_sgd_steps_inside_the_backward_pass(wd, big, monkeypatch):
+    # the fused step (BP4 adding into W^l) takes the same steps as backprop + SGD.step;
+    # ``big``: the BLAS product path, else the NumPy one for small layers
+    from chainrule.nn import network
+    if big:
+        monkeypatch.setattr(network, "DESCEND_BLAS_MIN", 0)
+    theta_f, hist_f, calls_f = _fit_sgd(monkeypatch, True, weight_decay=wd)
+    if big:
+        monkeypatch.setattr(network, "DESCEND_BLAS_MIN", 0)
+    theta_p, hist_p, calls_p = _fit_sgd(monkeypatch, False, weight_decay=wd)
+    onp.testing.assert_allclose(theta_f, theta_p, rtol=2e-5, atol=2e-6)
+    onp.testing.assert_allclose(hist_f["loss"], hist_p["loss"], rtol=1e-5)
+    assert not any(calls_p)
+    # fused but for the gradient-norm checks (every 16th step), which need dC/dTheta
+    assert calls_f.count(False) == -(-len(calls_f) // 16) and calls_f[1]
+
+
+def test_a_callback_that_watches_batches_sees_real_gradients(monkeypatch):
+    from chainrule.training import Callback
+
+    norms = []
+
+    class Watch(Callback):
+        def on_batch_end(self, state):
+            norms.append(float(onp.linalg.norm(state.net.grad)))
+
+    _, _, calls = _fit_sgd(monkeypatch, True, callbacks=[Watch()])
+    assert not any(calls) and len(norms) == len(calls) and min(norms) > 0

@@ -131,6 +131,40 @@ def test_fused_hits_count_as_argmax_does():
     assert hits >= 3
 
 
+@pytest.mark.parametrize("dtype", [onp.float32, onp.float64])
+def test_labels_stand_for_their_one_hot_rows(dtype, monkeypatch):
+    # fit hands the fused output layer int64 labels instead of one-hot rows: the same
+    # bits, with the kernel and through the NumPy fallback
+    from chainrule.nn import Network
+
+    r = onp.random.default_rng(7)
+    net = Network.from_sizes([9, 12, 4], seed=2, dtype=dtype)
+    X = r.normal(size=(21, 9)).astype(dtype)
+    labels = r.integers(0, 4, 21).astype(onp.int64)
+    out = []
+    for kern in (_native.kernels(), None):
+        monkeypatch.setattr(_native, "_MOD", kern)
+        for Y in (labels, net._targets(labels, 21)):
+            value = net._backprop(X, Y)
+            out.append((value, net.grad.copy(), net._batch_hits))
+    for value, grad, _ in out[1:]:
+        assert value == pytest.approx(out[0][0], rel=1e-6)
+        onp.testing.assert_allclose(grad, out[0][1], rtol=1e-5, atol=1e-7)
+    assert out[0][0] == out[1][0] and onp.array_equal(out[0][1], out[1][1])   # kernel
+    assert out[0][2] == out[1][2] is not None
+
+
+def test_a_label_out_of_range_is_refused_by_the_kernel():
+    k = _native.kernels()
+    z = onp.zeros((2, 3), onp.float32)
+    with pytest.raises(ValueError, match="label is outside"):
+        k.softmax_post(z, onp.array([0, 3]), onp.ones((2, 3), onp.float32), z.copy(),
+                       onp.zeros(2, onp.float32), onp.zeros(3, onp.float32), 2, 3, False, True)
+    with pytest.raises(ValueError, match="targets have 8 bytes, expected 16"):
+        k.softmax_post(z, onp.array([0]), onp.ones((2, 3), onp.float32), z.copy(),
+                       onp.zeros(2, onp.float32), onp.zeros(3, onp.float32), 2, 3, False, True)
+
+
 def test_fit_reports_the_same_accuracy_either_way(monkeypatch):
     from sklearn.datasets import load_digits
 

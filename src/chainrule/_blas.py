@@ -1,4 +1,5 @@
-"""BLAS level 1 (``axpy``, ``scal``) from the BLAS that NumPy itself loaded, through ctypes.
+"""BLAS routines (``axpy``, ``scal``, ``axpby``, ``gemm``) from the BLAS that NumPy itself
+loaded, through ctypes.
 
 Why: the optimiser's update ``theta -= lr * grad`` is two NumPy passes over Theta, and on
 the hot path of ``fit`` they ran at 110 us per step at batch 256 where one ``saxpy`` call,
@@ -6,10 +7,14 @@ which OpenBLAS splits over its own threads, takes 28 us (benchmarks/NOTES.md). C
 SciPy's BLAS instead loads a second OpenBLAS whose threads fight NumPy's, so this module
 calls the very library NumPy uses, found with threadpoolctl.
 
-Everything here is optional. :func:`axpy` and :func:`scal` return False whenever the
-fast path does not apply (no BLAS found, an unknown symbol naming, a self-test that
-disagrees with NumPy, arrays that are not contiguous vectors of float32 or float64, or
-``CHAINRULE_BLAS=0`` in the environment), and the caller then uses NumPy.
+``gemm_tn`` is the one level-3 routine: ``C = alpha A^T B + beta C`` in place, which lets
+plain SGD write ``W <- W - lr (A^{l-1})^T delta^l`` (BP4 and the step in one product)
+without forming dW^l; NumPy's matmul has no alpha and beta.
+
+Everything here is optional. Each routine returns False whenever the fast path does not
+apply (no BLAS found, an unknown symbol naming, a self-test that disagrees with NumPy,
+arrays of the wrong shape, layout or dtype, or ``CHAINRULE_BLAS=0`` in the
+environment), and the caller then uses NumPy.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["axpy", "axpby", "scal", "usable", "available"]
+__all__ = ["axpy", "axpby", "scal", "gemm_tn", "usable", "available"]
 
 _FUNCS: dict[str, Any] | None = None
 
@@ -53,7 +58,9 @@ def _load() -> dict[str, Any]:
         for pattern, cint in _candidates(info):
             funcs = {}
             # axpby (y = a x + b y) is an extension that most BLAS have; optional here
-            for routine in ("saxpy", "daxpy", "sscal", "dscal", "saxpby", "daxpby"):
+            # and so is gemm (C = alpha op(A) op(B) + beta C), self-tested on its own
+            for routine in ("saxpy", "daxpy", "sscal", "dscal", "saxpby", "daxpby", "sgemm",
+                            "dgemm"):
                 f = getattr(lib, pattern.format(routine), None)
                 if f is None:
                     continue
@@ -63,6 +70,12 @@ def _load() -> dict[str, Any]:
                 elif routine.endswith("axpby"):
                     f.argtypes = [cint, real, ctypes.c_void_p, cint, real, ctypes.c_void_p,
                                   cint]
+                elif routine.endswith("gemm"):
+                    # order, transa, transb (CBLAS enums), M, N, K, alpha, A, lda, B, ldb,
+                    # beta, C, ldc
+                    f.argtypes = [ctypes.c_int] * 3 + [cint] * 3 + [
+                        real, ctypes.c_void_p, cint, ctypes.c_void_p, cint, real,
+                        ctypes.c_void_p, cint]
                 else:
                     f.argtypes = [cint, real, ctypes.c_void_p, cint]
                 f.restype = None
@@ -91,8 +104,29 @@ def _self_test(funcs: dict[str, Any]) -> bool:
             if not np.array_equal(y, want):
                 funcs.pop("saxpby", None)
                 funcs.pop("daxpby", None)
-                return True
+        if prefix + "gemm" in funcs:
+            # small integers: every sum is exact, so any summation order gives these bits
+            a = (np.arange(35, dtype=dt).reshape(7, 5) % 5) - 2
+            b = (np.arange(21, dtype=dt).reshape(7, 3) % 4) - 1
+            c = np.arange(15, dtype=dt).reshape(5, 3)
+            want = dt(-0.5) * (a.T @ b) + dt(2.0) * c
+            _call_gemm(funcs[prefix + "gemm"], -0.5, a, b, 2.0, c)
+            if not np.array_equal(c, want):
+                funcs.pop("sgemm", None)
+                funcs.pop("dgemm", None)
     return True
+
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112    # the CBLAS enums
+
+
+def _call_gemm(f: Any, alpha: float, a: np.ndarray, b: np.ndarray, beta: float,
+               c: np.ndarray) -> None:
+    """c = alpha a^T b + beta c for C-contiguous a (k, m), b (k, n), c (m, n)."""
+    k, m = a.shape
+    n = b.shape[1]
+    f(_ROW_MAJOR, _TRANS, _NO_TRANS, m, n, k, alpha, a.ctypes.data, m, b.ctypes.data, n,
+      beta, c.ctypes.data, n)
 
 
 def _funcs() -> dict[str, Any]:
@@ -171,4 +205,24 @@ def scal(alpha: float, x: np.ndarray) -> bool:
         funcs["dscal"](x.size, alpha, x.ctypes.data, 1)
     else:
         return False
+    return True
+
+
+def gemm_tn(alpha: float, a: np.ndarray, b: np.ndarray, beta: float, c: np.ndarray) -> bool:
+    """``c = alpha * a.T @ b + beta * c`` in place with BLAS, for C-contiguous 2-D arrays
+    of one float dtype; False (and nothing done) when it can't.
+
+    >>> import numpy as np
+    >>> a, b, c = np.ones((4, 2)), np.ones((4, 3)), np.ones((2, 3))
+    >>> done = gemm_tn(-0.5, a, b, 1.0, c)
+    >>> c.tolist() if done else [[-1.0] * 3] * 2
+    [[-1.0, -1.0, -1.0], [-1.0, -1.0, -1.0]]
+    """
+    f = _funcs().get(_PREFIX.get(c.dtype, "?") + "gemm")
+    if f is None or not (a.dtype == b.dtype == c.dtype) or a.ndim != 2 or b.ndim != 2 or \
+            c.shape != (a.shape[1], b.shape[1]) or a.shape[0] != b.shape[0] or \
+            not (a.flags.c_contiguous and b.flags.c_contiguous and c.flags.c_contiguous
+                 and c.flags.writeable) or 0 in a.shape or 0 in c.shape:
+        return False
+    _call_gemm(f, alpha, a, b, beta, c)
     return True

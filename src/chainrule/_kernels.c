@@ -19,6 +19,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <stdint.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -67,6 +68,9 @@ adam_loop_f64(double *restrict p, const double *restrict g, double *restrict m,
  *   a /= row sums; C = 1/m sum_rows(log sum + mx - <y, z>); d = (a - y)/m   (BP1);
  *   db = column sums of d (BP3 of the output layer);
  *   hits: the rows where argmax a == argmax y (the first maximum, as np.argmax)
+ *   With lab (int64 class labels, one a row) instead of y, y is the one-hot row of lab:
+ *   the batch's targets are gathered as m integers instead of m x n floats. A label
+ *   outside [0, n) stops the kernel and returns -1 rows done.
  */
 #define STEP_KERNELS(T, SUF, LOG)                                                         \
 CLONES static void bias_relu_##SUF(T *restrict z, const T *restrict b, T *restrict a,           \
@@ -112,7 +116,8 @@ CLONES static void softmax_pre_##SUF(T *restrict z, const T *restrict b, T *rest
             ar[j] = zr[j] - best;                                                         \
     }                                                                                     \
 }                                                                                         \
-CLONES static double softmax_post_##SUF(const T *restrict z, const T *restrict y, T *restrict a, \
+CLONES static double softmax_post_##SUF(const T *restrict z, const T *restrict y,              \
+                                 const int64_t *restrict lab, T *restrict a,              \
                                  T *restrict d, const T *restrict mx, T *restrict db,     \
                                  Py_ssize_t m, Py_ssize_t n, Py_ssize_t *correct)         \
 {                                                                                         \
@@ -122,21 +127,38 @@ CLONES static double softmax_post_##SUF(const T *restrict z, const T *restrict y
     for (Py_ssize_t j = 0; j < n; j++)                                                    \
         db[j] = 0;                                                                        \
     for (Py_ssize_t i = 0; i < m; i++) {                                                  \
-        const T *zr = z + i * n, *yr = y + i * n;                                         \
+        const T *zr = z + i * n;                                                          \
         T *ar = a + i * n, *dr = d + i * n;                                               \
         T s = 0, yz = 0;                                                                  \
-        for (Py_ssize_t j = 0; j < n; j++) {                                              \
-            s += ar[j];                                                                   \
-            yz += yr[j] * zr[j];                                                          \
-        }                                                                                 \
         Py_ssize_t pa = 0, py = 0; /* first arg max of a and of y, as np.argmax */       \
-        for (Py_ssize_t j = 0; j < n; j++) {                                              \
-            const T p = ar[j] / s;                                                        \
-            ar[j] = p;                                                                    \
-            dr[j] = (p - yr[j]) * inv_m;                                                  \
-            db[j] += dr[j];                                                               \
-            if (p > ar[pa] || (p != p && ar[pa] == ar[pa])) pa = j;                       \
-            if (yr[j] > yr[py]) py = j;                                                   \
+        for (Py_ssize_t j = 0; j < n; j++)                                                \
+            s += ar[j];                                                                   \
+        if (lab) {                                                                        \
+            if (lab[i] < 0 || lab[i] >= n) {                                              \
+                *correct = -1;                                                            \
+                return 0.0;                                                               \
+            }                                                                             \
+            py = (Py_ssize_t)lab[i];                                                      \
+            yz = zr[py];                                                                  \
+            for (Py_ssize_t j = 0; j < n; j++) {                                          \
+                const T p = ar[j] / s;                                                    \
+                ar[j] = p;                                                                \
+                dr[j] = (p - (T)(j == py)) * inv_m;                                       \
+                db[j] += dr[j];                                                           \
+                if (p > ar[pa] || (p != p && ar[pa] == ar[pa])) pa = j;                   \
+            }                                                                             \
+        } else {                                                                          \
+            const T *yr = y + i * n;                                                      \
+            for (Py_ssize_t j = 0; j < n; j++)                                            \
+                yz += yr[j] * zr[j];                                                      \
+            for (Py_ssize_t j = 0; j < n; j++) {                                          \
+                const T p = ar[j] / s;                                                    \
+                ar[j] = p;                                                                \
+                dr[j] = (p - yr[j]) * inv_m;                                              \
+                db[j] += dr[j];                                                           \
+                if (p > ar[pa] || (p != p && ar[pa] == ar[pa])) pa = j;                   \
+                if (yr[j] > yr[py]) py = j;                                               \
+            }                                                                             \
         }                                                                                 \
         hits += pa == py;                                                                 \
         total += (double)(LOG(s) + mx[i]) - (double)yz;                                   \
@@ -274,24 +296,41 @@ softmax_post(PyObject *self, PyObject *args)
 {
     Py_buffer b[6];
     Py_ssize_t m, n;
-    int f64;
+    int f64, labels = 0;
     double value;
     Py_ssize_t correct = 0;
-    if (!PyArg_ParseTuple(args, "y*y*w*w*y*w*nnp", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-                          &m, &n, &f64))
+    if (!PyArg_ParseTuple(args, "y*y*w*w*y*w*nnp|p", &b[0], &b[1], &b[2], &b[3], &b[4],
+                          &b[5], &m, &n, &f64, &labels))
         return NULL;
-    const Py_ssize_t want[6] = {m * n, m * n, m * n, m * n, m, n};
-    if (check_sizes(b, 6, want, item_size(f64), 1, "softmax_post") < 0)
+    /* y: m x n floats, or with labels m int64 (checked apart: another item size) */
+    Py_buffer rest[5] = {b[0], b[2], b[3], b[4], b[5]};
+    const Py_ssize_t want[5] = {m * n, m * n, m * n, m, n};
+    if (labels ? b[1].len != m * (Py_ssize_t)sizeof(int64_t)
+               : b[1].len != m * n * item_size(f64)) {
+        PyErr_Format(PyExc_ValueError, "softmax_post: the targets have %zd bytes, expected "
+                     "%zd", b[1].len, labels ? m * (Py_ssize_t)sizeof(int64_t)
+                                              : m * n * item_size(f64));
+        release_all(b, 6);
         return NULL;
+    }
+    if (check_sizes(rest, 5, want, item_size(f64), 1, "softmax_post") < 0) {
+        PyBuffer_Release(&b[1]);
+        return NULL;
+    }
+    const int64_t *lab = labels ? (const int64_t *)b[1].buf : NULL;
     Py_BEGIN_ALLOW_THREADS
     if (f64)
-        value = softmax_post_f64(b[0].buf, b[1].buf, b[2].buf, b[3].buf, b[4].buf, b[5].buf,
-                                 m, n, &correct);
+        value = softmax_post_f64(b[0].buf, b[1].buf, lab, b[2].buf, b[3].buf, b[4].buf,
+                                 b[5].buf, m, n, &correct);
     else
-        value = softmax_post_f32(b[0].buf, b[1].buf, b[2].buf, b[3].buf, b[4].buf, b[5].buf,
-                                 m, n, &correct);
+        value = softmax_post_f32(b[0].buf, b[1].buf, lab, b[2].buf, b[3].buf, b[4].buf,
+                                 b[5].buf, m, n, &correct);
     Py_END_ALLOW_THREADS
     release_all(b, 6);
+    if (correct < 0) {
+        PyErr_SetString(PyExc_ValueError, "softmax_post: a label is outside [0, n)");
+        return NULL;
+    }
     return Py_BuildValue("dn", value, correct);
 }
 
@@ -307,9 +346,10 @@ static PyMethodDef methods[] = {
      "softmax_pre(z, b, a, mx, m, n, f64): z += b row by row, mx = row max of z, "
      "a = z - mx."},
     {"softmax_post", softmax_post, METH_VARARGS,
-     "softmax_post(z, y, e, d, mx, db, m, n, f64) -> (C, hits): e holds exp(z - mx); "
-     "normalises it to the softmax, writes d = (softmax - y)/m and db = column sums of "
-     "d, returns the mean cross-entropy and the number of rows whose argmax matches y's."},
+     "softmax_post(z, y, e, d, mx, db, m, n, f64, labels=False) -> (C, hits): e holds "
+     "exp(z - mx); normalises it to the softmax, writes d = (softmax - y)/m and db = "
+     "column sums of d, returns the mean cross-entropy and the number of rows whose argmax "
+     "matches y's. With labels, y is m int64 class labels (the one-hot rows implied)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from . import _native
 from .optim import Optimizer, get_optimizer
 from .optim.optimizers import clip_grad_norm
 from .optim.schedules import constant, cosine
@@ -211,6 +212,12 @@ def _as_callbacks(callbacks: Sequence[Any] | None) -> list[Callback]:
     return out
 
 
+def _batch_blind(c: Callback) -> bool:
+    """Whether a callback never looks at a batch's gradient: its on_batch_end is the
+    progress display's, or none."""
+    return isinstance(c, ProgressBar) or type(c).on_batch_end is Callback.on_batch_end
+
+
 def _diverged(epoch: int, batch: int, what: str, opt: Optimizer) -> TrainingDiverged:
     return TrainingDiverged(
         f"training diverged at epoch {epoch + 1}, batch {batch + 1}: {what}; the learning "
@@ -364,12 +371,22 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     # sorted indices would gather the data set as it is, so it is used in place
     full_batch = B == m
 
+    # one-hot targets of a softmax cross-entropy network travel as their int64 labels
+    # (the fused kernel takes them): the gather moves 8 bytes a row instead of 4 x n_L
+    if labels_tr is not None and net._fast_xent() and _native.kernels() is not None and \
+            np.array_equal(Ya, net._one_hot(labels_tr, Ya.shape[1])):
+        Ya = labels_tr = labels_tr.astype(np.int64, copy=False)
     # the batch buffers the gather fills every step (none when the batch is the data set)
     xbuf = np.empty((0 if full_batch else B, Xa.shape[1]), Xa.dtype)
-    ybuf = np.empty((0 if full_batch else B, Ya.shape[1]), Ya.dtype)
+    ybuf = np.empty((0 if full_batch else B,) + Ya.shape[1:], Ya.dtype)
     limiter = _blas_limit(blas_threads, B,
                           max(layer.n_in * layer.n_out for layer in net.layers))
     step_count, first_norm, warned = 0, None, False
+    # plain SGD takes its step inside the backward pass (BP4 adds into W^l: one BLAS
+    # product, no dW^l; Network._backprop) on the steps that need no gradient: not the
+    # norm checks, not with clip_norm, not under a callback that looks at every batch
+    fuse = clip_norm is None and opt.mask is net.weight_mask and \
+        all(_batch_blind(c) for c in cbs)
     for c in cbs:
         c.on_train_begin(state)
     try:
@@ -401,7 +418,9 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
                     nb = bidx.shape[0]
                     xb = np.take(Xa, bidx, axis=0, out=xbuf[:nb], mode="clip")
                     yb = np.take(Ya, bidx, axis=0, out=ybuf[:nb], mode="clip")
-                value = net._backprop(xb, yb)
+                rates = opt.descend_rates() if fuse and step_count % GRAD_CHECK_EVERY \
+                    else None
+                value = net._backprop(xb, yb, descend=rates)
                 if not math.isfinite(value):
                     np.copyto(net.theta, good)
                     raise _diverged(epoch, b, f"the loss became {value}", opt)
@@ -421,9 +440,12 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
                             f"run may diverge; lower the learning rate or pass clip_norm"),
                             stacklevel=2)
                 step_count += 1
-                if clip_norm is not None:
-                    clip_grad_norm(net.grad, clip_norm)
-                opt.step(net.theta, net.grad)
+                if rates is not None:
+                    opt.t += 1                      # the step is taken (plain SGD: no state)
+                else:
+                    if clip_norm is not None:
+                        clip_grad_norm(net.grad, clip_norm)
+                    opt.step(net.theta, net.grad)
                 nb = xb.shape[0]
                 loss_sum += value * nb
                 if labels_tr is not None and net._batch_hits is not None:

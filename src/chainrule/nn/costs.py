@@ -134,10 +134,13 @@ def softmax_cross_entropy_hits(z: Array, a_out: Array, Y: Array, delta_out: Arra
     yet, and z += b happens here. ``db``: where to write dC/db^L (BP3). Returns
     (C, a^L, delta^L, hits, db_done): hits is the number of rows whose argmax of a^L is the
     argmax of y when the compiled kernel counted it (else None), and db_done whether
-    ``db`` was written."""
+    ``db`` was written. ``Y`` may also be the m class labels (int64, in [0, k)), which
+    stand for their one-hot rows."""
     m, k = z.shape
     kern = _native.kernels()
-    if kern is not None and m and z.dtype == Y.dtype == a_out.dtype == delta_out.dtype and \
+    labels = Y.ndim == 1
+    if kern is not None and m and z.dtype == a_out.dtype == delta_out.dtype and \
+            (Y.dtype == np.int64 if labels else Y.dtype == z.dtype) and \
             z.flags.c_contiguous and Y.flags.c_contiguous and a_out.flags.c_contiguous and \
             delta_out.flags.c_contiguous and z.dtype in (np.float32, np.float64):
         # three calls (the compiled kernels around NumPy's own exp) instead of eleven
@@ -147,8 +150,11 @@ def softmax_cross_entropy_hits(z: Array, a_out: Array, Y: Array, delta_out: Arra
                          f64)
         np.exp(a_out, out=a_out)
         out_db = db if db is not None else np.empty(k, z.dtype)
-        value, hits = kern.softmax_post(z, Y, a_out, delta_out, mx, out_db, m, k, f64)
+        value, hits = kern.softmax_post(z, Y, a_out, delta_out, mx, out_db, m, k, f64,
+                                        labels)
         return value, a_out, delta_out, hits, db is not None
+    if labels:
+        Y = np.eye(k, dtype=z.dtype)[Y]
     if b is not None:
         z += b
     # ufunc methods directly: np.max / np.sum add a Python layer per call (NOTES.md)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _native
+from .. import _blas, _native
 from .activations import Activation, get_activation
 from .costs import Cost, get_cost, softmax_cross_entropy_hits
 from .init import get_initializer
@@ -236,9 +236,17 @@ class Network:
             buf = self._buffers[m] = (zs, acts, back)
         return buf
 
-    def _backprop(self, X: Array, Y: Array, keep: bool = False) -> Any:
+    def _backprop(self, X: Array, Y: Array, keep: bool = False,
+                  descend: tuple[float, float] | None = None) -> Any:
         """One forward and one backward pass over a batch (X, Y); fills ``self.grad`` with
-        dC/dTheta and returns the cost (and, with ``keep``, every delta^l).
+        dC/dTheta and returns the cost (and, with ``keep``, every delta^l). ``Y``: the
+        targets (m, n_L), or the m int64 class labels of a classifier.
+
+        ``descend=(lr, wd)`` also takes the plain gradient-descent step
+        ``W^l <- (1 - lr wd) W^l - lr dC/dW^l``, ``b^l <- b^l - lr dC/db^l`` inside the
+        backward pass: BP4 becomes one BLAS product that adds into W^l (``_blas.gemm_tn``),
+        so dW^l is never formed, and ``self.grad`` is not the gradient after such a step.
+        Each W^l is updated after BP2 has read it.
 
         The four equations of backpropagation, with the 1/m of the cost inside delta^L:
           BP1  delta^L = grad_a C (Hadamard) sigma'(z^L)
@@ -252,6 +260,8 @@ class Network:
         out = layers[-1].activation
         cost = self.cost
         fast_xent = self._fast_xent()
+        if Y.ndim == 1 and not fast_xent:     # class labels stand for their one-hot rows
+            Y = self._one_hot(Y, layers[-1].n_out)
         # the compiled kernels (_kernels.c) fuse the element-wise steps where they apply
         k = _native.kernels() if X.flags.c_contiguous else None
         f64 = self.dtype == np.float64
@@ -276,8 +286,10 @@ class Network:
             a_prev = X if l == 0 else acts[l - 1]
             if not db_done:
                 np.add.reduce(delta, axis=0, out=layer.db)    # BP3
-            np.matmul(a_prev.T, delta, out=layer.dW.T)       # BP4 (as its transpose)
+            if descend is None:
+                np.matmul(a_prev.T, delta, out=layer.dW.T)   # BP4 (as its transpose)
             db_done = False
+            delta_l = delta
             if l > 0:                                         # BP2
                 g = np.matmul(delta, layer.W, out=back[l])
                 below = layers[l - 1]
@@ -290,6 +302,8 @@ class Network:
                     delta = _backward_inplace(below.activation, zs[l - 1], acts[l - 1], g)
                 if keep:
                     deltas.insert(0, delta.copy())
+            if descend is not None:                           # BP4 and the step, W^l read
+                _descend(layer, a_prev, delta_l, *descend)
         if keep:
             return value, deltas
         return value
@@ -456,6 +470,27 @@ class Network:
         new.classes_ = None if self.classes_ is None else self.classes_.copy()
         new.preprocessing = dict(self.preprocessing)
         return new
+
+
+# below this many multiply-adds (batch x fan-in x fan-out) BP4 and the step stay NumPy
+# calls: a ctypes call to BLAS costs more than the product (benchmarks/NOTES.md)
+DESCEND_BLAS_MIN = 1 << 20
+
+
+def _descend(layer: Dense, a_prev: Array, delta: Array, lr: float, wd: float) -> None:
+    """W^l <- (1 - lr wd) W^l - lr (A^{l-1})^T delta^l and b^l <- b^l - lr dC/db^l, with
+    W^l held as the C-contiguous rows of (W^l)^T: one BLAS product for the large layers.
+    Leaves dW^l and db^l scaled by -lr (they are not the gradient after this step)."""
+    if delta.shape[0] * layer.n_in * layer.n_out < DESCEND_BLAS_MIN or \
+            not _blas.gemm_tn(-lr, a_prev, delta, 1.0 - lr * wd, layer.W.T):
+        dWT = np.matmul(a_prev.T, delta, out=layer.dW.T)
+        dWT *= -lr
+        if wd:
+            layer.W *= 1.0 - lr * wd
+        layer.W.T.__iadd__(dWT)
+    db = layer.db
+    db *= -lr
+    layer.b += db
 
 
 def _forward_into(act: Activation, z: Array, out: Array) -> Array:

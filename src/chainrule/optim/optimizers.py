@@ -112,6 +112,12 @@ class Optimizer:
     def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
         raise NotImplementedError
 
+    def descend_rates(self) -> tuple[float, float] | None:
+        """``(lr, weight_decay)`` of this step when it is plain gradient descent, which the
+        backward pass can take itself (``Network._backprop(descend=...)``, then ``t += 1``
+        in place of :meth:`step`); None for optimisers with state."""
+        return None
+
     def state(self) -> dict[str, np.ndarray]:
         """The per-parameter state, for checkpoints."""
         return {k: getattr(self, k) for k in self.STATE if getattr(self, k) is not None}
@@ -184,6 +190,11 @@ class SGD(Optimizer):
         else:
             np.multiply(v, lr, out=tmp)
         theta -= tmp
+
+    def descend_rates(self) -> tuple[float, float] | None:
+        if self.momentum or type(self)._update is not SGD._update:
+            return None
+        return self.lr_at(self.t), self.weight_decay
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
