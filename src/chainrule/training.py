@@ -416,8 +416,8 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
                     # into buffers reused every step; mode="clip" (the indices are valid)
                     # spares take's defensive copy of out (NOTES.md)
                     nb = bidx.shape[0]
-                    xb = np.take(Xa, bidx, axis=0, out=xbuf[:nb], mode="clip")
-                    yb = np.take(Ya, bidx, axis=0, out=ybuf[:nb], mode="clip")
+                    xb = Xa.take(bidx, axis=0, out=xbuf[:nb], mode="clip")
+                    yb = Ya.take(bidx, axis=0, out=ybuf[:nb], mode="clip")
                 rates = opt.descend_rates() if fuse and step_count % GRAD_CHECK_EVERY \
                     else None
                 value = net._backprop(xb, yb, descend=rates)
