@@ -165,13 +165,13 @@ def test_gemm_tn_refuses_what_it_cannot_do_untouched():
     assert onp.all(c == 1)
 
 
-def _fit_sgd(monkeypatch, fused: bool, callbacks=None, **kw):
+def _fit_sgd(monkeypatch, fused: bool, callbacks=None, dtype="float32", **kw):
     if not fused:
         monkeypatch.setattr(SGD, "descend_rates", lambda self: None)
     r = onp.random.default_rng(6)
     X = r.normal(size=(300, 12)).astype(onp.float32)
     y = (X[:, :3].sum(1) > 0).astype(int) + (X[:, 3] > 1)
-    net = Network.from_sizes([12, 30, 3], seed=1)
+    net = Network.from_sizes([12, 30, 3], seed=1, dtype=dtype)
     calls = []
     real = net._backprop
 
@@ -186,20 +186,22 @@ def _fit_sgd(monkeypatch, fused: bool, callbacks=None, **kw):
     return net.theta.copy(), hist, calls
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("wd", [0.0, 0.01])
 @pytest.mark.parametrize("big", [False, True])
-def test_plain_sgd_steps_inside_the_backward_pass(wd, big, monkeypatch):
+def test_plain_sgd_steps_inside_the_backward_pass(wd, big, dtype, monkeypatch):
     # the fused step (BP4 adding into W^l) takes the same steps as backprop + SGD.step;
     # ``big``: the BLAS product path, else the NumPy one for small layers
     from chainrule.nn import network
     if big:
         monkeypatch.setattr(network, "DESCEND_BLAS_MIN", 0)
-    theta_f, hist_f, calls_f = _fit_sgd(monkeypatch, True, weight_decay=wd)
+    theta_f, hist_f, calls_f = _fit_sgd(monkeypatch, True, dtype=dtype, weight_decay=wd)
     if big:
         monkeypatch.setattr(network, "DESCEND_BLAS_MIN", 0)
-    theta_p, hist_p, calls_p = _fit_sgd(monkeypatch, False, weight_decay=wd)
-    onp.testing.assert_allclose(theta_f, theta_p, rtol=2e-5, atol=2e-6)
-    onp.testing.assert_allclose(hist_f["loss"], hist_p["loss"], rtol=1e-5)
+    theta_p, hist_p, calls_p = _fit_sgd(monkeypatch, False, dtype=dtype, weight_decay=wd)
+    tol = 2e-5 if dtype == "float32" else 1e-12
+    onp.testing.assert_allclose(theta_f, theta_p, rtol=tol, atol=tol / 10)
+    onp.testing.assert_allclose(hist_f["loss"], hist_p["loss"], rtol=tol)
     assert not any(calls_p)
     # fused but for the gradient-norm checks (every 16th step), which need dC/dTheta
     assert calls_f.count(False) == -(-len(calls_f) // 16) and calls_f[1]
