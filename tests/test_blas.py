@@ -188,16 +188,15 @@ def _fit_sgd(monkeypatch, fused: bool, callbacks=None, dtype="float32", **kw):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("wd", [0.0, 0.01])
-@pytest.mark.parametrize("big", [False, True])
-def test_plain_sgd_steps_inside_the_backward_pass(wd, big, dtype, monkeypatch):
+@pytest.mark.parametrize("blas_min", [0, 2000])
+def test_plain_sgd_steps_inside_the_backward_pass(wd, blas_min, dtype, monkeypatch):
     # the fused step (BP4 adding into W^l) takes the same steps as backprop + SGD.step;
-    # ``big``: the BLAS product path, else the NumPy one for small layers
+    # ``blas_min`` 0: both layers through BLAS; 2000: the first (16 x 12 x 30 products)
+    # through BLAS, the second (16 x 30 x 3) through NumPy
     from chainrule.nn import network
-    if big:
-        monkeypatch.setattr(network, "DESCEND_BLAS_MIN", 0)
+    monkeypatch.setattr(network, "DESCEND_BLAS_MIN", blas_min)
     theta_f, hist_f, calls_f = _fit_sgd(monkeypatch, True, dtype=dtype, weight_decay=wd)
-    if big:
-        monkeypatch.setattr(network, "DESCEND_BLAS_MIN", 0)
+    monkeypatch.setattr(network, "DESCEND_BLAS_MIN", blas_min)
     theta_p, hist_p, calls_p = _fit_sgd(monkeypatch, False, dtype=dtype, weight_decay=wd)
     tol = 2e-5 if dtype == "float32" else 1e-12
     onp.testing.assert_allclose(theta_f, theta_p, rtol=tol, atol=tol / 10)
@@ -205,6 +204,13 @@ def test_plain_sgd_steps_inside_the_backward_pass(wd, big, dtype, monkeypatch):
     assert not any(calls_p)
     # fused but for the gradient-norm checks (every 16th step), which need dC/dTheta
     assert calls_f.count(False) == -(-len(calls_f) // 16) and calls_f[1]
+
+
+def test_small_networks_keep_one_update_of_theta(monkeypatch):
+    # no layer large enough for the BLAS product (the default threshold): one update of
+    # all of Theta is fewer calls than one per layer, so nothing is fused
+    _, _, calls = _fit_sgd(monkeypatch, True)
+    assert calls and not any(calls)
 
 
 def test_a_callback_that_watches_batches_sees_real_gradients(monkeypatch):

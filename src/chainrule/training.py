@@ -20,6 +20,7 @@ from typing import IO, Any
 import numpy as np
 
 from . import _native
+from .nn.network import descend_pays
 from .optim import Optimizer, get_optimizer
 from .optim.optimizers import clip_grad_norm
 from .optim.schedules import constant, cosine
@@ -386,7 +387,7 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     # product, no dW^l; Network._backprop) on the steps that need no gradient: not the
     # norm checks, not with clip_norm, not under a callback that looks at every batch
     fuse = clip_norm is None and opt.mask is net.weight_mask and \
-        all(_batch_blind(c) for c in cbs)
+        all(_batch_blind(c) for c in cbs) and descend_pays(net.layers, B)
     for c in cbs:
         c.on_train_begin(state)
     try:

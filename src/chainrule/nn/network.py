@@ -49,6 +49,9 @@ class Dense:
         self.b: Array = np.zeros(self.n_out)
         self.dW: Array = np.zeros_like(self.W)
         self.db: Array = np.zeros_like(self.b)
+        # (W^l, b^l) and (dW^l, db^l) as the one slice of Theta (and grad) they share
+        self._seg: Array = np.zeros(self.size)
+        self._dseg: Array = np.zeros(self.size)
 
     @property
     def size(self) -> int:
@@ -132,9 +135,12 @@ class Network:
 
     def _bind(self) -> None:
         """Point every W^l, b^l (and dW^l, db^l) at its slice of Theta (and grad)."""
+        o = 0
         for layer, (W, b), (dW, db) in zip(self.layers, self.unravel(self.theta),
                                            self.unravel(self.grad)):
             layer.W, layer.b, layer.dW, layer.db = W, b, dW, db
+            layer._seg, layer._dseg = self.theta[o:o + layer.size], self.grad[o:o + layer.size]
+            o += layer.size
         for W, _ in self.unravel(self.weight_mask):
             W[...] = 1
 
@@ -477,20 +483,30 @@ class Network:
 DESCEND_BLAS_MIN = 1 << 20
 
 
+def descend_pays(layers: Sequence[Dense], m: int) -> bool:
+    """Whether taking plain SGD's step inside BP4 saves time at batch size m: some layer's
+    product is large enough for the BLAS path of :func:`_descend`. Otherwise one update
+    of all of Theta is fewer calls than one per layer."""
+    return any(m * layer.n_in * layer.n_out >= DESCEND_BLAS_MIN for layer in layers)
+
+
 def _descend(layer: Dense, a_prev: Array, delta: Array, lr: float, wd: float) -> None:
     """W^l <- (1 - lr wd) W^l - lr (A^{l-1})^T delta^l and b^l <- b^l - lr dC/db^l, with
-    W^l held as the C-contiguous rows of (W^l)^T: one BLAS product for the large layers.
-    Leaves dW^l and db^l scaled by -lr (they are not the gradient after this step)."""
-    if delta.shape[0] * layer.n_in * layer.n_out < DESCEND_BLAS_MIN or \
-            not _blas.gemm_tn(-lr, a_prev, delta, 1.0 - lr * wd, layer.W.T):
-        dWT = np.matmul(a_prev.T, delta, out=layer.dW.T)
-        dWT *= -lr
-        if wd:
-            layer.W *= 1.0 - lr * wd
-        layer.W.T.__iadd__(dWT)
-    db = layer.db
-    db *= -lr
-    layer.b += db
+    W^l held as the C-contiguous rows of (W^l)^T: one BLAS product for the large layers,
+    BP4 into dW^l and one update of the layer's slice of Theta for the small ones.
+    Leaves db^l (and dW^l) scaled by -lr: they are not the gradient after this step."""
+    if delta.shape[0] * layer.n_in * layer.n_out >= DESCEND_BLAS_MIN and \
+            _blas.gemm_tn(-lr, a_prev, delta, 1.0 - lr * wd, layer.W.T):
+        db = layer.db
+        db *= -lr
+        layer.b += db
+        return
+    np.matmul(a_prev.T, delta, out=layer.dW.T)
+    if wd:
+        layer.W *= 1.0 - lr * wd
+    d = layer._dseg
+    d *= -lr
+    layer._seg += d
 
 
 def _forward_into(act: Activation, z: Array, out: Array) -> Array:
