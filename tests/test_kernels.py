@@ -62,6 +62,17 @@ def test_unsuitable_arrays_take_the_numpy_path():
     assert onp.all(th < 0)
 
 
+def test_adam_checks_new_arrays_again():
+    # the fused-kernel check is remembered for the same arrays only
+    opt = Adam(0.1)
+    a = onp.zeros(10, onp.float32)
+    opt.step(a, onp.ones(10, onp.float32))
+    assert opt._fused_seen is not None and opt._fused_seen[0] is a
+    th = onp.zeros(20, onp.float32)[::2]     # strided: the NumPy path, no stale answer
+    opt.step(th, onp.ones(10, onp.float32))
+    assert onp.all(th < 0) and opt._fused_seen is None
+
+
 def test_switched_off_by_the_environment(monkeypatch):
     monkeypatch.setenv("CHAINRULE_KERNELS", "0")
     monkeypatch.setattr(_native, "_MOD", False)

@@ -267,6 +267,7 @@ class Adam(Optimizer):
         self.m: np.ndarray | None = None
         self.v: np.ndarray | None = None
         self._tmp2: np.ndarray | None = None
+        self._fused_seen: tuple[np.ndarray, ...] | None = None
 
     def _init_state(self, theta: np.ndarray) -> None:
         super()._init_state(theta)
@@ -290,7 +291,7 @@ class Adam(Optimizer):
         alpha_t = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
         eps_t = self.eps * math.sqrt(1 - b2 ** t)
         k = _native.kernels()
-        if k is not None and _native.fused_ok(theta, g, m, v):
+        if k is not None and self._fused_ok(theta, g, m, v):
             # all of it in one pass (the compiled kernel, _kernels.c)
             k.adam(theta, g, m, v, b1, b2, alpha_t, eps_t, theta.dtype == np.float64)
             return
@@ -316,6 +317,17 @@ class Adam(Optimizer):
         np.divide(m, tmp, out=tmp)
         tmp *= alpha_t
         theta -= tmp
+
+    def _fused_ok(self, *arrays: np.ndarray) -> bool:
+        """``_native.fused_ok`` (six overlap checks, 2 us), remembered for the same
+        arrays: fit passes the same Theta, gradient and moments at every step."""
+        seen = self._fused_seen
+        if seen is not None and len(seen) == len(arrays) and \
+                all(a is b for a, b in zip(seen, arrays)):
+            return True
+        ok = _native.fused_ok(*arrays)
+        self._fused_seen = arrays if ok else None
+        return ok
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
