@@ -202,8 +202,34 @@ def test_plain_sgd_steps_inside_the_backward_pass(wd, blas_min, dtype, monkeypat
     onp.testing.assert_allclose(theta_f, theta_p, rtol=tol, atol=tol / 10)
     onp.testing.assert_allclose(hist_f["loss"], hist_p["loss"], rtol=tol)
     assert not any(calls_p)
-    # fused but for the gradient-norm checks (every 16th step), which need dC/dTheta
-    assert calls_f.count(False) == -(-len(calls_f) // 16) and calls_f[1]
+    # fused but for the gradient-norm checks (every 16th step) and each epoch's last step
+    per_epoch = len(calls_f) // 3
+    unfused = {i for i in range(len(calls_f)) if i % 16 == 0 or i % per_epoch == per_epoch - 1}
+    assert [i for i, c in enumerate(calls_f) if not c] == sorted(unfused)
+
+
+def test_the_gradient_is_there_at_each_epoch_end(monkeypatch):
+    # callbacks at the end of an epoch, and the user after fit, find net.grad holding the
+    # last batch's gradient, fused steps or not
+    from chainrule.nn import network
+    from chainrule.training import Callback
+
+    class Grads(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_epoch_end(self, state):
+            self.seen.append(state.net.grad.copy())
+
+    out = []
+    for fused in (True, False):
+        monkeypatch.setattr(network, "DESCEND_BLAS_MIN", 0)
+        cb = Grads()
+        _fit_sgd(monkeypatch, fused, callbacks=[cb], dtype="float64")
+        out.append(cb.seen)
+    for a, b in zip(*out):
+        onp.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+        assert onp.abs(a).max() > 0
 
 
 def test_small_networks_keep_one_update_of_theta(monkeypatch):

@@ -385,7 +385,9 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     step_count, first_norm, warned = 0, None, False
     # plain SGD takes its step inside the backward pass (BP4 adds into W^l: one BLAS
     # product, no dW^l; Network._backprop) on the steps that need no gradient: not the
-    # norm checks, not with clip_norm, not under a callback that looks at every batch
+    # norm checks, not with clip_norm, not under a callback that looks at every batch,
+    # and not an epoch's last step, so that net.grad holds the last batch's gradient at
+    # every epoch's end and after fit
     fuse = clip_norm is None and opt.mask is net.weight_mask and \
         all(_batch_blind(c) for c in cbs) and descend_pays(net.layers, B)
     for c in cbs:
@@ -420,7 +422,7 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
                     xb = Xa.take(bidx, axis=0, out=xbuf[:nb], mode="clip")
                     yb = Ya.take(bidx, axis=0, out=ybuf[:nb], mode="clip")
                 rates = opt.descend_rates() if fuse and step_count % GRAD_CHECK_EVERY \
-                    else None
+                    and b != steps - 1 else None
                 value = net._backprop(xb, yb, descend=rates)
                 if not math.isfinite(value):
                     np.copyto(net.theta, good)
