@@ -232,6 +232,20 @@ def test_the_gradient_is_there_at_each_epoch_end(monkeypatch):
         assert onp.abs(a).max() > 0
 
 
+def test_a_subclass_with_its_own_step_is_not_bypassed():
+    class Halved(SGD):
+        def step(self, theta, grad):
+            super().step(theta, grad * 0.5)
+
+    class Own(SGD):
+        def _update(self, theta, grad, lr):
+            theta -= lr * onp.sign(grad)
+
+    assert SGD(0.1).descend_rates() == (0.1, 0.0)
+    assert Halved(0.1).descend_rates() is None and Own(0.1).descend_rates() is None
+    assert Momentum(0.1).descend_rates() is None and Adam(0.1).descend_rates() is None
+
+
 def test_small_networks_keep_one_update_of_theta(monkeypatch):
     # no layer large enough for the BLAS product (the default threshold): one update of
     # all of Theta is fewer calls than one per layer, so nothing is fused

@@ -192,7 +192,9 @@ class SGD(Optimizer):
         theta -= tmp
 
     def descend_rates(self) -> tuple[float, float] | None:
-        if self.momentum or type(self)._update is not SGD._update:
+        # a subclass that changes the step (or its rule) takes its own step
+        if self.momentum or type(self)._update is not SGD._update or \
+                type(self).step is not Optimizer.step:
             return None
         return self.lr_at(self.t), self.weight_decay
 
