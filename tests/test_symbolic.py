@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as onp
 import pytest
 import sympy as sp
 from hypothesis import given, settings
@@ -64,6 +65,22 @@ def test_symbolic_agrees_with_autodiff(exprs, at):
     sym, ad, err = check_against_autodiff(exprs, names, point)
     assert sym.shape == ad.shape
     assert err < 1e-12
+
+
+def test_the_same_infinity_agrees_and_a_one_sided_one_does_not():
+    import warnings
+
+    from chainrule.calculus.symbolic import _relative_difference
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # no inf - inf along the way
+        sym, ad, err = check_against_autodiff("exp(2000*x) + x", ["x"], {"x": 0.7})
+    assert onp.isinf(sym).all() and onp.isinf(ad).all() and err == 0.0
+    assert _relative_difference(onp.array([onp.inf, 1.0]), onp.array([onp.inf, 1.5])) == \
+        pytest.approx(0.5 / 1.5)
+    assert _relative_difference(onp.array([onp.inf, 1.0]), onp.array([1e308, 1.0])) == \
+        float("inf")
+    assert _relative_difference(onp.array([onp.nan]), onp.array([0.0])) == float("inf")
 
 
 @pytest.mark.parametrize("text,words", [

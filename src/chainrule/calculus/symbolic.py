@@ -364,7 +364,18 @@ def check_against_autodiff(exprs: str | Expression, wrt: str | Sequence[str] | N
     point = _np.array([at[n] for n in names], dtype=_np.float64)
     with _np.errstate(all="ignore"):
         ad = _np.asarray(jacrev(e.to_function(names))(point))
-    # relative to the size of the Jacobian, but never below 1: an exact zero that
-    # autodiff computes as 1e-16 agrees
-    scale = max(float(_np.linalg.norm(sym)), float(_np.linalg.norm(ad)), 1.0)
-    return sym, ad, float(_np.linalg.norm(sym - ad)) / scale
+    return sym, ad, _relative_difference(sym, ad)
+
+
+def _relative_difference(sym: _np.ndarray, ad: _np.ndarray) -> float:
+    """||sym - ad|| relative to the size of the Jacobian, but never below 1 (an exact zero
+    that autodiff computes as 1e-16 agrees). Entries that are the same infinity (or NaN on
+    both sides) agree; a non-finite entry on one side only is an infinite difference."""
+    sym, ad = _np.broadcast_arrays(_np.asarray(sym, float), _np.asarray(ad, float))
+    finite = _np.isfinite(sym) & _np.isfinite(ad)
+    same = (sym == ad) | (_np.isnan(sym) & _np.isnan(ad))
+    if not _np.all(finite | same):
+        return float("inf")
+    s, a = sym[finite], ad[finite]
+    scale = max(float(_np.linalg.norm(s)), float(_np.linalg.norm(a)), 1.0)
+    return float(_np.linalg.norm(s - a)) / scale
