@@ -575,8 +575,10 @@ def _toposort(roots: list[Node]) -> tuple[list[Node], dict[Node, int]]:
 
 
 def _check_shape(prim: Primitive, argnum: int, contrib: Any, x: Any, g: Any, ans: Any) -> None:
-    xs = shape_of(x)
-    cs = shape_of(contrib)
+    cs = contrib.shape if type(contrib) is _ndarray else _np.shape(contrib)
+    xs = x.shape if type(x) is _ndarray else _np.shape(x)
+    if cs == xs and type(g) is _ndarray and type(ans) is _ndarray and g.ndim == ans.ndim:
+        return                            # the common case: no batch axes, shapes agree
     nb = len(shape_of(g)) - len(shape_of(ans))
     if cs[nb:] != xs or len(cs) != nb + len(xs):
         raise AssertionError(
@@ -623,13 +625,12 @@ def _diag_step(prim: Primitive, argnum: int, g: DiagCotangent, node: Node) -> An
 def _accumulate(prev: Any, contrib: Any, owned: set[int] | None = None) -> Any:
     """prev + contrib; in place when ``prev`` is an array this sweep made and holds alone
     (its id is in ``owned``)."""
-    from .numpy_api import add
-
     if prev is None:
         return contrib
     if owned is not None and id(prev) in owned and isinstance(contrib, _np.ndarray) and \
             prev.shape == contrib.shape and prev.dtype == _np.result_type(prev, contrib):
         return _np.add(prev, contrib, out=prev)
+    add = _ops().add
     if isinstance(prev, DiagCotangent) and isinstance(contrib, DiagCotangent):
         return DiagCotangent(prev.d + contrib.d)
     if isinstance(prev, DiagCotangent):
@@ -642,9 +643,9 @@ def _accumulate(prev: Any, contrib: Any, owned: set[int] | None = None) -> Any:
 def _fresh(contrib: Any, g: Any, node: Node) -> bool:
     """Whether a rule's result is a new array of its own (not ``g``, a node value or a
     view)."""
-    return (isinstance(contrib, _np.ndarray) and contrib.flags.owndata and
-            contrib.flags.writeable and contrib is not g and contrib is not node.ans and
-            not any(contrib is v for v in node.vals))
+    return (isinstance(contrib, _np.ndarray) and contrib is not g and
+            contrib is not node.ans and contrib.base is None and
+            not any(contrib is v for v in node.vals) and contrib.flags.writeable)
 
 
 def backward(outputs: list[tuple[Node, Any]], inputs: list[Node],
