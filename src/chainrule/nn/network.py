@@ -486,7 +486,12 @@ DESCEND_BLAS_MIN = 1 << 20
 def descend_pays(layers: Sequence[Dense], m: int) -> bool:
     """Whether taking plain SGD's step inside BP4 saves time at batch size m: some layer's
     product is large enough for the BLAS path of :func:`_descend`. Otherwise one update
-    of all of Theta is fewer calls than one per layer."""
+    of all of Theta is fewer calls than one per layer.
+
+    >>> net = Network.from_sizes([784, 100, 10])
+    >>> descend_pays(net.layers, 10), descend_pays(net.layers, 256)
+    (False, True)
+    """
     return any(m * layer.n_in * layer.n_out >= DESCEND_BLAS_MIN for layer in layers)
 
 
