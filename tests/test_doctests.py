@@ -11,7 +11,8 @@ MODULES = ["chainrule", "chainrule.calculus.transforms", "chainrule.calculus.che
            "chainrule.calculus.symbolic", "chainrule.symbolic", "chainrule.nn.network",
            "chainrule.nn.activations", "chainrule.nn.costs", "chainrule.optim.schedules",
            "chainrule.training", "chainrule.data", "chainrule.data.tabular",
-           "chainrule.io.model", "chainrule.io.onnx_export", "chainrule.sklearn"]
+           "chainrule.io.model", "chainrule.io.onnx_export", "chainrule.sklearn",
+           "chainrule._blas"]
 
 
 @pytest.mark.parametrize("name", MODULES)
