@@ -171,7 +171,7 @@ def test_a_label_out_of_range_is_refused_by_the_kernel():
     with pytest.raises(ValueError, match="label is outside"):
         k.softmax_post(z, onp.array([0, 3]), onp.ones((2, 3), onp.float32), z.copy(),
                        onp.zeros(2, onp.float32), onp.zeros(3, onp.float32), 2, 3, False, True)
-    with pytest.raises(ValueError, match="targets have 8 bytes, expected 16"):
+    with pytest.raises(ValueError, match="buffer 1 has 8 bytes, expected 16"):
         k.softmax_post(z, onp.array([0]), onp.ones((2, 3), onp.float32), z.copy(),
                        onp.zeros(2, onp.float32), onp.zeros(3, onp.float32), 2, 3, False, True)
 

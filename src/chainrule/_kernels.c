@@ -228,46 +228,45 @@ adam(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* The two kernels of shape (T *rows, const T *rows-or-vector, T *out, m, n): bias_relu and
+ * relu_back_bias; ``vec`` is the buffer (1 or 2) that holds one value per column. */
+typedef void (*rows3_f32)(float *restrict, const float *restrict, float *restrict,
+                          Py_ssize_t, Py_ssize_t);
+typedef void (*rows3_f64)(double *restrict, const double *restrict, double *restrict,
+                          Py_ssize_t, Py_ssize_t);
+
 static PyObject *
-bias_relu(PyObject *self, PyObject *args)
+rows3(PyObject *args, const char *name, int vec, rows3_f32 f32, rows3_f64 f64fn)
 {
     Py_buffer b[3];
     Py_ssize_t m, n;
     int f64;
     if (!PyArg_ParseTuple(args, "w*y*w*nnp", &b[0], &b[1], &b[2], &m, &n, &f64))
         return NULL;
-    const Py_ssize_t want[3] = {m * n, n, m * n};
-    if (check_sizes(b, 3, want, item_size(f64), 0, "bias_relu") < 0)
+    Py_ssize_t want[3] = {m * n, m * n, m * n};
+    want[vec] = n;
+    if (check_sizes(b, 3, want, item_size(f64), 0, name) < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     if (f64)
-        bias_relu_f64(b[0].buf, b[1].buf, b[2].buf, m, n);
+        f64fn(b[0].buf, b[1].buf, b[2].buf, m, n);
     else
-        bias_relu_f32(b[0].buf, b[1].buf, b[2].buf, m, n);
+        f32(b[0].buf, b[1].buf, b[2].buf, m, n);
     Py_END_ALLOW_THREADS
     release_all(b, 3);
     Py_RETURN_NONE;
 }
 
 static PyObject *
+bias_relu(PyObject *self, PyObject *args)
+{
+    return rows3(args, "bias_relu", 1, bias_relu_f32, bias_relu_f64);
+}
+
+static PyObject *
 relu_back_bias(PyObject *self, PyObject *args)
 {
-    Py_buffer b[3];
-    Py_ssize_t m, n;
-    int f64;
-    if (!PyArg_ParseTuple(args, "w*y*w*nnp", &b[0], &b[1], &b[2], &m, &n, &f64))
-        return NULL;
-    const Py_ssize_t want[3] = {m * n, m * n, n};
-    if (check_sizes(b, 3, want, item_size(f64), 0, "relu_back_bias") < 0)
-        return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    if (f64)
-        relu_back_bias_f64(b[0].buf, b[1].buf, b[2].buf, m, n);
-    else
-        relu_back_bias_f32(b[0].buf, b[1].buf, b[2].buf, m, n);
-    Py_END_ALLOW_THREADS
-    release_all(b, 3);
-    Py_RETURN_NONE;
+    return rows3(args, "relu_back_bias", 2, relu_back_bias_f32, relu_back_bias_f64);
 }
 
 static PyObject *
@@ -302,21 +301,11 @@ softmax_post(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*y*w*w*y*w*nnp|p", &b[0], &b[1], &b[2], &b[3], &b[4],
                           &b[5], &m, &n, &f64, &labels))
         return NULL;
-    /* y: m x n floats, or with labels m int64 (checked apart: another item size) */
-    Py_buffer rest[5] = {b[0], b[2], b[3], b[4], b[5]};
-    const Py_ssize_t want[5] = {m * n, m * n, m * n, m, n};
-    if (labels ? b[1].len != m * (Py_ssize_t)sizeof(int64_t)
-               : b[1].len != m * n * item_size(f64)) {
-        PyErr_Format(PyExc_ValueError, "softmax_post: the targets have %zd bytes, expected "
-                     "%zd", b[1].len, labels ? m * (Py_ssize_t)sizeof(int64_t)
-                                              : m * n * item_size(f64));
-        release_all(b, 6);
+    /* y: m x n floats, or with labels m int64, counted in float items (1 or 2 each) */
+    const Py_ssize_t per_label = (Py_ssize_t)sizeof(int64_t) / item_size(f64);
+    const Py_ssize_t want[6] = {m * n, labels ? m * per_label : m * n, m * n, m * n, m, n};
+    if (check_sizes(b, 6, want, item_size(f64), 1, "softmax_post") < 0)
         return NULL;
-    }
-    if (check_sizes(rest, 5, want, item_size(f64), 1, "softmax_post") < 0) {
-        PyBuffer_Release(&b[1]);
-        return NULL;
-    }
     const int64_t *lab = labels ? (const int64_t *)b[1].buf : NULL;
     Py_BEGIN_ALLOW_THREADS
     if (f64)
