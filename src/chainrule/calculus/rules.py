@@ -360,18 +360,12 @@ def _meta_dtype(v: Any) -> Any:
 def _lazy_elementwise(vals: list[Any], params: dict[str, Any]) -> Any:
     if params or not all(_plain(v) for v in vals):
         return None
-    shape: tuple[int, ...] | None = ()
-    for v in vals:               # one shape and scalars: no call to broadcast_shapes (3 us)
-        s = shape_of(v) if type(v) is not Deferred else v.shape
-        if s != shape:
-            if shape:
-                if s:
-                    shape = None
-                    break
-            else:
-                shape = s
+    # one shape besides scalars needs no call to broadcast_shapes (3 us)
+    shapes = {v.shape if type(v) is Deferred else shape_of(v) for v in vals} - {()}
     try:
-        if shape is None:
+        if len(shapes) <= 1:
+            shape = shapes.pop() if shapes else ()
+        else:
             shape = _np.broadcast_shapes(*(_np.shape(v) for v in vals))
         dt = _np.result_type(*(_meta_dtype(v) for v in vals))
     except (ValueError, TypeError):
