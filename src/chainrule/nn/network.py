@@ -49,9 +49,10 @@ class Dense:
         self.b: Array = np.zeros(self.n_out)
         self.dW: Array = np.zeros_like(self.W)
         self.db: Array = np.zeros_like(self.b)
-        # (W^l, b^l) and (dW^l, db^l) as the one slice of Theta (and grad) they share
-        self._seg: Array = np.zeros(self.size)
-        self._dseg: Array = np.zeros(self.size)
+        # (W^l, b^l) and (dW^l, db^l) as the one slice of Theta (and grad) they share; set
+        # by Network._bind (a lone layer has no Theta)
+        self._seg: Array = np.empty(0)
+        self._dseg: Array = np.empty(0)
 
     @property
     def size(self) -> int:
