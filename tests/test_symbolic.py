@@ -67,6 +67,15 @@ def test_symbolic_agrees_with_autodiff(exprs, at):
     assert err < 1e-12
 
 
+@pytest.mark.parametrize("text", ["x * sqrt(sin(pi))", "x * sqrt(sqrt(sin(2*pi))) + y"])
+def test_constants_are_the_same_on_both_sides(text):
+    # found by hypothesis: SymPy folds sin(pi) to 0, float pi gives 1.2e-16, and the
+    # square root turns that into 1e-8 (1e-4 for two): the check must not disagree
+    e = parse(text)
+    sym, ad, err = check_against_autodiff(e, e.variables, {n: 0.7 for n in e.variables})
+    assert err == 0.0 and onp.all(sym == ad)
+
+
 def test_the_same_infinity_agrees_and_a_one_sided_one_does_not():
     import warnings
 
