@@ -6,6 +6,8 @@ import sys
 
 from setuptools import Extension, setup
 
-flags = [] if sys.platform == "win32" else ["-O3", "-ffp-contract=off", "-fno-math-errno"]
+win = sys.platform == "win32"
+flags = [] if win else ["-O3", "-ffp-contract=off", "-fno-math-errno", "-pthread"]
 setup(ext_modules=[Extension("chainrule._kernels", ["src/chainrule/_kernels.c"],
-                             extra_compile_args=flags, optional=True)])
+                             extra_compile_args=flags, extra_link_args=[] if win else
+                             ["-pthread"], optional=True)])

@@ -252,20 +252,37 @@ class SklearnRunner:
 
 class Interleave(Callback):
     """At every epoch end of chainrule's fit: record chainrule's epoch time (training,
-    validation and progress included), then run one epoch of each peer."""
+    validation and progress included), then run one epoch of each peer.
 
-    def __init__(self, peers: list[Any]) -> None:
+    The peers run with NumPy's BLAS at ``threads`` threads, not under the limit chainrule's
+    fit sets for itself (one thread at B = 10, and one on each side of its two-thread pipe
+    at B = 256): scikit-learn and the NumPy loop get the BLAS a user's process has.
+
+    Before each library's epoch the process sleeps ``settle`` seconds (not timed), so that
+    the thread pools the previous library left spinning (OpenBLAS's workers spin for about
+    0.1 s after their last call, OpenMP's for a while too) are asleep: each epoch is timed
+    as on a quiet machine, as a user running one library sees it. ``--settle 0`` turns it
+    off (benchmarks/NOTES.md has figures both ways)."""
+
+    def __init__(self, peers: list[Any], threads: int, settle: float) -> None:
         self.peers = peers
+        self.threads = threads
+        self.settle = settle
         self.times: dict[str, list[float]] = {"chainrule": []}
         for p in peers:
             self.times[p.name] = []
 
     def on_epoch_end(self, state: Any) -> None:
         self.times["chainrule"].append(time.perf_counter() - state.epoch_start)
-        for p in self.peers:
-            t0 = time.perf_counter()
-            p.epoch()
-            self.times[p.name].append(time.perf_counter() - t0)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=self.threads, user_api="blas"):
+            for p in self.peers:
+                time.sleep(self.settle)
+                t0 = time.perf_counter()
+                p.epoch()
+                self.times[p.name].append(time.perf_counter() - t0)
+        time.sleep(self.settle)              # before chainrule's next epoch
 
 
 def set_threads(n: int) -> None:
@@ -280,7 +297,7 @@ def set_threads(n: int) -> None:
 
 def run_config(data: tuple[np.ndarray, ...], sizes: list[int], act: str, cost: str, B: int,
                epochs: int, threads: int, peers_wanted: set[str], lr: float = 0.1,
-               defaults: bool = False) -> list[dict[str, Any]]:
+               defaults: bool = False, settle: float = 0.25) -> list[dict[str, Any]]:
     """One configuration, every library. ``defaults``: chainrule's ``fit`` with all its
     defaults but the batch size (Adam 3e-3 with a cosine schedule), the peers with Adam at
     3e-3."""
@@ -308,7 +325,7 @@ def run_config(data: tuple[np.ndarray, ...], sizes: list[int], act: str, cost: s
             notes.append("scikit-learn not installed")
     out = "softmax" if cost == "cross_entropy" else "sigmoid"
     net = Network.from_sizes(sizes, hidden=act, output=out, cost=cost, seed=0)
-    inter = Interleave(peers)
+    inter = Interleave(peers, threads, settle)
     sink = open(os.devnull, "w")  # the progress display is on; its lines go nowhere
     opt_kw: dict[str, Any] = {"batch_size": B} if defaults else {
         "batch_size": B, "optimizer": SGD(lr), "schedule": "constant"}
@@ -379,6 +396,8 @@ def main() -> None:
     ap.add_argument("--peers", default="torch,jax,sklearn,numpy")
     ap.add_argument("--accuracy", action="store_true", help="run the accuracy targets instead")
     ap.add_argument("--tag", default="", help="suffix for the result file name")
+    ap.add_argument("--settle", type=float, default=0.25, help="seconds of sleep (not timed) "
+                    "before each library's epoch, so that the last one's threads are asleep")
     args = ap.parse_args()
     data = load_mnist(args.data_dir, download=False)
     if args.accuracy:
@@ -394,14 +413,14 @@ def main() -> None:
     rows = []
     for B in [int(b) for b in args.batches.split(",")]:
         rows += run_config(data, [784, 100, 10], "relu", "cross_entropy", B, args.epochs,
-                           threads, peers)
+                           threads, peers, settle=args.settle)
         print(table(rows[-5:], ["config", "library", "s/epoch"]), file=sys.stderr, flush=True)
     for B in [int(b) for b in args.batches.split(",")]:
         rows += run_config(data, [784, 100, 10], "relu", "cross_entropy", B, args.epochs,
-                           threads, peers, lr=3e-3, defaults=True)
+                           threads, peers, lr=3e-3, defaults=True, settle=args.settle)
         print(table(rows[-5:], ["config", "library", "s/epoch"]), file=sys.stderr, flush=True)
     rows += run_config(data, [784, 30, 10], "sigmoid", "mse", 10, args.epochs, threads,
-                       peers & {"torch"}, lr=3.0)
+                       peers & {"torch"}, lr=3.0, settle=args.settle)
     for r in rows:
         r["% of GEMM peak"] = 100 * r["GFLOP/s"] / peak
     mem = peak_memory(data)

@@ -323,6 +323,332 @@ softmax_post(PyObject *self, PyObject *args)
     return Py_BuildValue("dn", value, correct);
 }
 
+
+/* ------------------------------------------------------------------ the two-thread pipe
+ * A second thread for the training step on two cores (chainrule/_pipe.py), in place of
+ * the BLAS library's own pool. It runs tasks from a queue in order: a gather of rows
+ * (the next batch, while the main thread runs the small layers), a share of a matrix
+ * product (rows [h, M) of C, while the main thread computes rows [0, h)), or a share of
+ * the Adam step. The BLAS is called on one thread from each side. Tasks carry raw
+ * addresses checked by the Python side; the gather checks each row index itself.
+ *
+ * The worker spins (pause) for about a millisecond when the queue is empty, then sleeps
+ * on a condition variable; the main thread spins while it waits for the worker, which is
+ * never longer than one task.
+ */
+#if !defined(_WIN32)
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define PIPE_GEMM 1
+#define PIPE_GATHER 2
+#define PIPE_ADAM 3
+#define PIPE_QSIZE 8
+#define PIPE_SPIN 20000
+
+typedef void (*gemm64_fn)(int, int, int, int64_t, int64_t, int64_t, double, const void *,
+                          int64_t, const void *, int64_t, double, void *, int64_t);
+typedef void (*sgemm64_fn)(int, int, int, int64_t, int64_t, int64_t, float, const void *,
+                           int64_t, const void *, int64_t, float, void *, int64_t);
+typedef void (*gemm32_fn)(int, int, int, int32_t, int32_t, int32_t, double, const void *,
+                          int32_t, const void *, int32_t, double, void *, int32_t);
+typedef void (*sgemm32_fn)(int, int, int, int32_t, int32_t, int32_t, float, const void *,
+                           int32_t, const void *, int32_t, float, void *, int32_t);
+
+typedef struct {
+    int kind, f64, ta, tb;
+    int64_t m, n, k, lda, ldb, ldc;
+    double alpha, beta, b1, b2, eps;
+    const char *a, *b;
+    char *c, *g, *mv, *vv;
+    const int64_t *idx;
+    int64_t rows, src_rows, rowbytes;
+} pipe_task;
+
+static struct {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int open;
+    void *sgemm, *dgemm;
+    int ilp64;
+    pipe_task q[PIPE_QSIZE];
+    _Atomic int64_t head, tail;     /* tasks done, tasks posted */
+    _Atomic int sleeping, quit, bad_index;
+} P = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void
+pipe_gemm_run(const pipe_task *t)
+{
+    const int ta = t->ta ? 112 : 111, tb = t->tb ? 112 : 111;   /* CBLAS enums */
+    if (t->m <= 0 || t->n <= 0)
+        return;
+    if (P.ilp64) {
+        if (t->f64)
+            ((gemm64_fn)P.dgemm)(101, ta, tb, t->m, t->n, t->k, t->alpha, t->a, t->lda, t->b,
+                                 t->ldb, t->beta, t->c, t->ldc);
+        else
+            ((sgemm64_fn)P.sgemm)(101, ta, tb, t->m, t->n, t->k, (float)t->alpha, t->a,
+                                  t->lda, t->b, t->ldb, (float)t->beta, t->c, t->ldc);
+    } else {
+        if (t->f64)
+            ((gemm32_fn)P.dgemm)(101, ta, tb, (int32_t)t->m, (int32_t)t->n, (int32_t)t->k,
+                                 t->alpha, t->a, (int32_t)t->lda, t->b, (int32_t)t->ldb,
+                                 t->beta, t->c, (int32_t)t->ldc);
+        else
+            ((sgemm32_fn)P.sgemm)(101, ta, tb, (int32_t)t->m, (int32_t)t->n, (int32_t)t->k,
+                                  (float)t->alpha, t->a, (int32_t)t->lda, t->b,
+                                  (int32_t)t->ldb, (float)t->beta, t->c, (int32_t)t->ldc);
+    }
+}
+
+static void
+pipe_run(const pipe_task *t)
+{
+    if (t->kind == PIPE_GEMM) {
+        pipe_gemm_run(t);
+    } else if (t->kind == PIPE_GATHER) {
+        for (int64_t i = 0; i < t->rows; i++) {
+            const int64_t r = t->idx[i];
+            if (r < 0 || r >= t->src_rows) {
+                atomic_store(&P.bad_index, 1);
+                return;
+            }
+            memcpy(t->c + i * t->rowbytes, t->a + r * t->rowbytes, (size_t)t->rowbytes);
+        }
+    } else if (t->kind == PIPE_ADAM) {
+        if (t->f64)
+            adam_loop_f64((double *)t->c, (const double *)t->g, (double *)t->mv,
+                          (double *)t->vv, (Py_ssize_t)t->n, t->b1, t->b2, t->alpha, t->eps);
+        else
+            adam_loop_f32((float *)t->c, (const float *)t->g, (float *)t->mv,
+                          (float *)t->vv, (Py_ssize_t)t->n, (float)t->b1, (float)t->b2,
+                          (float)t->alpha, (float)t->eps);
+    }
+}
+
+static void *
+pipe_worker(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int64_t h = atomic_load_explicit(&P.head, memory_order_relaxed);
+        int spins = 0;
+        while (atomic_load_explicit(&P.tail, memory_order_acquire) == h) {
+            if (atomic_load(&P.quit))
+                return NULL;
+            if (++spins < PIPE_SPIN) {
+#if defined(__x86_64__) || defined(__i386__)
+                __builtin_ia32_pause();
+#endif
+                continue;
+            }
+            pthread_mutex_lock(&P.mu);
+            atomic_store(&P.sleeping, 1);
+            while (atomic_load(&P.tail) == h && !atomic_load(&P.quit))
+                pthread_cond_wait(&P.cv, &P.mu);
+            atomic_store(&P.sleeping, 0);
+            pthread_mutex_unlock(&P.mu);
+            spins = 0;
+        }
+        pipe_run(&P.q[h % PIPE_QSIZE]);
+        atomic_store_explicit(&P.head, h + 1, memory_order_release);
+    }
+}
+
+/* Post a task (main thread only); the queue is never full: the Python side waits after
+ * at most two tasks. */
+static void
+pipe_post(const pipe_task *t)
+{
+    const int64_t tl = atomic_load_explicit(&P.tail, memory_order_relaxed);
+    while (tl - atomic_load_explicit(&P.head, memory_order_acquire) >= PIPE_QSIZE)
+        ;
+    P.q[tl % PIPE_QSIZE] = *t;
+    atomic_store(&P.tail, tl + 1);
+    if (atomic_load(&P.sleeping)) {
+        pthread_mutex_lock(&P.mu);
+        pthread_cond_signal(&P.cv);
+        pthread_mutex_unlock(&P.mu);
+    }
+}
+
+static void
+pipe_drain(void)
+{
+    const int64_t tl = atomic_load_explicit(&P.tail, memory_order_relaxed);
+    while (atomic_load_explicit(&P.head, memory_order_acquire) != tl) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+}
+
+/* A child process forked while the pipe is open has no worker thread: mark it closed
+ * there, so that a task raises instead of waiting forever. */
+static void
+pipe_atfork_child(void)
+{
+    P.open = 0;
+    atomic_store(&P.head, 0);
+    atomic_store(&P.tail, 0);
+    atomic_store(&P.sleeping, 0);
+    pthread_mutex_init(&P.mu, NULL);
+    pthread_cond_init(&P.cv, NULL);
+}
+
+static PyObject *
+pipe_open(PyObject *self, PyObject *args)
+{
+    unsigned long long s, d;
+    int ilp64;
+    if (!PyArg_ParseTuple(args, "KKp", &s, &d, &ilp64))
+        return NULL;
+    if (P.open || !s || !d)
+        Py_RETURN_FALSE;
+    P.sgemm = (void *)(uintptr_t)s;
+    P.dgemm = (void *)(uintptr_t)d;
+    P.ilp64 = ilp64;
+    atomic_store(&P.head, 0);
+    atomic_store(&P.tail, 0);
+    atomic_store(&P.quit, 0);
+    atomic_store(&P.sleeping, 0);
+    atomic_store(&P.bad_index, 0);
+    if (pthread_create(&P.thread, NULL, pipe_worker, NULL) != 0)
+        Py_RETURN_FALSE;
+    P.open = 1;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+pipe_close(PyObject *self, PyObject *args)
+{
+    if (P.open) {
+        Py_BEGIN_ALLOW_THREADS
+        pipe_drain();
+        pthread_mutex_lock(&P.mu);
+        atomic_store(&P.quit, 1);
+        pthread_cond_signal(&P.cv);
+        pthread_mutex_unlock(&P.mu);
+        pthread_join(P.thread, NULL);
+        Py_END_ALLOW_THREADS
+        P.open = 0;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Wait for every posted task; False when a gather met a row index out of range. */
+static PyObject *
+pipe_wait(PyObject *self, PyObject *args)
+{
+    if (P.open) {
+        Py_BEGIN_ALLOW_THREADS
+        pipe_drain();
+        Py_END_ALLOW_THREADS
+    }
+    if (atomic_exchange(&P.bad_index, 0))
+        Py_RETURN_FALSE;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+pipe_gather(PyObject *self, PyObject *args)
+{
+    unsigned long long src, idx, dst;
+    pipe_task t = {.kind = PIPE_GATHER};
+    if (!PyArg_ParseTuple(args, "KLLKLK", &src, &t.src_rows, &t.rowbytes, &idx, &t.rows,
+                          &dst))
+        return NULL;
+    if (!P.open) {
+        PyErr_SetString(PyExc_RuntimeError, "pipe_gather: the pipe is not open");
+        return NULL;
+    }
+    t.a = (const char *)(uintptr_t)src;
+    t.idx = (const int64_t *)(uintptr_t)idx;
+    t.c = (char *)(uintptr_t)dst;
+    pipe_post(&t);
+    Py_RETURN_NONE;
+}
+
+/* C = alpha op(A) op(B) + beta C, row-major; rows [h, M) of C on the worker (after any
+ * task before it), rows [0, h) here; returns when both are done. */
+static PyObject *
+pipe_gemm(PyObject *self, PyObject *args)
+{
+    unsigned long long a, b, c;
+    int64_t h;
+    pipe_task t = {.kind = PIPE_GEMM};
+    if (!PyArg_ParseTuple(args, "pppLLLdKLKLdKLL", &t.f64, &t.ta, &t.tb, &t.m, &t.n, &t.k,
+                          &t.alpha, &a, &t.lda, &b, &t.ldb, &t.beta, &c, &t.ldc, &h))
+        return NULL;
+    if (!P.open) {
+        PyErr_SetString(PyExc_RuntimeError, "pipe_gemm: the pipe is not open");
+        return NULL;
+    }
+    if (h < 0)
+        h = 0;
+    if (h > t.m)
+        h = t.m;
+    const int64_t isz = t.f64 ? 8 : 4;
+    pipe_task mine = t;
+    mine.a = (const char *)(uintptr_t)a;
+    mine.b = (const char *)(uintptr_t)b;
+    mine.c = (char *)(uintptr_t)c;
+    mine.m = h;
+    t.a = mine.a + (t.ta ? h : h * t.lda) * isz;
+    t.b = mine.b;
+    t.c = mine.c + h * t.ldc * isz;
+    t.m = t.m - h;
+    Py_BEGIN_ALLOW_THREADS
+    if (t.m > 0)
+        pipe_post(&t);
+    pipe_gemm_run(&mine);
+    pipe_drain();
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+/* The Adam step (as adam()) on [h, n) by the worker and [0, h) here. */
+static PyObject *
+pipe_adam(PyObject *self, PyObject *args)
+{
+    unsigned long long p, g, m, v;
+    int64_t n, h;
+    pipe_task t = {.kind = PIPE_ADAM};
+    if (!PyArg_ParseTuple(args, "KKKKLLddddp", &p, &g, &m, &v, &n, &h, &t.b1, &t.b2,
+                          &t.alpha, &t.eps, &t.f64))
+        return NULL;
+    if (!P.open) {
+        PyErr_SetString(PyExc_RuntimeError, "pipe_adam: the pipe is not open");
+        return NULL;
+    }
+    if (h < 0)
+        h = 0;
+    if (h > n)
+        h = n;
+    const int64_t isz = t.f64 ? 8 : 4;
+    t.c = (char *)(uintptr_t)p + h * isz;
+    t.g = (char *)(uintptr_t)g + h * isz;
+    t.mv = (char *)(uintptr_t)m + h * isz;
+    t.vv = (char *)(uintptr_t)v + h * isz;
+    t.n = n - h;
+    pipe_task mine = t;
+    mine.c = (char *)(uintptr_t)p;
+    mine.g = (char *)(uintptr_t)g;
+    mine.mv = (char *)(uintptr_t)m;
+    mine.vv = (char *)(uintptr_t)v;
+    mine.n = h;
+    Py_BEGIN_ALLOW_THREADS
+    if (t.n > 0)
+        pipe_post(&t);
+    pipe_run(&mine);
+    pipe_drain();
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+#endif /* !_WIN32 */
+
 static PyMethodDef methods[] = {
     {"adam", adam, METH_VARARGS,
      "adam(theta, grad, m, v, beta1, beta2, alpha_t, eps_t, f64): one fused Adam step in "
@@ -339,6 +665,23 @@ static PyMethodDef methods[] = {
      "exp(z - mx); normalises it to the softmax, writes d = (softmax - y)/m and db = "
      "column sums of d, returns the mean cross-entropy and the number of rows whose argmax "
      "matches y's. With labels, y is m int64 class labels (the one-hot rows implied)."},
+#if !defined(_WIN32)
+    {"pipe_open", pipe_open, METH_VARARGS,
+     "pipe_open(sgemm_addr, dgemm_addr, ilp64) -> bool: start the worker thread; False if "
+     "it runs already."},
+    {"pipe_close", pipe_close, METH_NOARGS, "pipe_close(): finish the tasks, stop the worker."},
+    {"pipe_wait", pipe_wait, METH_NOARGS,
+     "pipe_wait() -> bool: wait for the posted tasks; False if a gather met a bad row index."},
+    {"pipe_gather", pipe_gather, METH_VARARGS,
+     "pipe_gather(src, src_rows, rowbytes, idx, rows, dst): post dst[i] = src[idx[i]] "
+     "(raw addresses of C-contiguous buffers)."},
+    {"pipe_gemm", pipe_gemm, METH_VARARGS,
+     "pipe_gemm(f64, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, h): row-major "
+     "C = alpha op(A) op(B) + beta C, rows [0, h) here and [h, M) on the worker."},
+    {"pipe_adam", pipe_adam, METH_VARARGS,
+     "pipe_adam(theta, grad, m, v, n, h, beta1, beta2, alpha_t, eps_t, f64): adam() with "
+     "[h, n) on the worker."},
+#endif
     {NULL, NULL, 0, NULL},
 };
 
@@ -351,5 +694,8 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__kernels(void)
 {
+#if !defined(_WIN32)
+    pthread_atfork(NULL, NULL, pipe_atfork_child);
+#endif
     return PyModule_Create(&module);
 }

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from . import _native
+from . import _native, _pipe
 from .nn.network import descend_pays
 from .optim import Optimizer, get_optimizer
 from .optim.optimizers import clip_grad_norm
@@ -288,7 +288,11 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     under about 26 for 784-100-10) and leaves BLAS alone otherwise (measured in
     benchmarks/NOTES.md: an idle BLAS thread spinning on the second core slows the
     element-wise work of small batches more than it speeds their products); an integer
-    sets the count; None leaves it alone.
+    sets the count; None leaves it alone. Where the run would use two threads ("auto" with
+    a BLAS at two threads, or 2) and a batch of at least 128 rows, chainrule's own second
+    thread replaces the BLAS's: it takes half of each large product and of the Adam step,
+    and gathers the next batch while this one trains (``chainrule._pipe``; environment
+    ``CHAINRULE_PIPE=0`` turns it off).
 
     >>> import numpy as np
     >>> from chainrule.nn import Network
@@ -380,8 +384,15 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     # the batch buffers the gather fills every step (none when the batch is the data set)
     xbuf = np.empty((0 if full_batch else B, Xa.shape[1]), Xa.dtype)
     ybuf = np.empty((0 if full_batch else B,) + Ya.shape[1:], Ya.dtype)
-    limiter = _blas_limit(blas_threads, B,
-                          max(layer.n_in * layer.n_out for layer in net.layers))
+    # on two cores: chainrule's own second thread instead of the BLAS's (_pipe.py)
+    piped = _pipe.for_fit(net.layers, B, blas_threads)
+    pipe, limiter = piped if piped is not None else (None, _blas_limit(
+        blas_threads, B, max(layer.n_in * layer.n_out for layer in net.layers)))
+    # the next batch is gathered into the other buffer while this one trains
+    xbufs = (xbuf, np.empty_like(xbuf)) if pipe is not None and not full_batch and \
+        Xa.flags.c_contiguous else None
+    if pipe is not None:
+        net._pipe = opt._pipe = pipe
     step_count, first_norm, warned = 0, None, False
     # plain SGD takes its step inside the backward pass (BP4 adds into W^l: one BLAS
     # product, no dW^l; Network._backprop) on the steps that need no gradient: not the
@@ -419,7 +430,18 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
                     # into buffers reused every step; mode="clip" (the indices are valid)
                     # spares take's defensive copy of out (NOTES.md)
                     nb = bidx.shape[0]
-                    xb = Xa.take(bidx, axis=0, out=xbuf[:nb], mode="clip")
+                    if xbufs is None:
+                        xb = Xa.take(bidx, axis=0, out=xbuf[:nb], mode="clip")
+                    else:
+                        if b == 0:
+                            Xa.take(bidx, axis=0, out=xbufs[0][:nb], mode="clip")
+                        else:
+                            pipe.wait()              # this batch, gathered during the last
+                        xb = xbufs[b % 2][:nb]
+                        if b + 1 < steps:
+                            hi = min(lo + 2 * B, m)
+                            pipe.prefetch(Xa, order[lo + B:hi] if order is not None else
+                                          np.arange(lo + B, hi), xbufs[(b + 1) % 2])
                     yb = Ya.take(bidx, axis=0, out=ybuf[:nb], mode="clip")
                 rates = opt.descend_rates() if fuse and step_count % GRAD_CHECK_EVERY \
                     and b != steps - 1 else None
@@ -482,6 +504,9 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
                 break
     finally:
         net._buffers.clear()          # the batch buffers (up to tens of MB) go with the run
+        if pipe is not None:
+            pipe.close()
+            net._pipe = opt._pipe = None
         if limiter is not None:
             limiter.restore_original_limits()
         for c in cbs:

@@ -108,6 +108,8 @@ class Network:
         self.preprocessing: dict[str, Any] = {}
         self._buffers: dict[int, Any] = {}
         self._batch_hits: int | None = None
+        # the two-thread pipe (chainrule._pipe) while fit runs on two cores, else None
+        self._pipe: Any = None
         if seed is not None:
             self.initialize(seed)
 
@@ -288,17 +290,21 @@ class Network:
             delta = out.backward(zs[-1], a, cost.grad_a(a, Y))
             value = cost.value(a, Y, None)
         deltas = [delta] if keep else None
+        pipe = self._pipe
         for l in range(len(layers) - 1, -1, -1):
             layer = layers[l]
             a_prev = X if l == 0 else acts[l - 1]
             if not db_done:
                 np.add.reduce(delta, axis=0, out=layer.db)    # BP3
-            if descend is None:
+            if descend is None and (pipe is None or
+                                    not pipe.matmul(a_prev.T, delta, layer.dW.T)):
                 np.matmul(a_prev.T, delta, out=layer.dW.T)   # BP4 (as its transpose)
             db_done = False
             delta_l = delta
             if l > 0:                                         # BP2
-                g = np.matmul(delta, layer.W, out=back[l])
+                g = back[l]
+                if pipe is None or not pipe.matmul(delta, layer.W, g):
+                    np.matmul(delta, layer.W, out=g)
                 below = layers[l - 1]
                 if k is not None and below.activation.builtin and \
                         below.activation.name == "relu":
@@ -310,7 +316,7 @@ class Network:
                 if keep:
                     deltas.insert(0, delta.copy())
             if descend is not None:                           # BP4 and the step, W^l read
-                _descend(layer, a_prev, delta_l, *descend)
+                _descend(layer, a_prev, delta_l, *descend, pipe=pipe)
         if keep:
             return value, deltas
         return value
@@ -323,9 +329,11 @@ class Network:
         f64 = self.dtype == np.float64
         a = X
         last = len(self.layers) - 1
+        pipe = self._pipe
         for l, layer in enumerate(self.layers):
             z = zs[l]
-            np.matmul(a, layer.W.T, out=z)                   # z^l = W^l a^{l-1} + b^l
+            if pipe is None or not pipe.matmul(a, layer.W.T, z):
+                np.matmul(a, layer.W.T, out=z)               # z^l = W^l a^{l-1} + b^l
             if fast_xent and l == last:
                 break                    # z^L += b^L happens in the fused output layer
             if k is not None and layer.activation.builtin and layer.activation.name == "relu":
@@ -496,13 +504,16 @@ def descend_pays(layers: Sequence[Dense], m: int) -> bool:
     return any(m * layer.n_in * layer.n_out >= DESCEND_BLAS_MIN for layer in layers)
 
 
-def _descend(layer: Dense, a_prev: Array, delta: Array, lr: float, wd: float) -> None:
+def _descend(layer: Dense, a_prev: Array, delta: Array, lr: float, wd: float,
+             pipe: Any = None) -> None:
     """W^l <- (1 - lr wd) W^l - lr (A^{l-1})^T delta^l and b^l <- b^l - lr dC/db^l, with
     W^l held as the C-contiguous rows of (W^l)^T: one BLAS product for the large layers,
     BP4 into dW^l and one update of the layer's slice of Theta for the small ones.
     Leaves db^l (and dW^l) scaled by -lr: they are not the gradient after this step."""
-    if delta.shape[0] * layer.n_in * layer.n_out >= DESCEND_BLAS_MIN and \
-            _blas.gemm_tn(-lr, a_prev, delta, 1.0 - lr * wd, layer.W.T):
+    if delta.shape[0] * layer.n_in * layer.n_out >= DESCEND_BLAS_MIN and (
+            (pipe is not None and pipe.matmul(a_prev.T, delta, layer.W.T, -lr,
+                                              1.0 - lr * wd)) or
+            _blas.gemm_tn(-lr, a_prev, delta, 1.0 - lr * wd, layer.W.T)):
         db = layer.db
         db *= -lr
         layer.b += db

@@ -53,6 +53,8 @@ class Optimizer:
     not decayed: ``mask`` is 1 on weights, 0 on biases, set by the network)."""
 
     name = "optimizer"
+    # the two-thread pipe (chainrule._pipe) while a fit run holds it, else None
+    _pipe: Any = None
 
     def __init__(self, lr: float | Schedule = 0.01, weight_decay: float = 0.0) -> None:
         if not callable(lr):
@@ -294,8 +296,11 @@ class Adam(Optimizer):
         eps_t = self.eps * math.sqrt(1 - b2 ** t)
         k = _native.kernels()
         if k is not None and self._fused_ok(theta, g, m, v):
-            # all of it in one pass (the compiled kernel, _kernels.c)
-            k.adam(theta, g, m, v, b1, b2, alpha_t, eps_t, theta.dtype == np.float64)
+            # all of it in one pass (the compiled kernel, _kernels.c), on two threads
+            # inside a fit run that holds the two-thread pipe (_pipe.py)
+            pipe = self._pipe
+            if pipe is None or not pipe.adam(theta, g, m, v, b1, b2, alpha_t, eps_t):
+                k.adam(theta, g, m, v, b1, b2, alpha_t, eps_t, theta.dtype == np.float64)
             return
         np.multiply(g, g, out=tmp)
         # m <- b1 m + (1 - b1) g ;  v <- b2 v + (1 - b2) g^2: one BLAS axpby pass each

@@ -1,0 +1,228 @@
+"""The training step on two cores as a pipeline of two threads (``_kernels.c``, "the
+two-thread pipe").
+
+Why: with the BLAS library's own two threads, a step at batch 256 on 784-100-10 keeps the
+second core busy only inside the two large products. The gather of the batch (115 us, bound
+by memory), the small output layer and the Python between them (about 110 us) run on one
+core while the BLAS worker spins on the other. Here the BLAS runs on one thread on each
+side, and chainrule's own worker thread takes:
+
+- a share of each large product (rows [h, M) of C, while the main thread computes rows
+  [0, h));
+- the gather of the *next* batch, posted right after the first layer's product, while the
+  main thread runs the small layers and the Python between them (both take about 110 us
+  on MNIST at B = 256, so the product after them is still split in halves);
+- half of the Adam step.
+
+Each product's rows are split at a fixed point for given sizes, so a run is as
+reproducible as with the BLAS's own threads. On OpenBLAS, every split with at least 64
+rows on each side gives the very bits of the unsplit product (tests/test_pipe.py checks
+this on the machine it runs on).
+
+It is used by ``fit`` only where it can help: the compiled kernels are built, NumPy's BLAS
+exports ``cblas_?gemm`` (``_blas``), the run would otherwise use exactly two BLAS
+threads, and the environment does not say ``CHAINRULE_PIPE=0``. Everything else is
+unchanged; ``Pipe.matmul`` returns False where it does not apply and the caller uses
+NumPy.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any
+
+import numpy as np
+
+from . import _blas, _native
+
+__all__ = ["Pipe", "open_pipe"]
+
+# a product is split when it has at least this many multiply-adds (smaller ones cost
+# more to hand over than they save) and at least 2 x MIN_ROWS rows of C
+SPLIT_MIN = 1 << 20
+MIN_ROWS = 64
+# the main thread's share of a product's rows; with the gather queued before the
+# worker's share, 0.53 to 0.74 measured no faster on 784-100-10 at B = 256 (NOTES.md)
+SHARE = 0.5
+# Adam's vector is split when it has at least this many entries
+ADAM_SPLIT_MIN = 1 << 15
+
+
+def _disabled() -> bool:
+    return os.environ.get("CHAINRULE_PIPE", "1").strip().lower() in ("0", "false", "no",
+                                                                     "off")
+
+
+def _gemm_addresses() -> tuple[int, int, bool] | None:
+    funcs = _blas._funcs()
+    s, d = funcs.get("sgemm"), funcs.get("dgemm")
+    if s is None or d is None:
+        return None
+    ilp64 = s.argtypes[3] is ctypes.c_int64
+    return (ctypes.cast(s, ctypes.c_void_p).value or 0,
+            ctypes.cast(d, ctypes.c_void_p).value or 0, ilp64)
+
+
+def _split(m: int, share: float) -> int:
+    """The main thread's rows of an M-row product: a multiple of 16, at least MIN_ROWS on
+    each side (on OpenBLAS smaller pieces take its small-matrix kernels, which sum in
+    another order)."""
+    h = int(round(m * share / 16)) * 16
+    return min(max(h, MIN_ROWS), m - MIN_ROWS)
+
+
+def _operand(x: np.ndarray) -> tuple[bool, int] | None:
+    """(transposed, leading dimension) of a 2-D operand held C- or F-contiguous."""
+    if x.flags.c_contiguous:
+        return False, max(x.shape[1], 1)
+    if x.flags.f_contiguous:
+        return True, max(x.shape[0], 1)
+    return None
+
+
+class Pipe:
+    """The worker thread of one ``fit`` run; ``close`` ends it.
+
+    >>> import numpy as np
+    >>> pipe = open_pipe()
+    >>> a, b = np.ones((256, 64), np.float32), np.ones((64, 100), np.float32)
+    >>> c = np.empty((256, 100), np.float32)
+    >>> done = pipe is not None and pipe.matmul(a, b, c)
+    >>> bool((c == 64).all()) if done else True
+    True
+    >>> pipe is None or pipe.close()
+    True
+    """
+
+    def __init__(self, k: Any) -> None:
+        self._k = k
+        self._pending: tuple[Any, ...] | None = None   # a gather to post after a product
+        self._held: Any = None                        # the gather's arrays, kept alive
+        self.open = True
+
+    # ------------------------------------------------------------------ the gather
+    def prefetch(self, X: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
+        """Gather ``X[idx]`` into ``out`` on the worker, posted after the next product
+        (the first layer's, which reads the current batch); ``wait`` before reading
+        ``out``. X and out are C-contiguous rows of one dtype, idx int64."""
+        if not (X.flags.c_contiguous and out.flags.c_contiguous and X.ndim == 2 and
+                out.ndim == 2 and X.dtype == out.dtype and idx.dtype == np.int64 and
+                idx.ndim == 1 and idx.flags.c_contiguous and out.shape[0] >= idx.shape[0]
+                and out.shape[1] == X.shape[1]):
+            raise ValueError("Pipe.prefetch: X and out must be C-contiguous rows of one "
+                             "dtype and idx a contiguous int64 vector")
+        self._pending = (X.ctypes.data, X.shape[0], X.strides[0], idx.ctypes.data,
+                         idx.shape[0], out.ctypes.data, (X, idx, out))
+
+    def _post_pending(self) -> None:
+        p = self._pending
+        if p is not None:
+            self._pending = None
+            self._held = p[6]                         # alive until the next wait
+            self._k.pipe_gather(*p[:6])
+
+    def wait(self) -> None:
+        """Post a gather still pending, and wait until every posted task is done."""
+        self._post_pending()
+        ok = self._k.pipe_wait()
+        self._held = None
+        if not ok:
+            raise IndexError("Pipe: a row index of the gather is out of range")
+
+    # ------------------------------------------------------------------ products
+    def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray, alpha: float = 1.0,
+               beta: float = 0.0) -> bool:
+        """``out = alpha a @ b + beta out`` split over the two threads; False (nothing
+        done) where it does not apply: not 2-D, not one float dtype, an operand neither
+        C- nor F-contiguous, ``out`` not C-contiguous, overlapping ``out``, or too small."""
+        m, n = out.shape if out.ndim == 2 else (0, 0)
+        if a.ndim != 2 or b.ndim != 2 or out.ndim != 2 or a.shape[0] != m or \
+                b.shape[1] != n or a.shape[1] != b.shape[0] or \
+                m * n * a.shape[1] < SPLIT_MIN or m < 2 * MIN_ROWS or \
+                not (a.dtype == b.dtype == out.dtype) or \
+                out.dtype not in (np.float32, np.float64) or \
+                not (out.flags.c_contiguous and out.flags.writeable):
+            return False
+        oa, ob = _operand(a), _operand(b)
+        if oa is None or ob is None or np.may_share_memory(out, a) or \
+                np.may_share_memory(out, b):
+            return False
+        h = _split(m, SHARE)
+        self._k.pipe_gemm(out.dtype == np.float64, oa[0], ob[0], m, n, a.shape[1], alpha,
+                          a.ctypes.data, oa[1], b.ctypes.data, ob[1], beta, out.ctypes.data,
+                          n, h)
+        self._held = None                             # every task is done
+        self._post_pending()
+        return True
+
+    # ------------------------------------------------------------------ Adam
+    def adam(self, theta: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,
+             beta1: float, beta2: float, alpha_t: float, eps_t: float) -> bool:
+        """The fused Adam step (``_kernels.adam``) with half of Theta on the worker; the
+        arrays are the ones ``_native.fused_ok`` accepted. False where Theta is small."""
+        n = theta.shape[0]
+        if n < ADAM_SPLIT_MIN:
+            return False
+        self._post_pending()
+        h = (n // 2 + 15) // 16 * 16
+        # the worker's half waits in the queue behind a gather still running
+        self._k.pipe_adam(theta.ctypes.data, grad.ctypes.data, m.ctypes.data,
+                          v.ctypes.data, n, h, beta1, beta2, alpha_t, eps_t,
+                          theta.dtype == np.float64)
+        self._held = None
+        return True
+
+    def close(self) -> bool:
+        """Finish every task and end the worker thread."""
+        if self.open:
+            self.open = False
+            self._pending = None
+            self._k.pipe_close()
+            self._k.pipe_wait()      # clears a bad-index flag nobody read
+            self._held = None
+        return True
+
+
+def _blas_threads() -> int | None:
+    """The thread count of NumPy's BLAS now (threadpoolctl), or None if unknown."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return None
+    infos = [d for d in threadpool_info() if d.get("user_api") == "blas"]
+    infos.sort(key=lambda d: "numpy" not in str(d.get("filepath", "")))
+    return int(infos[0]["num_threads"]) if infos else None
+
+
+def for_fit(layers: Any, batch_size: int, blas_threads: Any) -> tuple[Pipe, Any] | None:
+    """The pipe and a limit of the BLAS to one thread for a ``fit`` run, or None where it
+    does not apply: ``blas_threads`` neither "auto" nor 2, no product of the batch large
+    enough to split, a BLAS that would not run two threads, or no pipe here."""
+    if blas_threads not in ("auto", 2) or isinstance(blas_threads, bool) or _disabled():
+        return None
+    if batch_size < 2 * MIN_ROWS or not any(
+            batch_size * layer.n_in * layer.n_out >= SPLIT_MIN for layer in layers):
+        return None
+    if blas_threads == "auto" and _blas_threads() != 2:
+        return None
+    pipe = open_pipe()
+    if pipe is None:
+        return None
+    from threadpoolctl import threadpool_limits
+
+    return pipe, threadpool_limits(limits=1, user_api="blas")
+
+
+def open_pipe() -> Pipe | None:
+    """Start the worker thread, or None where the pipe can't run here (no kernels, no
+    BLAS gemm, ``CHAINRULE_PIPE=0``, or another run holds it)."""
+    if _disabled():
+        return None
+    k = _native.kernels()
+    if k is None or not hasattr(k, "pipe_open"):
+        return None
+    addr = _gemm_addresses()
+    if addr is None or not k.pipe_open(*addr):
+        return None
+    return Pipe(k)
