@@ -12,7 +12,7 @@ MODULES = ["chainrule", "chainrule.calculus.transforms", "chainrule.calculus.che
            "chainrule.nn.activations", "chainrule.nn.costs", "chainrule.optim.schedules",
            "chainrule.training", "chainrule.data", "chainrule.data.tabular",
            "chainrule.io.model", "chainrule.io.onnx_export", "chainrule.sklearn",
-           "chainrule._blas", "chainrule.calculus.tree"]
+           "chainrule._blas", "chainrule.calculus.tree", "chainrule._pipe"]
 
 
 @pytest.mark.parametrize("name", MODULES)
