@@ -202,3 +202,9 @@ def test_a_forked_child_is_told_the_pipe_is_closed(pipe):
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 0
     assert pipe.matmul(a, b, out) and (out == 784).all()   # the parent's pipe still works
+
+
+def test_the_network_asks_the_pipe_from_the_same_size():
+    from chainrule.nn import network
+
+    assert _pipe.SPLIT_MIN == network.DESCEND_BLAS_MIN

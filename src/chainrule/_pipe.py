@@ -39,7 +39,8 @@ from . import _blas, _native
 __all__ = ["Pipe", "open_pipe"]
 
 # a product is split when it has at least this many multiply-adds (smaller ones cost
-# more to hand over than they save) and at least 2 x MIN_ROWS rows of C
+# more to hand over than they save) and at least 2 x MIN_ROWS rows of C; the network
+# skips the call below nn.network.DESCEND_BLAS_MIN, the same number (a test checks)
 SPLIT_MIN = 1 << 20
 MIN_ROWS = 64
 # the main thread's share of a product's rows; with the gather queued before the

@@ -294,16 +294,18 @@ class Network:
         for l in range(len(layers) - 1, -1, -1):
             layer = layers[l]
             a_prev = X if l == 0 else acts[l - 1]
+            # the pipe takes this layer's products (its own checks say yes or no; the
+            # size test here spares the small layers a call that would say no)
+            split = pipe is not None and m * layer.n_in * layer.n_out >= DESCEND_BLAS_MIN
             if not db_done:
                 np.add.reduce(delta, axis=0, out=layer.db)    # BP3
-            if descend is None and (pipe is None or
-                                    not pipe.matmul(a_prev.T, delta, layer.dW.T)):
+            if descend is None and not (split and pipe.matmul(a_prev.T, delta, layer.dW.T)):
                 np.matmul(a_prev.T, delta, out=layer.dW.T)   # BP4 (as its transpose)
             db_done = False
             delta_l = delta
             if l > 0:                                         # BP2
                 g = back[l]
-                if pipe is None or not pipe.matmul(delta, layer.W, g):
+                if not (split and pipe.matmul(delta, layer.W, g)):
                     np.matmul(delta, layer.W, out=g)
                 below = layers[l - 1]
                 if k is not None and below.activation.builtin and \
@@ -316,7 +318,7 @@ class Network:
                 if keep:
                     deltas.insert(0, delta.copy())
             if descend is not None:                           # BP4 and the step, W^l read
-                _descend(layer, a_prev, delta_l, *descend, pipe=pipe)
+                _descend(layer, a_prev, delta_l, *descend, pipe=pipe if split else None)
         if keep:
             return value, deltas
         return value
@@ -332,7 +334,8 @@ class Network:
         pipe = self._pipe
         for l, layer in enumerate(self.layers):
             z = zs[l]
-            if pipe is None or not pipe.matmul(a, layer.W.T, z):
+            if pipe is None or m * layer.n_in * layer.n_out < DESCEND_BLAS_MIN or \
+                    not pipe.matmul(a, layer.W.T, z):
                 np.matmul(a, layer.W.T, out=z)               # z^l = W^l a^{l-1} + b^l
             if fast_xent and l == last:
                 break                    # z^L += b^L happens in the fused output layer
