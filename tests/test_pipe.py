@@ -72,6 +72,13 @@ def test_products_the_pipe_does_not_take(pipe):
     assert not pipe.matmul(a[:, ::2], b[::2], onp.empty((512, 100), onp.float32))  # strided
     assert not pipe.matmul(a, b.astype(onp.float64), onp.empty((512, 100)))      # dtypes
     assert not pipe.matmul(a, b, onp.empty((100, 512), onp.float32).T)            # out F
+    assert not pipe.matmul(a, b, onp.empty((512, 100), onp.int32))                # ints
+    assert not pipe.matmul(a[:, :100], b[:100], a[:, 100:200])    # out overlaps a (a row)
+    ro = onp.empty((512, 100), onp.float32)
+    ro.flags.writeable = False
+    assert not pipe.matmul(a, b, ro)                                             # read-only
+    sub = onp.zeros((512, 128), onp.float32)[:, :100]             # rows with a gap: fine
+    assert pipe.matmul(a, b, sub) and (sub == 800).all()
 
 
 def test_gather_is_exact_and_checks_its_indices(pipe):
@@ -87,8 +94,15 @@ def test_gather_is_exact_and_checks_its_indices(pipe):
     pipe.prefetch(X, idx[::-1].copy(), out)      # and the pipe goes on working
     pipe.wait()
     assert onp.array_equal(out, X[idx[::-1]])
+    pipe.prefetch(X, idx.astype(onp.int32), out)   # checked when it is posted
     with pytest.raises(ValueError, match="int64"):
-        pipe.prefetch(X, idx.astype(onp.int32), out)
+        pipe.wait()
+    pipe.prefetch(X[:, ::2], idx, out[:, :19])
+    with pytest.raises(ValueError, match="C-contiguous"):
+        pipe.wait()
+    pipe.prefetch(X, idx, out)
+    pipe.wait()
+    assert onp.array_equal(out, X[idx])
 
 
 def test_gather_runs_beside_the_next_product(pipe):

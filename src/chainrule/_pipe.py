@@ -65,23 +65,6 @@ def _gemm_addresses() -> tuple[int, int, bool] | None:
             ctypes.cast(d, ctypes.c_void_p).value or 0, ilp64)
 
 
-def _split(m: int, share: float) -> int:
-    """The main thread's rows of an M-row product: a multiple of 16, at least MIN_ROWS on
-    each side (on OpenBLAS smaller pieces take its small-matrix kernels, which sum in
-    another order)."""
-    h = int(round(m * share / 16)) * 16
-    return min(max(h, MIN_ROWS), m - MIN_ROWS)
-
-
-def _operand(x: np.ndarray) -> tuple[bool, int] | None:
-    """(transposed, leading dimension) of a 2-D operand held C- or F-contiguous."""
-    if x.flags.c_contiguous:
-        return False, max(x.shape[1], 1)
-    if x.flags.f_contiguous:
-        return True, max(x.shape[0], 1)
-    return None
-
-
 class Pipe:
     """The worker thread of one ``fit`` run; ``close`` ends it.
 
@@ -106,22 +89,16 @@ class Pipe:
     def prefetch(self, X: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
         """Gather ``X[idx]`` into ``out`` on the worker, posted after the next product
         (the first layer's, which reads the current batch); ``wait`` before reading
-        ``out``. X and out are C-contiguous rows of one dtype, idx int64."""
-        if not (X.flags.c_contiguous and out.flags.c_contiguous and X.ndim == 2 and
-                out.ndim == 2 and X.dtype == out.dtype and idx.dtype == np.int64 and
-                idx.ndim == 1 and idx.flags.c_contiguous and out.shape[0] >= idx.shape[0]
-                and out.shape[1] == X.shape[1]):
-            raise ValueError("Pipe.prefetch: X and out must be C-contiguous rows of one "
-                             "dtype and idx a contiguous int64 vector")
-        self._pending = (X.ctypes.data, X.shape[0], X.strides[0], idx.ctypes.data,
-                         idx.shape[0], out.ctypes.data, (X, idx, out))
+        ``out``. X and out are C-contiguous rows of one dtype, idx int64; they are
+        checked when the gather is posted (ValueError)."""
+        self._pending = (X, idx, out)
 
     def _post_pending(self) -> None:
         p = self._pending
         if p is not None:
             self._pending = None
-            self._held = p[6]                         # alive until the next wait
-            self._k.pipe_gather(*p[:6])
+            self._held = p                            # alive until the next wait
+            self._k.pipe_gather_arrays(*p)
 
     def wait(self) -> None:
         """Post a gather still pending, and wait until every posted task is done."""
@@ -135,24 +112,11 @@ class Pipe:
     def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray, alpha: float = 1.0,
                beta: float = 0.0) -> bool:
         """``out = alpha a @ b + beta out`` split over the two threads; False (nothing
-        done) where it does not apply: not 2-D, not one float dtype, an operand neither
-        C- nor F-contiguous, ``out`` not C-contiguous, overlapping ``out``, or too small."""
-        m, n = out.shape if out.ndim == 2 else (0, 0)
-        if a.ndim != 2 or b.ndim != 2 or out.ndim != 2 or a.shape[0] != m or \
-                b.shape[1] != n or a.shape[1] != b.shape[0] or \
-                m * n * a.shape[1] < SPLIT_MIN or m < 2 * MIN_ROWS or \
-                not (a.dtype == b.dtype == out.dtype) or \
-                out.dtype not in (np.float32, np.float64) or \
-                not (out.flags.c_contiguous and out.flags.writeable):
+        done) where it does not apply: not 2-D, not one float dtype, an operand with
+        neither its rows nor its columns contiguous, ``out`` without contiguous rows or
+        overlapping an operand, or too small (``_kernels.pipe_matmul`` checks all this)."""
+        if not self._k.pipe_matmul(a, b, out, alpha, beta, SPLIT_MIN, MIN_ROWS, SHARE):
             return False
-        oa, ob = _operand(a), _operand(b)
-        if oa is None or ob is None or np.may_share_memory(out, a) or \
-                np.may_share_memory(out, b):
-            return False
-        h = _split(m, SHARE)
-        self._k.pipe_gemm(out.dtype == np.float64, oa[0], ob[0], m, n, a.shape[1], alpha,
-                          a.ctypes.data, oa[1], b.ctypes.data, ob[1], beta, out.ctypes.data,
-                          n, h)
         self._held = None                             # every task is done
         self._post_pending()
         return True
@@ -162,14 +126,11 @@ class Pipe:
              beta1: float, beta2: float, alpha_t: float, eps_t: float) -> bool:
         """The fused Adam step (``_kernels.adam``) with half of Theta on the worker; the
         arrays are the ones ``_native.fused_ok`` accepted. False where Theta is small."""
-        n = theta.shape[0]
-        if n < ADAM_SPLIT_MIN:
+        if theta.shape[0] < ADAM_SPLIT_MIN:
             return False
         self._post_pending()
-        h = (n // 2 + 15) // 16 * 16
         # the worker's half waits in the queue behind a gather still running
-        self._k.pipe_adam(theta.ctypes.data, grad.ctypes.data, m.ctypes.data,
-                          v.ctypes.data, n, h, beta1, beta2, alpha_t, eps_t,
+        self._k.pipe_adam(theta, grad, m, v, beta1, beta2, alpha_t, eps_t,
                           theta.dtype == np.float64)
         self._held = None
         return True
