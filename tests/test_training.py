@@ -267,6 +267,18 @@ def test_bad_training_data(X, y, words):
         net.fit(X, y, epochs=1, verbose=0)
 
 
+@pytest.mark.parametrize("bad", [onp.nan, onp.inf, -onp.inf])
+@pytest.mark.parametrize("where", [(0, 0), (2999, 783), (1337, 5)])
+def test_a_bad_value_anywhere_in_a_large_X_is_found(bad, where):
+    """X is checked in slices (no boolean array the size of X): the first, last and a
+    middle entry of 2.4 million."""
+    X = onp.zeros((3000, 784), onp.float32)
+    X[where] = bad
+    net = Network.from_sizes([784, 3])
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        net.fit(X, onp.zeros(3000, int), epochs=1, verbose=0)
+
+
 @pytest.mark.parametrize("kwargs,words", [
     ({"epochs": -1}, "epochs"), ({"batch_size": 0}, "batch_size"),
     ({"optimizer": "lbfgs"}, "unknown optimizer"), ({"lr": -1.0}, "learning rate"),

@@ -226,7 +226,7 @@ class Network:
         if X.dtype.kind not in "fiub":
             raise ValueError(f"X must be numeric, got dtype {X.dtype}")
         X = X.astype(self.dtype, copy=False)
-        if not np.all(np.isfinite(X)):
+        if not _all_finite(X):
             raise ValueError("X contains NaN or infinite values: remove or impute them")
         return X
 
@@ -493,6 +493,19 @@ class Network:
 # below this many multiply-adds (batch x fan-in x fan-out) BP4 and the step stay NumPy
 # calls: a ctypes call to BLAS costs more than the product (benchmarks/NOTES.md)
 DESCEND_BLAS_MIN = 1 << 20
+
+
+def _all_finite(X: Array, chunk: int = 1 << 20) -> bool:
+    """``np.isfinite(X).all()`` in slices of about ``chunk`` entries: the same answer
+    without a boolean array the size of X (47 MB for MNIST, the peak of a fit run).
+
+    >>> _all_finite(np.ones((3, 4))), _all_finite(np.array([[1.0, np.nan]]))
+    (True, False)
+    """
+    if X.ndim < 2 or X.size <= chunk:
+        return bool(np.isfinite(X).all())
+    rows = max(1, chunk // max(1, X[0].size))
+    return all(bool(np.isfinite(X[i:i + rows]).all()) for i in range(0, X.shape[0], rows))
 
 
 def descend_pays(layers: Sequence[Dense], m: int) -> bool:
