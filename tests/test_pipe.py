@@ -150,9 +150,10 @@ def _data(n=3000):
     return X, y
 
 
+@pytest.mark.parametrize("batch", [250, 64])
 @pytest.mark.parametrize("make", [lambda: SGD(0.1), lambda: Adam(3e-3)],
                          ids=["sgd", "adam"])
-def test_fit_with_the_pipe_is_fit_without_it(make, monkeypatch):
+def test_fit_with_the_pipe_is_fit_without_it(make, batch, monkeypatch):
     X, y = _data()
     runs = []
     for env in ("1", "1", "0"):
@@ -160,7 +161,7 @@ def test_fit_with_the_pipe_is_fit_without_it(make, monkeypatch):
         net = Network.from_sizes([196, 120, 4], seed=1)
         seen = _Seen()
         # 2 threads asked for: the pipe runs even where the BLAS has more or fewer
-        h = net.fit(X, y, epochs=3, batch_size=250, validation_data=(X[:700], y[:700]),
+        h = net.fit(X, y, epochs=3, batch_size=batch, validation_data=(X[:700], y[:700]),
                     optimizer=make(), callbacks=[seen], verbose=0, blas_threads=2)
         assert seen.piped == [env == "1"] * 3
         assert net._pipe is None
@@ -191,7 +192,8 @@ def test_a_run_that_fails_gives_the_pipe_back():
 
 def test_no_pipe_where_it_cannot_help():
     net = Network.from_sizes([196, 120, 4])
-    assert _pipe.for_fit(net.layers, 64, 2) is None        # too few rows to split
+    assert _pipe.for_fit(net.layers, 8, 2) is None         # too few rows to split
+    assert _pipe.for_fit(Network.from_sizes([784, 100, 10]).layers, 10, 2) is None  # small
     assert _pipe.for_fit(net.layers, 256, 1) is None       # one thread asked for
     assert _pipe.for_fit(Network.from_sizes([8, 4, 2]).layers, 256, 2) is None  # tiny
 

@@ -288,10 +288,11 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     under about 26 for 784-100-10) and leaves BLAS alone otherwise (measured in
     benchmarks/NOTES.md: an idle BLAS thread spinning on the second core slows the
     element-wise work of small batches more than it speeds their products); an integer
-    sets the count; None leaves it alone. Where the run would use two threads ("auto" with
-    a BLAS at two threads, or 2) and a batch of at least 128 rows, chainrule's own second
-    thread replaces the BLAS's: it takes half of each large product and of the Adam step,
-    and gathers the next batch while this one trains (``chainrule._pipe``; environment
+    sets the count; None leaves it alone. Where "auto" finds a BLAS at two threads (or
+    ``blas_threads=2``) and some product of a batch reaches 2^20 multiply-adds (batches
+    of 14 and more for 784-100-10), chainrule's own second thread replaces the BLAS's
+    for the run: it takes half of each large product and of the Adam step, and gathers
+    the next batch while this one trains (``chainrule._pipe``; the environment variable
     ``CHAINRULE_PIPE=0`` turns it off).
 
     >>> import numpy as np
