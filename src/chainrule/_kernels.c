@@ -341,12 +341,21 @@ softmax_post(PyObject *self, PyObject *args)
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
+
+static int64_t
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 #define PIPE_GEMM 1
 #define PIPE_GATHER 2
 #define PIPE_ADAM 3
 #define PIPE_QSIZE 8
-#define PIPE_SPIN 20000
+#define PIPE_SPIN_NS 1000000    /* how long the idle worker spins before it sleeps */
 
 typedef void (*gemm64_fn)(int, int, int, int64_t, int64_t, int64_t, double, const void *,
                           int64_t, const void *, int64_t, double, void *, int64_t);
@@ -435,11 +444,21 @@ pipe_worker(void *arg)
     (void)arg;
     for (;;) {
         int64_t h = atomic_load_explicit(&P.head, memory_order_relaxed);
-        int spins = 0;
+        int64_t since = 0;
+        unsigned spins = 0;
         while (atomic_load_explicit(&P.tail, memory_order_acquire) == h) {
             if (atomic_load(&P.quit))
                 return NULL;
-            if (++spins < PIPE_SPIN) {
+            /* a pause lasts 10 to 140 cycles by CPU: spin by the clock, read every 256 */
+            int spin = 1;
+            if (++spins % 256 == 0) {
+                const int64_t t = now_ns();
+                if (!since)
+                    since = t;
+                else if (t - since >= PIPE_SPIN_NS)
+                    spin = 0;
+            }
+            if (spin) {
 #if defined(__x86_64__) || defined(__i386__)
                 __builtin_ia32_pause();
 #endif
@@ -451,7 +470,7 @@ pipe_worker(void *arg)
                 pthread_cond_wait(&P.cv, &P.mu);
             atomic_store(&P.sleeping, 0);
             pthread_mutex_unlock(&P.mu);
-            spins = 0;
+            since = 0;
         }
         pipe_run(&P.q[h % PIPE_QSIZE]);
         atomic_store_explicit(&P.head, h + 1, memory_order_release);
