@@ -224,3 +224,19 @@ def test_the_network_asks_the_pipe_from_the_same_size():
     from chainrule.nn import network
 
     assert _pipe.SPLIT_MIN == network.DESCEND_BLAS_MIN
+
+
+def test_a_callback_failing_at_the_start_leaves_no_pipe_open():
+    X, y = _data()
+
+    class Boom(Callback):
+        def on_train_begin(self, state):
+            raise RuntimeError("boom at the start")
+
+    net = Network.from_sizes([196, 120, 4], seed=1)
+    with pytest.raises(RuntimeError, match="at the start"):
+        net.fit(X, y, epochs=1, batch_size=250, callbacks=[Boom()], verbose=0,
+                blas_threads=2)
+    p = _pipe.open_pipe()
+    assert p is not None                       # nobody holds it
+    p.close()

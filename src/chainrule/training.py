@@ -385,15 +385,6 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     # the batch buffers the gather fills every step (none when the batch is the data set)
     xbuf = np.empty((0 if full_batch else B, Xa.shape[1]), Xa.dtype)
     ybuf = np.empty((0 if full_batch else B,) + Ya.shape[1:], Ya.dtype)
-    # on two cores: chainrule's own second thread instead of the BLAS's (_pipe.py)
-    piped = _pipe.for_fit(net.layers, B, blas_threads)
-    pipe, limiter = piped if piped is not None else (None, _blas_limit(
-        blas_threads, B, max(layer.n_in * layer.n_out for layer in net.layers)))
-    # the next batch is gathered into the other buffer while this one trains
-    xbufs = (xbuf, np.empty_like(xbuf)) if pipe is not None and not full_batch and \
-        Xa.flags.c_contiguous else None
-    if pipe is not None:
-        net._pipe = opt._pipe = pipe
     step_count, first_norm, warned = 0, None, False
     # plain SGD takes its step inside the backward pass (BP4 adds into W^l: one BLAS
     # product, no dW^l; Network._backprop) on the steps that need no gradient: not the
@@ -404,7 +395,17 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
         all(_batch_blind(c) for c in cbs) and descend_pays(net.layers, B)
     for c in cbs:
         c.on_train_begin(state)
+    # the BLAS limit and the pipe come last before the try whose finally gives them back
+    # on two cores: chainrule's own second thread instead of the BLAS's (_pipe.py)
+    piped = _pipe.for_fit(net.layers, B, blas_threads)
+    pipe, limiter = piped if piped is not None else (None, _blas_limit(
+        blas_threads, B, max(layer.n_in * layer.n_out for layer in net.layers)))
     try:
+        # the next batch is gathered into the other buffer while this one trains
+        xbufs = (xbuf, np.empty_like(xbuf)) if pipe is not None and not full_batch and \
+            Xa.flags.c_contiguous else None
+        if pipe is not None:
+            net._pipe = opt._pipe = pipe
         for epoch in range(initial_epoch, initial_epoch + epochs):
             state.epoch, state.seen, state.logs = epoch, 0, {}
             state.epoch_start = t0 = time.perf_counter()
