@@ -27,35 +27,23 @@
 #define CLONES
 #endif
 
-CLONES static void
-adam_loop_f32(float *restrict p, const float *restrict g, float *restrict m,
-              float *restrict v, Py_ssize_t n, float b1, float b2, float a, float eps)
-{
-    const float c1 = 1.0f - b1, c2 = 1.0f - b2;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const float gi = g[i];
-        const float mi = b1 * m[i] + c1 * gi;
-        const float vi = b2 * v[i] + c2 * (gi * gi);
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = p[i] - a * (mi / (sqrtf(vi) + eps));
-    }
+#define ADAM_LOOP(T, SUF, SQRT)                                                           \
+CLONES static void adam_loop_##SUF(T *restrict p, const T *restrict g, T *restrict m,      \
+                                   T *restrict v, Py_ssize_t n, T b1, T b2, T a, T eps)    \
+{                                                                                         \
+    const T c1 = (T)1 - b1, c2 = (T)1 - b2;                                               \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                  \
+        const T gi = g[i];                                                                \
+        const T mi = b1 * m[i] + c1 * gi;                                                 \
+        const T vi = b2 * v[i] + c2 * (gi * gi);                                          \
+        m[i] = mi;                                                                        \
+        v[i] = vi;                                                                        \
+        p[i] = p[i] - a * (mi / (SQRT(vi) + eps));                                        \
+    }                                                                                     \
 }
 
-CLONES static void
-adam_loop_f64(double *restrict p, const double *restrict g, double *restrict m,
-              double *restrict v, Py_ssize_t n, double b1, double b2, double a, double eps)
-{
-    const double c1 = 1.0 - b1, c2 = 1.0 - b2;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const double gi = g[i];
-        const double mi = b1 * m[i] + c1 * gi;
-        const double vi = b2 * v[i] + c2 * (gi * gi);
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = p[i] - a * (mi / (sqrt(vi) + eps));
-    }
-}
+ADAM_LOOP(float, f32, sqrtf)
+ADAM_LOOP(double, f64, sqrt)
 
 /* ------------------------------------------------------------------ the training step
  * Row-major (m, n) float buffers of one batch; every function checks the byte lengths.
