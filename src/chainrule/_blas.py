@@ -139,6 +139,18 @@ def _funcs() -> dict[str, Any]:
     return _FUNCS
 
 
+def gemm_addresses() -> tuple[int, int, bool] | None:
+    """(address of sgemm, of dgemm, whether their integers are 64-bit), for C code that
+    calls NumPy's BLAS itself (the two-thread pipe); None when the self-tested gemm is not
+    there."""
+    funcs = _funcs()
+    s, d = funcs.get("sgemm"), funcs.get("dgemm")
+    if s is None or d is None:
+        return None
+    return (ctypes.cast(s, ctypes.c_void_p).value or 0,
+            ctypes.cast(d, ctypes.c_void_p).value or 0, s.argtypes[3] is ctypes.c_int64)
+
+
 def available() -> bool:
     """Whether the BLAS fast path is in use in this process."""
     return bool(_funcs())

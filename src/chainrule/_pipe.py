@@ -28,20 +28,20 @@ NumPy.
 
 from __future__ import annotations
 
-import ctypes
 import os
 from typing import Any
 
 import numpy as np
 
 from . import _blas, _native
+from .nn.network import DESCEND_BLAS_MIN
 
 __all__ = ["Pipe", "open_pipe"]
 
 # a product is split when it has at least this many multiply-adds (smaller ones cost
-# more to hand over than they save) and at least 2 x MIN_ROWS rows of C; the network
-# skips the call below nn.network.DESCEND_BLAS_MIN, the same number (a test checks)
-SPLIT_MIN = 1 << 20
+# more to hand over than they save) and at least 2 x MIN_ROWS rows of C: the size from
+# which the network hands a product to BLAS itself, and spares the pipe smaller ones
+SPLIT_MIN = DESCEND_BLAS_MIN
 # each side of a split keeps MIN_ROWS rows (B = 16 splits 8 + 8: measured faster); from
 # 64 rows a side OpenBLAS gives the bits of the unsplit product, below that its
 # small-matrix kernels may sum in another order (the split is fixed: runs repeat)
@@ -56,16 +56,6 @@ ADAM_SPLIT_MIN = 1 << 15
 def _disabled() -> bool:
     return os.environ.get("CHAINRULE_PIPE", "1").strip().lower() in ("0", "false", "no",
                                                                      "off")
-
-
-def _gemm_addresses() -> tuple[int, int, bool] | None:
-    funcs = _blas._funcs()
-    s, d = funcs.get("sgemm"), funcs.get("dgemm")
-    if s is None or d is None:
-        return None
-    ilp64 = s.argtypes[3] is ctypes.c_int64
-    return (ctypes.cast(s, ctypes.c_void_p).value or 0,
-            ctypes.cast(d, ctypes.c_void_p).value or 0, ilp64)
 
 
 class Pipe:
@@ -194,7 +184,7 @@ def open_pipe() -> Pipe | None:
     k = _native.kernels()
     if k is None or not hasattr(k, "pipe_open"):
         return None
-    addr = _gemm_addresses()
+    addr = _blas.gemm_addresses()
     if addr is None or not k.pipe_open(*addr):
         return None
     return Pipe(k)

@@ -384,6 +384,7 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
         Ya = labels_tr = labels_tr.astype(np.int64, copy=False)
     # the batch buffers the gather fills every step (none when the batch is the data set)
     xbuf = np.empty((0 if full_batch else B, Xa.shape[1]), Xa.dtype)
+    in_order = None if shuffle else np.arange(m)     # the batches' indices without a shuffle
     ybuf = np.empty((0 if full_batch else B,) + Ya.shape[1:], Ya.dtype)
     step_count, first_norm, warned = 0, None, False
     # plain SGD takes its step inside the backward pass (BP4 adds into W^l: one BLAS
@@ -412,8 +413,8 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
             np.copyto(good, net.theta)
             for c in cbs:
                 c.on_epoch_begin(state)
-            order = rng.permutation(m) if shuffle else None
-            if order is not None and B > 1:
+            order = rng.permutation(m) if shuffle else in_order
+            if shuffle and B > 1:
                 # each batch's indices in increasing order: the same batches, read from
                 # memory front to back (a faster gather and first product, NOTES.md)
                 full = (m // B) * B
@@ -427,8 +428,7 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
                     bidx = None
                 else:
                     lo = b * B
-                    bidx = order[lo:lo + B] if order is not None else np.arange(lo,
-                                                                                min(lo + B, m))
+                    bidx = order[lo:lo + B]
                     # into buffers reused every step; mode="clip" (the indices are valid)
                     # spares take's defensive copy of out (NOTES.md)
                     nb = bidx.shape[0]
@@ -441,9 +441,7 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
                             pipe.wait()              # this batch, gathered during the last
                         xb = xbufs[b % 2][:nb]
                         if b + 1 < steps:
-                            hi = min(lo + 2 * B, m)
-                            pipe.prefetch(Xa, order[lo + B:hi] if order is not None else
-                                          np.arange(lo + B, hi), xbufs[(b + 1) % 2])
+                            pipe.prefetch(Xa, order[lo + B:lo + 2 * B], xbufs[(b + 1) % 2])
                     yb = Ya.take(bidx, axis=0, out=ybuf[:nb], mode="clip")
                 rates = opt.descend_rates() if fuse and step_count % GRAD_CHECK_EVERY \
                     and b != steps - 1 else None

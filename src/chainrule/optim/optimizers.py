@@ -159,7 +159,6 @@ class SGD(Optimizer):
         self.v: np.ndarray | None = None
         self.STATE = ("v",) if self.momentum else ()
 
-
     def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
         g = self._decay(theta, grad)
         if not self.momentum:
