@@ -8,6 +8,6 @@ from setuptools import Extension, setup
 
 win = sys.platform == "win32"
 flags = [] if win else ["-O3", "-ffp-contract=off", "-fno-math-errno", "-pthread"]
-setup(ext_modules=[Extension("chainrule._kernels", ["src/chainrule/_kernels.c"],
+setup(ext_modules=[Extension("chainrule.engine._kernels", ["src/chainrule/engine/_kernels.c"],
                              extra_compile_args=flags, extra_link_args=[] if win else
                              ["-pthread"], optional=True)])

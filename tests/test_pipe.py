@@ -8,7 +8,8 @@ import numpy as onp
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from chainrule import _native, _pipe
+from chainrule.engine import native as _native
+from chainrule.engine import pipe as _pipe
 from chainrule.nn import Network
 from chainrule.optim import SGD, Adam
 from chainrule.training import Callback
@@ -140,7 +141,7 @@ class _Seen(Callback):
         self.piped = []
 
     def on_epoch_end(self, state):
-        self.piped.append(state.net._pipe is not None)
+        self.piped.append(state.net.engine.pipe is not None)
 
 
 def _data(n=3000):
@@ -158,13 +159,13 @@ def test_fit_with_the_pipe_is_fit_without_it(make, batch, monkeypatch):
     runs = []
     for env in ("1", "1", "0"):
         monkeypatch.setenv("CHAINRULE_PIPE", env)
-        net = Network.from_sizes([196, 120, 4], seed=1)
+        net = Network.from_sizes([196, 120, 4], seed=1, engine="fast")
         seen = _Seen()
         # 2 threads asked for: the pipe runs even where the BLAS has more or fewer
         h = net.fit(X, y, epochs=3, batch_size=batch, validation_data=(X[:700], y[:700]),
                     optimizer=make(), callbacks=[seen], verbose=0, blas_threads=2)
         assert seen.piped == [env == "1"] * 3
-        assert net._pipe is None
+        assert net.engine.pipe is None
         runs.append((net.theta.copy(), h["val_accuracy"][-1]))
     assert onp.array_equal(runs[0][0], runs[1][0])           # reproducible
     # the same run up to the order of the BLAS's sums
@@ -180,22 +181,22 @@ def test_a_run_that_fails_gives_the_pipe_back(hook):
     X, y = _data()
     boom = type("Boom", (Callback,), {hook: lambda self, state: 1 / 0})
 
-    net = Network.from_sizes([196, 120, 4], seed=1)
+    net = Network.from_sizes([196, 120, 4], seed=1, engine="fast")
     with pytest.raises(ZeroDivisionError):
         net.fit(X, y, epochs=2, batch_size=250, callbacks=[boom()], verbose=0,
                 blas_threads=2)
-    assert net._pipe is None
+    assert net.engine.pipe is None
     p = _pipe.open_pipe()
     assert p is not None                       # nobody holds it
     p.close()
 
 
 def test_no_pipe_where_it_cannot_help():
-    net = Network.from_sizes([196, 120, 4])
-    assert _pipe.for_fit(net.layers, 8, 2) is None         # too few rows to split
-    assert _pipe.for_fit(Network.from_sizes([784, 100, 10]).layers, 10, 2) is None  # small
-    assert _pipe.for_fit(net.layers, 256, 1) is None       # one thread asked for
-    assert _pipe.for_fit(Network.from_sizes([8, 4, 2]).layers, 256, 2) is None  # tiny
+    sizes = [196, 120, 4]
+    assert _pipe.for_run(sizes, 8, 2) is None              # too few rows to split
+    assert _pipe.for_run([784, 100, 10], 10, 2) is None    # small
+    assert _pipe.for_run(sizes, 256, 1) is None            # one thread asked for
+    assert _pipe.for_run([8, 4, 2], 256, 2) is None        # tiny
 
 
 def test_a_forked_child_is_told_the_pipe_is_closed(pipe):
@@ -221,6 +222,6 @@ def test_a_forked_child_is_told_the_pipe_is_closed(pipe):
 
 
 def test_the_network_asks_the_pipe_from_the_same_size():
-    from chainrule.nn import network
+    from chainrule.engine import fast
 
-    assert _pipe.SPLIT_MIN == network.DESCEND_BLAS_MIN
+    assert _pipe.SPLIT_MIN == fast.DESCEND_BLAS_MIN

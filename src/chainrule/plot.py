@@ -91,17 +91,17 @@ def cost_surface(net: Any, X: Any, y: Any, w1: tuple[int, int, int], w2: tuple[i
         raise ValueError("choose two different weights")
     work = net.copy()
     theta0 = work.theta.copy()
-    X = work._check_X(X)
-    Y = work._targets(y, X.shape[0])
+    X = work.check_X(X)
+    Y = work.targets(y, X.shape[0])
     path = [(float(theta0[i1]), float(theta0[i2]))]
     costs = []
     for _ in range(steps):
-        c = work._backprop(X, Y)
+        c, _ = work.gradient(X, Y)
         costs.append(c)
         work.theta[i1] -= lr * work.grad[i1]
         work.theta[i2] -= lr * work.grad[i2]
         path.append((float(work.theta[i1]), float(work.theta[i2])))
-    costs.append(work._score(X, Y)[0])
+    costs.append(work.score(X, Y)[0])
     p = np.array(path)
     lo1, hi1 = p[:, 0].min() - span, p[:, 0].max() + span
     lo2, hi2 = p[:, 1].min() - span, p[:, 1].max() + span
@@ -111,7 +111,7 @@ def cost_surface(net: Any, X: Any, y: Any, w1: tuple[int, int, int], w2: tuple[i
         for c, va in enumerate(a):
             work.theta[...] = theta0
             work.theta[i1], work.theta[i2] = va, vb
-            C[r, c] = work._score(X, Y)[0]
+            C[r, c] = work.score(X, Y)[0]
     return {"w1": a, "w2": b, "C": C, "path": p, "path_cost": np.array(costs),
             "labels": (f"w^{w1[0]}_{w1[1]}{w1[2]}", f"w^{w2[0]}_{w2[1]}{w2[2]}")}
 

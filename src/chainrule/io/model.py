@@ -26,7 +26,6 @@ import numpy as np
 from .. import __version__
 from ..data.errors import DataError
 from ..nn import ACTIVATIONS, COSTS, Dense, Network
-from ..training import Callback
 
 __all__ = ["save_model", "load_model", "save_checkpoint", "load_checkpoint", "atomic_write",
            "Checkpoint",
@@ -420,8 +419,11 @@ def load_checkpoint(path: str | Path, max_bytes: int = MAX_FILE_BYTES
     return net, ck, state
 
 
-class Checkpoint(Callback):
-    """A fit callback that saves a checkpoint (atomically) at the end of every epoch."""
+class Checkpoint:
+    """A fit callback (by its method, chainrule.training.as_callbacks) that saves a
+    checkpoint (atomically) at the end of every epoch."""
+
+    needs_gradient = False
 
     def __init__(self, path: str | Path, fit_settings: dict[str, Any] | None = None) -> None:
         self.path = Path(path)

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import _native
 from .._names import lookup
 from ..calculus import rules as _R
 
@@ -31,20 +30,30 @@ Array = np.ndarray
 
 
 class Cost:
-    """A cost with ``value(a, y, z)``, ``grad_a(a, y)`` and, for fused costs,
-    ``delta(z, a, y)``: delta^L computed from the logits for the matching output
-    activation ``fused_with``."""
+    """The record of one cost C, averaged over the m rows of a batch.
+
+    ``value(a, y, z)`` is C in NumPy (from the logits z where the cost is fused with the
+    output activation ``fused_with``), ``grad_a(a, y)`` is grad_a C, and ``delta(z, a, y)``
+    the exact fused delta^L for that output. ``expr(a, y)`` is C written with
+    chainrule.numpy (what explain's check differentiates, and what a user writes for
+    their own); ``latex`` and ``text`` are C as explain prints it.
+    """
 
     def __init__(self, name: str, value: Callable[..., float],
                  grad_a: Callable[[Array, Array], Array] | None,
                  delta: Callable[[Array, Array, Array], Array] | None = None,
-                 fused_with: str | None = None, builtin: bool = True) -> None:
+                 fused_with: str | None = None, builtin: bool = True, *,
+                 expr: Callable[[Any, Any], Any] | None = None, latex: str = "",
+                 text: str = "") -> None:
         self.name = name
         self.value = value
         self.grad_a = grad_a
         self.delta = delta
         self.fused_with = fused_with
         self.builtin = builtin
+        self.expr = expr
+        self.latex = latex or rf"C = \operatorname{{{name}}}(a^L, y)"
+        self.text = text or f"C = {name}(a^L, y)"
 
     def __repr__(self) -> str:
         return f"Cost({self.name!r})"
@@ -69,7 +78,8 @@ class Cost:
         def grad_a(a: Array, y: Array) -> Array:
             return np.asarray(g(a, y), dtype=a.dtype)
 
-        return cls(name or getattr(fn, "__name__", "custom"), value, grad_a, builtin=False)
+        return cls(name or getattr(fn, "__name__", "custom"), value, grad_a, builtin=False,
+                   expr=fn)
 
 
 # --------------------------------------------------------------------------- the table
@@ -119,69 +129,37 @@ def _bce_delta(z: Array, a: Array, y: Array) -> Array:
     return (a - y) / z.shape[0]
 
 
-def softmax_cross_entropy(z: Array, a_out: Array, Y: Array, delta_out: Array
-                          ) -> tuple[float, Array, Array]:
-    """The fused output layer on the hot path: a^L = softmax(z^L) into ``a_out``, the cost
-    C = 1/m sum (logsumexp(z) - <y, z>) from the same max and sum, and
-    delta^L = (a^L - y)/m into ``delta_out``. Returns (C, a^L, delta^L)."""
-    return softmax_cross_entropy_hits(z, a_out, Y, delta_out)[:3]
+def _cnp() -> Any:
+    import chainrule.numpy as cnp
+
+    return cnp
 
 
-def softmax_cross_entropy_hits(z: Array, a_out: Array, Y: Array, delta_out: Array,
-                               b: Array | None = None, db: Array | None = None
-                               ) -> tuple[float, Array, Array, int | None, bool]:
-    """:func:`softmax_cross_entropy` with more fused in. ``b``: z^L is W a without the bias
-    yet, and z += b happens here. ``db``: where to write dC/db^L (BP3). Returns
-    (C, a^L, delta^L, hits, db_done): hits is the number of rows whose argmax of a^L is the
-    argmax of y when the compiled kernel counted it (else None), and db_done whether
-    ``db`` was written. ``Y`` may also be the m class labels (int64, in [0, k)), which
-    stand for their one-hot rows."""
-    m, k = z.shape
-    kern = _native.kernels()
-    labels = Y.ndim == 1
-    if kern is not None and m and z.dtype == a_out.dtype == delta_out.dtype and \
-            (Y.dtype == np.int64 if labels else Y.dtype == z.dtype) and \
-            z.flags.c_contiguous and Y.flags.c_contiguous and a_out.flags.c_contiguous and \
-            delta_out.flags.c_contiguous and z.dtype in (np.float32, np.float64):
-        # three calls (the compiled kernels around NumPy's own exp) instead of eleven
-        f64 = z.dtype == np.float64
-        mx = np.empty(m, z.dtype)
-        kern.softmax_pre(z, b if b is not None else np.zeros(k, z.dtype), a_out, mx, m, k,
-                         f64)
-        np.exp(a_out, out=a_out)
-        out_db = db if db is not None else np.empty(k, z.dtype)
-        value, hits = kern.softmax_post(z, Y, a_out, delta_out, mx, out_db, m, k, f64,
-                                        labels)
-        return value, a_out, delta_out, hits, db is not None
-    if labels:
-        Y = np.eye(k, dtype=z.dtype)[Y]
-    if b is not None:
-        z += b
-    # ufunc methods directly: np.max / np.sum add a Python layer per call (NOTES.md)
-    if k < 32:
-        # NumPy reduces short rows one row at a time (14 us for 256 x 10); reducing the
-        # transposed copy runs k - 1 vectorised maxima instead (2 us)
-        mx = np.maximum.reduce(np.ascontiguousarray(z.T), axis=0)[:, None]
-    else:
-        mx = np.maximum.reduce(z, axis=1, keepdims=True)
-    np.subtract(z, mx, out=a_out)
-    np.exp(a_out, out=a_out)
-    s = np.matmul(a_out, np.ones(k, a_out.dtype))[:, None]   # row sums as one BLAS gemv
-    a_out /= s
-    np.log(s, out=s)
-    s += mx                                   # logsumexp(z) per row
-    value = (float(np.add.reduce(s, axis=None)) - float(np.vdot(Y, z))) / m
-    np.subtract(a_out, Y, out=delta_out)
-    delta_out *= 1.0 / m
-    return value, a_out, delta_out, None, False
+def _mse_expr(a: Any, y: Any) -> Any:
+    return _cnp().sum((y - a) ** 2) / (2 * y.shape[0])
+
+
+def _xent_expr(a: Any, y: Any) -> Any:
+    return -_cnp().sum(y * _cnp().log(a)) / y.shape[0]
+
+
+def _bce_expr(a: Any, y: Any) -> Any:
+    cnp = _cnp()
+    return -cnp.sum(y * cnp.log(a) + (1 - y) * cnp.log(1 - a)) / y.shape[0]
 
 
 COSTS: dict[str, Cost] = {
     c.name: c for c in [
-        Cost("mse", _mse_value, _mse_grad),
-        Cost("cross_entropy", _xent_value, _xent_grad, _xent_delta, fused_with="softmax"),
+        Cost("mse", _mse_value, _mse_grad, expr=_mse_expr,
+             latex=r"C = \tfrac{1}{2m}\sum_i \lVert y_i - a^L_i \rVert^2",
+             text="C = 1/(2m) sum ||y - a^L||^2"),
+        Cost("cross_entropy", _xent_value, _xent_grad, _xent_delta, fused_with="softmax",
+             expr=_xent_expr, latex=r"C = -\tfrac{1}{m}\sum_i y_i \cdot \log a^L_i",
+             text="C = -1/m sum y . log a^L"),
         Cost("binary_cross_entropy", _bce_value, _bce_grad, _bce_delta,
-             fused_with="sigmoid"),
+             fused_with="sigmoid", expr=_bce_expr,
+             latex=r"C = -\tfrac{1}{m}\sum_i y\log a + (1-y)\log(1-a)",
+             text="C = -1/m sum y log a + (1-y) log(1-a)"),
     ]
 }
 ALIASES = {"quadratic": "mse", "squared_error": "mse", "xent": "cross_entropy",
@@ -189,11 +167,16 @@ ALIASES = {"quadratic": "mse", "squared_error": "mse", "xent": "cross_entropy",
            "bce": "binary_cross_entropy", "binary_crossentropy": "binary_cross_entropy"}
 
 
-def get_cost(spec: str | Cost | Callable[[Any, Any], Any]) -> Cost:
-    """A cost by name (one of COSTS), a Cost, or a plain function ``C(a, y)``."""
+def get_cost(spec: str | Cost | Callable[[Any, Any], Any],
+             custom: dict[str, Any] | None = None) -> Cost:
+    """A cost by name (one of COSTS, or of ``custom``: name -> function or Cost), a Cost, or
+    a plain function ``C(a, y)``."""
     if isinstance(spec, Cost):
         return spec
     if isinstance(spec, str):
+        if custom and spec in custom:
+            found = custom[spec]
+            return found if isinstance(found, Cost) else Cost.from_function(found, spec)
         return lookup(COSTS, spec, "cost", ALIASES, " or pass a function C(a, y)")
     if callable(spec):
         return Cost.from_function(spec)

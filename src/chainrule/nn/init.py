@@ -7,6 +7,7 @@ Glorot (Xavier) does so for symmetric activations (tanh, sigmoid, identity).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -47,11 +48,20 @@ INITIALIZERS: dict[str, Init] = {
 }
 ALIASES = {"he": "he_normal", "kaiming": "he_normal", "glorot": "glorot_uniform",
            "xavier": "glorot_uniform", "lecun": "lecun_normal"}
-RELU_FAMILY = {"relu", "leaky_relu", "elu", "gelu", "softplus"}
+FAMILY_DEFAULT = {"he": he_normal, "glorot": glorot_uniform}
 
 
-def get_initializer(name: str | None, activation: str) -> Init:
-    """By name, or the default for the activation (He for the ReLU family, else Glorot)."""
+def get_initializer(name: str | None, activation: Any) -> Init:
+    """By name, or the default of the activation's family (its record's ``init``: He for
+    the ReLU family, Glorot for the others).
+
+    >>> get_initializer(None, "relu").__name__, get_initializer(None, "tanh").__name__
+    ('he_normal', 'glorot_uniform')
+    """
     if name is None:
-        return he_normal if activation in RELU_FAMILY else glorot_uniform
+        from .activations import Activation, get_activation
+
+        act = activation if isinstance(activation, Activation) else \
+            get_activation(activation)
+        return FAMILY_DEFAULT.get(act.init, glorot_uniform)
     return lookup(INITIALIZERS, name, "initializer", ALIASES)

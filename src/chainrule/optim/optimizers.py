@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import _blas, _native
 from .._names import lookup
+from ..engine import get_engine
 from .schedules import Schedule
 
 __all__ = ["Optimizer", "GradientDescent", "SGD", "Momentum", "Nesterov", "RMSProp", "Adam",
@@ -53,8 +53,6 @@ class Optimizer:
     not decayed: ``mask`` is 1 on weights, 0 on biases, set by the network)."""
 
     name = "optimizer"
-    # the two-thread pipe (chainrule._pipe) while a fit run holds it, else None
-    _pipe: Any = None
 
     def __init__(self, lr: float | Schedule = 0.01, weight_decay: float = 0.0) -> None:
         if not callable(lr):
@@ -69,6 +67,9 @@ class Optimizer:
         self.t = 0
         self.mask: np.ndarray | None = None
         self._tmp: np.ndarray | None = None
+        # what computes the steps over Theta (chainrule.engine); a Trainer sets the
+        # network's, else the default one on first use
+        self.engine: Any = None
 
     def lr_at(self, step: int) -> float:
         if self.schedule is not None:
@@ -103,6 +104,8 @@ class Optimizer:
         return tmp
 
     def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
+        if self.engine is None:
+            self.engine = get_engine()
         self._prepare(theta)
         lr = self.lr_at(self.t)
         self._update(theta, grad, lr)
@@ -116,7 +119,7 @@ class Optimizer:
 
     def descend_rates(self) -> tuple[float, float] | None:
         """``(lr, weight_decay)`` of this step when it is plain gradient descent, which the
-        backward pass can take itself (``Network._backprop(descend=...)``, then ``t += 1``
+        backward pass can take itself (``Network.gradient(descend=...)``, then ``t += 1``
         in place of :meth:`step`); None for optimisers with state."""
         return None
 
@@ -161,35 +164,25 @@ class SGD(Optimizer):
 
     def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
         g = self._decay(theta, grad)
+        eng = self.engine
         if not self.momentum:
-            # one BLAS axpy (theta += -lr g) when NumPy's BLAS is reachable (_blas.py)
-            if _blas.axpy(-lr, g, theta):
-                return
-            if g is self._tmp:
-                g *= lr
-                theta -= g
-            else:
-                np.multiply(g, lr, out=self._tmp)
-                theta -= self._tmp
+            eng.axpy(-lr, g, theta)                         # theta <- theta - lr g
             return
         v = self.v
-        if not self.nesterov and _blas.usable(theta, g, v):
-            _blas.scal(self.momentum, v)                    # v = mu v + g
-            _blas.axpy(1.0, g, v)
-            _blas.axpy(-lr, v, theta)                       # theta -= lr v
+        if not self.nesterov:
+            eng.scal(self.momentum, v)                      # v <- mu v + g
+            eng.axpy(1.0, g, v)
+            eng.axpy(-lr, v, theta)                         # theta <- theta - lr v
             return
         v *= self.momentum
         v += g
-        tmp = self._tmp
-        if self.nesterov:
-            if g is not tmp:
-                np.multiply(v, self.momentum, out=tmp)
-                tmp += g
-            else:
-                tmp += self.momentum * v
-            tmp *= lr
+        tmp = self._tmp                                     # Nesterov: g + mu v
+        if g is not tmp:
+            np.multiply(v, self.momentum, out=tmp)
+            tmp += g
         else:
-            np.multiply(v, lr, out=tmp)
+            tmp += self.momentum * v
+        tmp *= lr
         theta -= tmp
 
     def descend_rates(self) -> tuple[float, float] | None:
@@ -270,7 +263,6 @@ class Adam(Optimizer):
         self.m: np.ndarray | None = None
         self.v: np.ndarray | None = None
         self._tmp2: np.ndarray | None = None
-        self._fused_seen: tuple[np.ndarray, ...] | None = None
 
     def _init_state(self, theta: np.ndarray) -> None:
         super()._init_state(theta)
@@ -286,54 +278,12 @@ class Adam(Optimizer):
             g = grad
         else:
             g = self._decay(theta, grad)
-        b1, b2 = self.beta1, self.beta2
-        m, v, tmp = self.m, self.v, self._tmp2
-        t = self.t + 1
+        b1, b2, t = self.beta1, self.beta2, self.t + 1
         # Theta <- Theta - alpha_t m / (sqrt(v) + eps_t), with the bias corrections folded
         # into alpha_t and eps_t (the form of the Adam paper, section 2)
         alpha_t = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
         eps_t = self.eps * math.sqrt(1 - b2 ** t)
-        k = _native.kernels()
-        if k is not None and self._fused_ok(theta, g, m, v):
-            # all of it in one pass (the compiled kernel, _kernels.c), on two threads
-            # inside a fit run that holds the two-thread pipe (_pipe.py)
-            pipe = self._pipe
-            if pipe is None or not pipe.adam(theta, g, m, v, b1, b2, alpha_t, eps_t):
-                k.adam(theta, g, m, v, b1, b2, alpha_t, eps_t, theta.dtype == np.float64)
-            return
-        np.multiply(g, g, out=tmp)
-        # m <- b1 m + (1 - b1) g ;  v <- b2 v + (1 - b2) g^2: one BLAS axpby pass each
-        # where NumPy's BLAS is reachable (_blas.py), three NumPy passes otherwise
-        if _blas.usable(theta, g, m, v, tmp, axpby=True):
-            _blas.axpby(1.0 - b1, g, b1, m)
-            _blas.axpby(1.0 - b2, tmp, b2, v)
-            np.sqrt(v, out=tmp)
-            tmp += eps_t
-            np.divide(m, tmp, out=tmp)
-            _blas.axpy(-alpha_t, tmp, theta)
-            return
-        m -= g
-        m *= b1
-        m += g
-        v -= tmp
-        v *= b2
-        v += tmp
-        np.sqrt(v, out=tmp)
-        tmp += eps_t
-        np.divide(m, tmp, out=tmp)
-        tmp *= alpha_t
-        theta -= tmp
-
-    def _fused_ok(self, *arrays: np.ndarray) -> bool:
-        """``_native.fused_ok`` (six overlap checks, 2 us), remembered for the same
-        arrays: fit passes the same Theta, gradient and moments at every step."""
-        seen = self._fused_seen
-        if seen is not None and len(seen) == len(arrays) and \
-                all(a is b for a, b in zip(seen, arrays)):
-            return True
-        ok = _native.fused_ok(*arrays)
-        self._fused_seen = arrays if ok else None
-        return ok
+        self.engine.adam(theta, g, self.m, self.v, b1, b2, alpha_t, eps_t)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}

@@ -806,7 +806,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "chainrule._kernels",
+    PyModuleDef_HEAD_INIT, "chainrule.engine._kernels",
     "Fused optimiser kernels (optional; chainrule falls back to NumPy without them).", -1,
     methods,
 };

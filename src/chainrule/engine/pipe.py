@@ -33,15 +33,15 @@ from typing import Any
 
 import numpy as np
 
-from . import _blas, _native
-from .nn.network import DESCEND_BLAS_MIN
+from . import blas as _blas
+from . import native as _native
 
 __all__ = ["Pipe", "open_pipe"]
 
 # a product is split when it has at least this many multiply-adds (smaller ones cost
 # more to hand over than they save) and at least 2 x MIN_ROWS rows of C: the size from
 # which the network hands a product to BLAS itself, and spares the pipe smaller ones
-SPLIT_MIN = DESCEND_BLAS_MIN
+SPLIT_MIN = 1 << 20
 # each side of a split keeps MIN_ROWS rows (B = 16 splits 8 + 8: measured faster); from
 # 64 rows a side OpenBLAS gives the bits of the unsplit product, below that its
 # small-matrix kernels may sum in another order (the split is fixed: runs repeat)
@@ -150,30 +150,21 @@ def _blas_threads() -> int | None:
     return int(infos[0]["num_threads"]) if infos else None
 
 
-def splits(layers: Any, batch_size: int) -> bool:
-    """Whether some product of a batch is large enough for the pipe to split it."""
+def splits(sizes: Any, batch_size: int) -> bool:
+    """Whether some product of a batch through a network of ``sizes`` is large enough
+    for the pipe to split it."""
     return batch_size >= 2 * MIN_ROWS and any(
-        batch_size * layer.n_in * layer.n_out >= SPLIT_MIN for layer in layers)
+        batch_size * a * b >= SPLIT_MIN for a, b in zip(sizes, sizes[1:]))
 
 
-def for_fit(layers: Any, batch_size: int, blas_threads: Any) -> tuple[Pipe, Any] | None:
-    """The pipe and a limit of the BLAS to one thread for a ``fit`` run, or None where it
-    does not apply: ``blas_threads`` neither "auto" nor 2, no product of the batch large
-    enough to split, a BLAS that would not run two threads, or no pipe here. (Adam split
-    alone, at B = 10 on MNIST, is slower: 0.68 -> 0.80 s/epoch, the worker spinning
-    beside a step of small serial calls.)"""
-    if blas_threads not in ("auto", 2) or isinstance(blas_threads, bool) or _disabled():
+def for_run(sizes: Any, batch_size: int, threads: int) -> Pipe | None:
+    """The pipe for a run of ``threads`` threads (``threads.for_run``), or None where it
+    does not apply: fewer than two threads, no product of the batch large enough to
+    split, or no pipe here. (Adam split alone, at B = 10 on MNIST, is slower: 0.68 -> 0.80
+    s/epoch, the worker spinning beside a step of small serial calls.)"""
+    if threads < 2 or _disabled() or not splits(sizes, batch_size):
         return None
-    if not splits(layers, batch_size):
-        return None
-    if blas_threads == "auto" and _blas_threads() != 2:
-        return None
-    pipe = open_pipe()
-    if pipe is None:
-        return None
-    from threadpoolctl import threadpool_limits
-
-    return pipe, threadpool_limits(limits=1, user_api="blas")
+    return open_pipe()
 
 
 def open_pipe() -> Pipe | None:
