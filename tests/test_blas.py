@@ -238,7 +238,7 @@ def test_a_subclass_with_its_own_step_is_not_bypassed():
             super().step(theta, grad * 0.5)
 
     class Own(SGD):
-        def _update(self, theta, grad, lr):
+        def update(self, theta, grad, lr):
             theta -= lr * onp.sign(grad)
 
     assert SGD(0.1).descend_rates() == (0.1, 0.0)

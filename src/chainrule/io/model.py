@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import __version__
 from ..data.errors import DataError
-from ..nn import ACTIVATIONS, COSTS, Dense, Network
+from ..nn import ACTIVATIONS, COSTS, Dense, Network, get_activation, get_cost
 
 __all__ = ["save_model", "load_model", "save_checkpoint", "load_checkpoint", "atomic_write",
            "Checkpoint",
@@ -101,20 +101,31 @@ def _json_value(v: Any) -> Any:
                          f"strings or numbers")
 
 
+def _storable(rec: Any, table: dict[str, Any], what: str) -> None:
+    """A record a file can name: a built-in, or a user's own under a name of its own (the
+    file holds the name only; ``load_model(..., custom_objects=)`` restores it)."""
+    if rec.builtin and rec.name in table:
+        return
+    if rec.name in table or not _NAME_OK(rec.name):
+        raise ModelFileError(
+            f"{what} is a Python function named {rec.name!r}; a model file holds its name "
+            f"only, so give it a name of its own (letters, digits, _; not a built-in one): "
+            f"Activation.from_function(fn, 'my_name') or Cost.from_function(fn, 'my_name')")
+
+
+def _NAME_OK(name: str) -> bool:  # noqa: N802
+    return isinstance(name, str) and 0 < len(name) <= 64 and name.replace("_", "a").isalnum() \
+        and name.isascii() and not name[0].isdigit()
+
+
 def _config(net: Network, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     layers = []
     for i, layer in enumerate(net.layers):
         act = layer.activation
-        if not act.builtin or act.name not in ACTIVATIONS:
-            raise ModelFileError(
-                f"layer {i + 1} uses the Python function {act.name!r} as its activation; model "
-                f"files hold no code, so only the built-in activations can be saved "
-                f"({', '.join(ACTIVATIONS)})")
+        _storable(act, ACTIVATIONS, f"layer {i + 1}'s activation")
         layers.append({"type": "dense", "n_in": layer.n_in, "n_out": layer.n_out,
                        "activation": act.name})
-    if not net.cost.builtin or net.cost.name not in COSTS:
-        raise ModelFileError(f"the cost {net.cost.name!r} is a Python function; only the "
-                             f"built-in costs can be saved ({', '.join(COSTS)})")
+    _storable(net.cost, COSTS, "the cost")
     cfg: dict[str, Any] = {
         "format": FORMAT, "schema_version": SCHEMA_VERSION, "chainrule_version": __version__,
         "dtype": net.dtype.name, "cost": net.cost.name, "layers": layers,
@@ -239,7 +250,9 @@ _TOP_KEYS = {"format", "schema_version", "chainrule_version", "dtype", "cost", "
              "classes", "feature_names", "target", "checkpoint"}
 
 
-def _validate_config(cfg: Any, name: str) -> dict[str, Any]:
+def _validate_config(cfg: Any, name: str, custom: dict[str, Any] | None = None
+                     ) -> dict[str, Any]:
+    custom = custom or {}
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
         raise ModelFileError(f"{name}: not a chainrule model file (no chainrule metadata)")
     ver = cfg.get("schema_version")
@@ -255,9 +268,7 @@ def _validate_config(cfg: Any, name: str) -> dict[str, Any]:
                              f"model config; refusing to guess what they mean")
     if cfg.get("dtype") not in ("float32", "float64"):
         raise ModelFileError(f"{name}: dtype {cfg.get('dtype')!r} is not float32 or float64")
-    if cfg.get("cost") not in COSTS:
-        raise ModelFileError(f"{name}: unknown cost {cfg.get('cost')!r}; known: "
-                             f"{', '.join(COSTS)}")
+    _known(cfg.get("cost"), COSTS, custom, name, "the cost")
     layers = cfg.get("layers")
     if not isinstance(layers, list) or not 1 <= len(layers) <= 1000:
         raise ModelFileError(f"{name}: the model config has no valid list of layers")
@@ -267,11 +278,7 @@ def _validate_config(cfg: Any, name: str) -> dict[str, Any]:
                                  f"and activation")
         if layer["type"] != "dense":
             raise ModelFileError(f"{name}: layer {i + 1} has unknown type {layer['type']!r}")
-        act = layer["activation"]
-        if not isinstance(act, str) or act not in ACTIVATIONS:
-            shown = act if isinstance(act, str) and len(act) < 80 else type(act).__name__
-            raise ModelFileError(f"{name}: layer {i + 1} names unknown activation {shown!r}; "
-                                 f"known: {', '.join(ACTIVATIONS)}")
+        _known(layer["activation"], ACTIVATIONS, custom, name, f"layer {i + 1}'s activation")
         for k in ("n_in", "n_out"):
             v = layer[k]
             if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 1_000_000:
@@ -297,7 +304,21 @@ def _validate_config(cfg: Any, name: str) -> dict[str, Any]:
     return cfg
 
 
-def _read(path: str | Path, max_bytes: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def _known(v: Any, table: dict[str, Any], custom: dict[str, Any], name: str, what: str
+           ) -> None:
+    """``what`` ("layer 2's activation", "the cost") names a built-in or a custom object."""
+    if isinstance(v, str) and (v in table or v in custom):
+        return
+    kind = what.rsplit(" ", 1)[-1]
+    shown = v if isinstance(v, str) and len(v) < 80 else type(v).__name__
+    hint = f"if it is your own, pass load_model(path, custom_objects={{{v!r}: fn}}); " \
+        if isinstance(v, str) and _NAME_OK(v) else ""
+    raise ModelFileError(f"{name}: {what} is an unknown {kind} {shown!r}; {hint}built in: "
+                         f"{', '.join(table)}")
+
+
+def _read(path: str | Path, max_bytes: int, custom: dict[str, Any] | None = None
+          ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     path = Path(path)
     name = str(path)
     try:
@@ -331,7 +352,7 @@ def _read(path: str | Path, max_bytes: int) -> tuple[dict[str, Any], dict[str, n
         cfg = json.loads(meta["chainrule"])
     except (json.JSONDecodeError, RecursionError):
         raise ModelFileError(f"{name}: the chainrule metadata is not valid JSON") from None
-    cfg = _validate_config(cfg, name)
+    cfg = _validate_config(cfg, name, custom)
     tensors = {}
     for key, info in header.items():
         if key == "__metadata__":
@@ -344,11 +365,12 @@ def _read(path: str | Path, max_bytes: int) -> tuple[dict[str, Any], dict[str, n
 
 
 def _build(cfg: dict[str, Any], tensors: dict[str, np.ndarray], name: str,
-           extra_ok: tuple[str, ...] = ()) -> Network:
+           extra_ok: tuple[str, ...] = (), custom: dict[str, Any] | None = None) -> Network:
     dtype = np.dtype(cfg["dtype"])
     try:
-        layers = [Dense(lc["n_in"], lc["n_out"], lc["activation"]) for lc in cfg["layers"]]
-        net = Network(layers, cost=cfg["cost"], dtype=dtype, seed=None)
+        layers = [Dense(lc["n_in"], lc["n_out"], get_activation(lc["activation"], custom))
+                  for lc in cfg["layers"]]
+        net = Network(layers, cost=get_cost(cfg["cost"], custom), dtype=dtype, seed=None)
     except ValueError as exc:  # a combination the schema allows but a network does not
         raise ModelFileError(f"{name}: {exc}") from None
     expected = set()
@@ -394,23 +416,27 @@ def _build(cfg: dict[str, Any], tensors: dict[str, np.ndarray], name: str,
     return net
 
 
-def load_model(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> Network:
+def load_model(path: str | Path, max_bytes: int = MAX_FILE_BYTES,
+               custom_objects: dict[str, Any] | None = None) -> Network:
     """Load and validate a model file (names, shapes, dtypes, finite values, schema
-    version); raise :class:`ModelFileError` with the reason when it is not a sound model."""
-    cfg, tensors = _read(path, max_bytes)
-    return _build(cfg, tensors, str(path), extra_ok=("optimizer.",))
+    version); raise :class:`ModelFileError` with the reason when it is not a sound model.
+    ``custom_objects`` maps the names of your own activations and costs (the file holds
+    names only, never code) to their functions or records."""
+    cfg, tensors = _read(path, max_bytes, custom_objects)
+    return _build(cfg, tensors, str(path), extra_ok=("optimizer.",), custom=custom_objects)
 
 
-def load_checkpoint(path: str | Path, max_bytes: int = MAX_FILE_BYTES
+def load_checkpoint(path: str | Path, max_bytes: int = MAX_FILE_BYTES,
+                    custom_objects: dict[str, Any] | None = None
                     ) -> tuple[Network, dict[str, Any], dict[str, np.ndarray]]:
     """A checkpoint: the network, the checkpoint record (epoch, optimiser config and step,
     history, fit settings) and the optimiser's state arrays."""
-    cfg, tensors = _read(path, max_bytes)
+    cfg, tensors = _read(path, max_bytes, custom_objects)
     ck = cfg.get("checkpoint")
     if not isinstance(ck, dict) or not isinstance(ck.get("epoch"), int):
         raise ModelFileError(f"{path}: a model file, but not a checkpoint (no training state "
                              f"to resume from)")
-    net = _build(cfg, tensors, str(path), extra_ok=("optimizer.",))
+    net = _build(cfg, tensors, str(path), extra_ok=("optimizer.",), custom=custom_objects)
     state = {k.split(".", 1)[1]: np.array(v) for k, v in tensors.items()
              if k.startswith("optimizer.")}
     for k, v in state.items():

@@ -65,7 +65,7 @@ def to_onnx(net: Network, dtype: Any = None, name: str = "chainrule") -> Any:
         W = const(layer.W, f"W{i + 1}")
         b = const(layer.b, f"b{i + 1}")
         z = op("Gemm", [x, W, b], transB=1)
-        x = _activation(layer.activation.name, z, op, const, dt, layer.activation.builtin)
+        x = _activation(layer.activation, z, op, const, dt)
     nodes.append(helper.make_node("Identity", [x], ["a_L"]))
     n_in, n_out = net.sizes[0], net.sizes[-1]
     graph = helper.make_graph(
@@ -83,50 +83,13 @@ def to_onnx(net: Network, dtype: Any = None, name: str = "chainrule") -> Any:
     return model
 
 
-def _activation(name: str, z: str, op: Any, const: Any, dt: Any, builtin: bool) -> str:
-    if not builtin:
-        raise ModelFileError(f"the activation {name!r} is a Python function; ONNX export "
-                             f"supports the built-in activations only")
-    f64 = dt == np.float64
-    if name == "identity":
-        return z
-    if name == "relu":
-        return op("Relu", [z])
-    if name == "sigmoid":
-        return op("Sigmoid", [z])
-    if name == "tanh":
-        return op("Tanh", [z])
-    if name == "softmax":
-        return op("Softmax", [z], axis=-1)
-    if name == "softplus":
-        if not f64:
-            return op("Softplus", [z])
-        # log(1 + exp(-|z|)) + max(z, 0): stable, from operators with float64 kernels
-        t = op("Exp", [op("Neg", [op("Abs", [z])])])
-        return op("Add", [op("Log", [op("Add", [t, const(1.0)])]), op("Relu", [z])])
-    if name == "leaky_relu":
-        from ..nn.activations import LEAKY_SLOPE
-
-        if not f64:
-            return op("LeakyRelu", [z], alpha=LEAKY_SLOPE)
-        neg = op("Mul", [op("Neg", [op("Relu", [op("Neg", [z])])]), const(LEAKY_SLOPE)])
-        return op("Add", [op("Relu", [z]), neg])
-    if name == "elu":
-        from ..nn.activations import ELU_ALPHA
-
-        if not f64:
-            return op("Elu", [z], alpha=ELU_ALPHA)
-        # z for z > 0, alpha (exp(z) - 1) otherwise: relu(z) + alpha (exp(min(z, 0)) - 1)
-        mn = op("Neg", [op("Relu", [op("Neg", [z])])])
-        em1 = op("Sub", [op("Exp", [mn]), const(1.0)])
-        return op("Add", [op("Relu", [z]), op("Mul", [em1, const(ELU_ALPHA)])])
-    if name == "gelu":
-        # 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))): opset 17 has no Gelu
-        z3 = op("Mul", [op("Mul", [z, z]), z])
-        inner = op("Add", [z, op("Mul", [z3, const(0.044715)])])
-        t = op("Tanh", [op("Mul", [inner, const(np.sqrt(2.0 / np.pi))])])
-        return op("Mul", [op("Mul", [z, const(0.5)]), op("Add", [t, const(1.0)])])
-    raise ModelFileError(f"no ONNX form for the activation {name!r}")
+def _activation(act: Any, z: str, op: Any, const: Any, dt: Any) -> str:
+    """sigma(z) in the graph, from the activation's record (its ONNX builder)."""
+    if not act.builtin or act.onnx is None:
+        raise ModelFileError(f"the activation {act.name!r} is a Python function; ONNX export "
+                             f"has no operators for it and supports the built-in "
+                             f"activations only")
+    return act.onnx(z, op, const, dt == np.float64)
 
 
 def export_onnx(net: Network, path: str | Path, dtype: Any = None) -> Path:

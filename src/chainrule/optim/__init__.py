@@ -14,6 +14,7 @@ Schedules are plain functions of the step: ``lr = schedule(step)``.
 """
 
 from .optimizers import (
+    DEFAULT_LR,
     SGD,
     Adam,
     AdamW,
@@ -28,7 +29,7 @@ from .optimizers import (
 from .schedules import constant, cosine, exponential, step_decay, warmup
 
 __all__ = [
-    "Optimizer", "GradientDescent", "SGD", "Momentum", "Nesterov", "RMSProp", "Adam", "AdamW",
+    "DEFAULT_LR", "Optimizer", "GradientDescent", "SGD", "Momentum", "Nesterov", "RMSProp", "Adam", "AdamW",
     "get_optimizer", "clip_grad_norm", "constant", "step_decay", "exponential", "cosine",
     "warmup",
 ]

@@ -16,8 +16,15 @@ from .._names import lookup
 from ..engine import get_engine
 from .schedules import Schedule
 
-__all__ = ["Optimizer", "GradientDescent", "SGD", "Momentum", "Nesterov", "RMSProp", "Adam",
+__all__ = ["DEFAULT_LR", "Optimizer", "GradientDescent", "SGD", "Momentum", "Nesterov", "RMSProp", "Adam",
            "AdamW", "get_optimizer", "clip_grad_norm"]
+
+
+# The learning rate for each optimiser name when none is given (with fit's default cosine
+# schedule): Adam at 3e-3 reaches 98.0-98.1% on MNIST 784-100-10 in 10 epochs at B = 64
+# (benchmarks/train_mnist.py), where 1e-3 stops near 97.7%.
+DEFAULT_LR = {"adam": 3e-3, "adamw": 3e-3, "rmsprop": 1e-3, "sgd": 0.1, "gd": 0.1,
+              "momentum": 0.05, "nesterov": 0.05}
 
 
 def clip_grad_norm(grad: np.ndarray, max_norm: float) -> float:
@@ -108,13 +115,13 @@ class Optimizer:
             self.engine = get_engine()
         self._prepare(theta)
         lr = self.lr_at(self.t)
-        self._update(theta, grad, lr)
+        self.update(theta, grad, lr)
         self.t += 1
         if self.t % FLUSH_EVERY == 0:
             for a in self.state().values():
                 flush_tiny(a)
 
-    def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
+    def update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
         raise NotImplementedError
 
     def descend_rates(self) -> tuple[float, float] | None:
@@ -162,7 +169,7 @@ class SGD(Optimizer):
         self.v: np.ndarray | None = None
         self.STATE = ("v",) if self.momentum else ()
 
-    def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
+    def update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
         g = self._decay(theta, grad)
         eng = self.engine
         if not self.momentum:
@@ -187,7 +194,7 @@ class SGD(Optimizer):
 
     def descend_rates(self) -> tuple[float, float] | None:
         # a subclass that changes the step (or its rule) takes its own step
-        if self.momentum or type(self)._update is not SGD._update or \
+        if self.momentum or type(self).update is not SGD.update or \
                 type(self).step is not Optimizer.step:
             return None
         return self.lr_at(self.t), self.weight_decay
@@ -230,7 +237,7 @@ class RMSProp(Optimizer):
         self.rho, self.eps = float(rho), float(eps)
         self.s: np.ndarray | None = None
 
-    def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
+    def update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
         g = self._decay(theta, grad)
         s, tmp = self.s, self._tmp
         s *= self.rho
@@ -268,7 +275,7 @@ class Adam(Optimizer):
         super()._init_state(theta)
         self._tmp2 = np.empty_like(theta)
 
-    def _update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
+    def update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
         if self.decoupled and self.weight_decay:
             # AdamW: Theta <- Theta - alpha wd Theta, outside the moments
             np.multiply(theta, lr * self.weight_decay, out=self._tmp2)

@@ -1,18 +1,21 @@
 """chainrule.training: the Trainer (step, epoch, gradient hooks), ``fit`` and callbacks
 (text 3.8: gradient descent, SGD and minibatch SGD)."""
 
-from .callbacks import Callback, EarlyStopping, ProgressBar, TrainState, as_callbacks
-from .trainer import (
-    DEFAULT_LR,
+from ..data.batching import batches, n_batches
+from ..optim import DEFAULT_LR
+from .callbacks import (
+    Callback,
     ClipNorm,
+    EarlyStopping,
     ExplodingGradientWarning,
-    Trainer,
+    GradientWatch,
+    ProgressBar,
     TrainingDiverged,
-    batches,
-    fit,
-    n_batches,
+    TrainState,
+    as_callbacks,
 )
+from .trainer import Trainer, fit
 
 __all__ = ["fit", "Trainer", "Callback", "EarlyStopping", "ProgressBar", "TrainState",
-           "TrainingDiverged", "ExplodingGradientWarning", "ClipNorm", "n_batches", "batches",
-           "DEFAULT_LR", "as_callbacks"]
+           "TrainingDiverged", "ExplodingGradientWarning", "ClipNorm", "GradientWatch",
+           "n_batches", "batches", "DEFAULT_LR", "as_callbacks"]

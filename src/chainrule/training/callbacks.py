@@ -1,18 +1,26 @@
 """What plugs into the Trainer: callbacks (the state of a run at each batch and epoch),
-each with a ``state_dict`` where it has state a resumed run needs."""
+each with a ``state_dict`` where it has state a resumed run needs, and gradient hooks
+(``hook(grad, state)``, which see grad C before each optimiser step)."""
 
 from __future__ import annotations
 
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["Callback", "EarlyStopping", "ProgressBar", "TrainState", "as_callbacks"]
+from ..optim.optimizers import clip_grad_norm
+
+__all__ = ["Callback", "EarlyStopping", "ProgressBar", "TrainState", "as_callbacks",
+           "ClipNorm", "GradientWatch", "TrainingDiverged", "ExplodingGradientWarning"]
+
+
+Hook = Callable[[np.ndarray, "TrainState"], Any]
 
 
 @dataclass
@@ -209,3 +217,52 @@ class ProgressBar(Callback):
         line = "  ".join(parts)
         self.stream.write(("\r" + line + " " * 10 + "\n") if self.live else line + "\n")
         self.stream.flush()
+
+
+# --------------------------------------------------------------------------- hooks
+class ClipNorm:
+    """A gradient hook (``hook(grad, state)``, run before each optimiser step): scale
+    grad C so that its 2-norm is at most ``max_norm``."""
+
+    def __init__(self, max_norm: float) -> None:
+        self.max_norm = float(max_norm)
+
+    def __call__(self, grad: np.ndarray, state: TrainState) -> None:
+        clip_grad_norm(grad, self.max_norm)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the network keeps its last good weights."""
+
+
+class ExplodingGradientWarning(RuntimeWarning):
+    """The gradient's norm grew by orders of magnitude: the run may be about to diverge."""
+
+
+class GradientWatch:
+    """The Trainer's own look at grad C every ``every`` steps (it does not stop a fused
+    step: a fused run has no gradient to watch). False when the gradient holds NaN or
+    infinities; an :class:`ExplodingGradientWarning` once its norm exceeds ``factor``
+    times its first value."""
+
+    def __init__(self, every: int = 16, factor: float = 1e3) -> None:
+        self.every, self.factor = every, factor
+        self.count, self.warned = 0, False
+        self.first: float | None = None
+
+    def __call__(self, grad: np.ndarray, state: TrainState) -> bool:
+        self.count += 1
+        if (self.count - 1) % self.every:
+            return True
+        norm = math.sqrt(float(np.dot(grad, grad)))
+        if not math.isfinite(norm):
+            return False
+        if self.first is None:
+            self.first = max(norm, 1e-12)
+        elif norm > self.factor * self.first and not self.warned:
+            self.warned = True
+            warnings.warn(ExplodingGradientWarning(
+                f"the gradient norm reached {norm:.3g} at epoch {state.epoch + 1}, batch "
+                f"{state.batch + 1}, {norm / self.first:.0f}x its first value: the run may "
+                f"diverge; lower the learning rate or pass clip_norm"), stacklevel=5)
+        return True

@@ -9,78 +9,32 @@ step is the text's update with one seam in the middle:
 
 Plain SGD may fuse the step into BP4 (``W <- W - alpha a^T delta`` as one product), but
 only when no hook and no callback needs the gradient, and the choice is made once per run.
-
-Minibatches: each epoch shuffles the example indices once (seeded) and cuts them into
-ceil(m / B) batches, the last one partial unless ``drop_last`` (1,000,000 examples at
-B = 120 give 8,334 batches, the last of 40; the text's 8,333 is a slip, see docs/math.md).
+The minibatches of an epoch come from ``chainrule.data.batching``.
 """
 
 from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..optim import Optimizer, get_optimizer
-from ..optim.optimizers import clip_grad_norm
+from ..data.batching import epoch_order, n_batches, split_validation
+from ..optim import DEFAULT_LR, Optimizer, get_optimizer
 from ..optim.schedules import constant, cosine
-from .callbacks import TrainState, as_callbacks, batch_blind
+from .callbacks import (
+    ClipNorm,
+    GradientWatch,
+    Hook,
+    TrainingDiverged,
+    TrainState,
+    as_callbacks,
+    batch_blind,
+)
 
-__all__ = ["Trainer", "TrainingDiverged", "ExplodingGradientWarning", "ClipNorm",
-           "n_batches", "batches", "DEFAULT_LR"]
-
-# The learning rate for each optimiser name when none is given (with the default cosine
-# schedule): Adam at 3e-3 reaches 98.0-98.1% on MNIST 784-100-10 in 10 epochs at B = 64
-# (benchmarks/train_mnist.py), where 1e-3 stops near 97.7%.
-DEFAULT_LR = {"adam": 3e-3, "adamw": 3e-3, "rmsprop": 1e-3, "sgd": 0.1, "gd": 0.1,
-              "momentum": 0.05, "nesterov": 0.05}
-GRAD_CHECK_EVERY = 16     # steps between checks of the gradient norm
-EXPLODING_FACTOR = 1e3    # warn when ||grad C|| exceeds this times its first value
-
-Hook = Callable[[np.ndarray, TrainState], Any]
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the network keeps its last good weights."""
-
-
-class ExplodingGradientWarning(RuntimeWarning):
-    """The gradient's norm grew by orders of magnitude: the run may be about to diverge."""
-
-
-class ClipNorm:
-    """A gradient hook: scale grad C so that its 2-norm is at most ``max_norm``."""
-
-    def __init__(self, max_norm: float) -> None:
-        self.max_norm = float(max_norm)
-
-    def __call__(self, grad: np.ndarray, state: TrainState) -> None:
-        clip_grad_norm(grad, self.max_norm)
-
-
-def n_batches(m: int, batch_size: int, drop_last: bool = False) -> int:
-    """How many minibatches an epoch of m examples has.
-
-    >>> n_batches(1_000_000, 120)
-    8334
-    """
-    return m // batch_size if drop_last else -(-m // batch_size)
-
-
-def batches(m: int, batch_size: int, rng: np.random.Generator | None = None,
-            drop_last: bool = False) -> list[np.ndarray]:
-    """The index arrays of one epoch's minibatches (shuffled when ``rng`` is given).
-
-    >>> [len(b) for b in batches(10, 4)]
-    [4, 4, 2]
-    """
-    idx = rng.permutation(m) if rng is not None else np.arange(m)
-    return [idx[i:i + batch_size] for i in range(0, n_batches(m, batch_size, drop_last)
-                                                  * batch_size, batch_size)]
+__all__ = ["Trainer", "fit"]
 
 
 def _check_int(name: str, v: Any, lo: int = 1) -> int:
@@ -120,11 +74,8 @@ class Trainer:
         if schedule not in ("cosine", "constant", None) and not callable(schedule):
             raise ValueError(f"unknown schedule {schedule!r}: use 'cosine', 'constant' or a "
                              f"function of the step")
-        if blas_threads not in ("auto", None) and (isinstance(blas_threads, bool) or not
-                                                   isinstance(blas_threads, int) or
-                                                   blas_threads < 1):
-            raise ValueError(f"blas_threads must be 'auto', a positive integer or None, got "
-                             f"{blas_threads!r}")
+        if blas_threads not in ("auto", None):
+            _check_int("blas_threads ('auto', None or)", blas_threads)
         self.schedule, self.callbacks = schedule, as_callbacks(callbacks)
         self.batch_size = None if batch_size is None else _check_int("batch_size", batch_size)
         self.rng = np.random.default_rng(seed)
@@ -147,28 +98,12 @@ class Trainer:
             return out
         C, hits = net.gradient(xb, yb)
         if math.isfinite(C):
-            self._watch(net.grad)
+            if not self.watch(net.grad, self.state):
+                raise self._diverged("the gradient holds NaN or infinite values")
             for hook in self.hooks:
                 hook(net.grad, self.state)
             opt.step(net.theta, net.grad)
         return C, hits
-
-    def _watch(self, grad: np.ndarray) -> None:
-        self.count += 1
-        if (self.count - 1) % GRAD_CHECK_EVERY:
-            return
-        norm = math.sqrt(float(np.dot(grad, grad)))
-        if not math.isfinite(norm):
-            raise self._diverged("the gradient holds NaN or infinite values")
-        if self.first_norm is None:
-            self.first_norm = max(norm, 1e-12)
-        elif norm > EXPLODING_FACTOR * self.first_norm and not self.warned:
-            self.warned = True
-            s = self.state
-            warnings.warn(ExplodingGradientWarning(
-                f"the gradient norm reached {norm:.3g} at epoch {s.epoch + 1}, batch "
-                f"{s.batch + 1}, {norm / self.first_norm:.0f}x its first value: the run may "
-                f"diverge; lower the learning rate or pass clip_norm"), stacklevel=4)
 
     def _diverged(self, what: str) -> TrainingDiverged:
         s, opt = self.state, self.opt
@@ -181,12 +116,7 @@ class Trainer:
     def epoch(self, X: np.ndarray, Y: np.ndarray) -> dict[str, float]:
         """One pass over (X, Y) in minibatches; returns the epoch's loss (and accuracy)."""
         s, m, B, eng = self.state, X.shape[0], self.state.batch_size, self.net.engine
-        order = self.rng.permutation(m) if self.shuffle else np.arange(m)
-        if self.shuffle and B > 1:  # each batch read front to back (faster, NOTES.md)
-            full = (m // B) * B
-            order[:full].reshape(-1, B).sort(axis=1)
-            order[full:].sort()
-        order = order[:s.steps_per_epoch * B]
+        order = epoch_order(m, B, self.rng if self.shuffle else None, self.drop_last)
         loss_sum, correct = 0.0, 0
         for b, (xb, yb, _) in enumerate(eng.batches(X, Y, None if B == m else order, B)):
             s.batch = b
@@ -231,7 +161,7 @@ class Trainer:
         s = self.state = TrainState(net, opt, initial_epoch + epochs, steps, B, m,
                                     history=history)
         net.history_ = history
-        self.good, self.count, self.first_norm, self.warned = net.theta.copy(), 0, None, False
+        self.good, self.watch = net.theta.copy(), GradientWatch()
         # the one choice of the run: plain SGD fused into BP4, where nothing needs grad C
         self.fused = not self.hooks and opt.descend_rates() is not None and \
             all(batch_blind(c) for c in self.callbacks) and \
@@ -278,22 +208,19 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
         drop_last: bool = False, verbose: int | bool = 1, stream: Any = None,
         initial_epoch: int = 0, history: dict[str, list[float]] | None = None,
         blas_threads: int | str | None = "auto") -> dict[str, list[float]]:
-    """Train ``net`` on (X, y) and return the history of loss and metrics per epoch.
+    """Train ``net`` on (X, y); returns the history of loss and metrics per epoch.
 
-    Defaults: Adam at alpha = 3e-3 with a cosine schedule over the whole run, batches of
-    64, 10 epochs (``DEFAULT_LR`` gives the rate for each optimiser name). ``optimizer``
-    is a name (gd, sgd, momentum, nesterov, rmsprop, adam, adamw) or an
-    :class:`~chainrule.optim.Optimizer`; ``schedule`` ("cosine", "constant" or a function
-    of the step) applies when the optimiser's rate is a number. ``batch_size=None`` is
-    full-batch gradient descent. ``hooks`` are functions ``hook(grad, state)`` that see
-    (and may change in place) the gradient before each step; ``clip_norm`` adds one.
+    Defaults: Adam at 3e-3 (``DEFAULT_LR`` per optimiser name: gd, sgd, momentum,
+    nesterov, rmsprop, adam, adamw, or an Optimizer), a cosine schedule over the run
+    ("constant" or a function of the step), batches of 64 (None: full-batch gradient
+    descent), 10 epochs. ``hooks``: functions ``hook(grad, state)`` that see (and may
+    change in place) the gradient before each step; ``clip_norm`` adds one.
     ``early_stopping=k`` stops after k epochs without improvement of the validation loss
     and restores the best weights. The same ``seed`` gives bit-identical weights.
     ``initial_epoch`` and ``history`` continue an earlier run (a resumed checkpoint).
-    ``blas_threads``: "auto" follows the thread policy of ``chainrule.engine.threads``
-    (written for any number of cores), an integer sets the count, None leaves it alone.
+    ``blas_threads``: "auto" follows ``chainrule.engine.threads`` (a policy for any number
+    of cores), an integer sets the count, None leaves it alone.
 
-    >>> import numpy as np
     >>> from chainrule.nn import Network
     >>> X = np.random.default_rng(0).normal(size=(200, 2)); y = (X[:, 0] > 0).astype(int)
     >>> net = Network.from_sizes([2, 8, 2], seed=0)
@@ -304,20 +231,13 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     from .callbacks import EarlyStopping, ProgressBar
 
     epochs = _check_int("epochs", epochs, 0)
-    if not 0.0 <= validation_split < 1.0:
-        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
     trainer = Trainer(net, optimizer, lr=lr, schedule=schedule, weight_decay=weight_decay,
                       batch_size=batch_size, callbacks=callbacks, seed=seed, shuffle=shuffle,
                       drop_last=drop_last, blas_threads=blas_threads,
                       hooks=list(hooks) + ([ClipNorm(clip_norm)] if clip_norm else []))
-    if validation_data is None and validation_split > 0:
-        X, y = net.check_X(X), np.asarray(y)
-        n_val = int(round(X.shape[0] * validation_split))
-        if n_val < 1 or n_val >= X.shape[0]:
-            raise ValueError("validation_split leaves no training or no validation examples")
-        perm = trainer.rng.permutation(X.shape[0])
-        val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        validation_data, X, y = (X[val], y[val]), X[tr], y[tr]
+    if validation_data is None and validation_split:
+        X, y, *validation_data = split_validation(net.check_X(X), y, validation_split,
+                                                  trainer.rng)
     if validation_data is not None and not (isinstance(validation_data, (tuple, list))
                                             and len(validation_data) == 2):
         raise ValueError("validation_data must be a pair (X_val, y_val)")
