@@ -8,10 +8,14 @@ import zlib
 
 import numpy as onp
 import pytest
+from engines import ColumnEngine
 
 import chainrule.numpy as np
 from chainrule.calculus import grad, numerical_jacobian, relative_error
 from chainrule.nn import ACTIVATIONS, COSTS, Dense, Network
+
+# every backend: the reference, the fast one, and one defined in tests alone
+ENGINES = {"numpy": lambda: "numpy", "fast": lambda: "fast", "columns": ColumnEngine}
 
 # Independent definitions of sigma with chainrule.numpy (not the nn table's code).
 SIGMA = {
@@ -64,11 +68,10 @@ CASES = [(h, o, c) for h, o, c in itertools.product(ACTIVATIONS, ["identity", "s
          if valid(h, o, c) and h != "softmax"]
 
 
-@pytest.mark.parametrize("hidden,out,cost", CASES, ids=["-".join(c) for c in CASES])
-def test_four_equations_match_autodiff_and_finite_differences(hidden, out, cost):
+def _case(hidden, out, cost, engine, dtype=onp.float64):
     r = onp.random.default_rng(zlib.crc32(f"{hidden}-{out}-{cost}".encode()))
     net = Network([Dense(3, 4, hidden), Dense(4, 3, hidden), Dense(3, 3, out)], cost=cost,
-                  dtype=onp.float64, seed=1)
+                  dtype=dtype, seed=1, engine=ENGINES[engine]())
     net.theta[:] = r.normal(0, 0.7, net.theta.size)
     X = r.normal(size=(5, 3))
     if cost == "mse" and out not in ("sigmoid", "softmax"):
@@ -77,6 +80,13 @@ def test_four_equations_match_autodiff_and_finite_differences(hidden, out, cost)
         Y = onp.eye(3)[r.integers(0, 3, 5)]
     else:
         Y = r.uniform(size=(5, 3)).round()
+    return net, X, Y
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+@pytest.mark.parametrize("hidden,out,cost", CASES, ids=["-".join(c) for c in CASES])
+def test_four_equations_match_autodiff_and_finite_differences(hidden, out, cost, engine):
+    net, X, Y = _case(hidden, out, cost, engine)
     g = net.backprop(X, Y)
     bp = net.grad.copy()
     C = cost_of_theta(net, X, Y)
@@ -88,6 +98,30 @@ def test_four_equations_match_autodiff_and_finite_differences(hidden, out, cost)
     # the per-layer views are the same numbers as Theta's gradient
     assert all(onp.array_equal(w, v) and onp.array_equal(b, c) for w, b, (v, c) in
                zip(g.dW, g.db, net.unravel(bp)))
+
+
+@pytest.mark.parametrize("engine", ["fast", "columns"])
+@pytest.mark.parametrize("hidden,out,cost", CASES, ids=["-".join(c) for c in CASES])
+def test_every_backend_gives_the_references_gradient(hidden, out, cost, engine):
+    for dtype, tol in ((onp.float64, 1e-12), (onp.float32, 1e-5)):
+        ref, X, Y = _case(hidden, out, cost, "numpy", dtype)
+        other, _, _ = _case(hidden, out, cost, engine, dtype)
+        g_ref, g = ref.backprop(X, Y), other.backprop(X, Y)
+        assert g.cost == pytest.approx(g_ref.cost, rel=tol)
+        assert relative_error(other.grad, ref.grad) <= tol
+        for d, d_ref in zip(g.delta, g_ref.delta):
+            onp.testing.assert_allclose(d, d_ref, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_every_backend_trains_the_same_run(engine):
+    r = onp.random.default_rng(4)
+    X, y = r.normal(size=(60, 3)), r.integers(0, 3, 60)
+    nets = [Network.from_sizes([3, 5, 3], hidden="tanh", dtype=onp.float64, seed=2,
+                               engine=ENGINES[e]()) for e in ("numpy", engine)]
+    hists = [n.fit(X, y, epochs=3, batch_size=8, verbose=0) for n in nets]
+    assert relative_error(nets[1].theta, nets[0].theta) <= 1e-12
+    onp.testing.assert_allclose(hists[1]["loss"], hists[0]["loss"], rtol=1e-12)
 
 
 def test_user_activation_and_cost_are_one_function_each():
