@@ -313,17 +313,24 @@ softmax_post(PyObject *self, PyObject *args)
 
 
 /* ------------------------------------------------------------------ the two-thread pipe
- * A second thread for the training step on two cores (chainrule/_pipe.py), in place of
- * the BLAS library's own pool. It runs tasks from a queue in order: a gather of rows
- * (the next batch, while the main thread runs the small layers), a share of a matrix
- * product (rows [h, M) of C, while the main thread computes rows [0, h)), or a share of
- * the Adam step. The BLAS is called on one thread from each side. The front ends take
- * the arrays themselves and check them through the buffer protocol (dtype, layout,
- * sizes, overlap); the gather checks each row index as it copies.
+ * (now N worker threads.) Worker threads for the training step (chainrule/_pipe.py), in
+ * place of the BLAS library's own pool; n_workers is chosen at pipe_open. Each worker runs
+ * the tasks of its own queue in order: a gather of rows (the next batch, while the main
+ * thread runs the small layers; always worker 0's queue), a part of a matrix product
+ * (rows [r_i, r_{i+1}) of C for worker i - 1, while the main thread computes rows
+ * [0, r_1)), or a part of the Adam step. The BLAS is called on one thread from each side.
+ * The rows are split at fixed points that depend only on the sizes and the number of
+ * parts (pipe_split), so a run repeats bit for bit. The front ends take the arrays
+ * themselves and check them through the buffer protocol (dtype, layout, sizes, overlap);
+ * the gather checks each row index as it copies.
  *
- * The worker spins (pause) for about a millisecond when the queue is empty, then sleeps
- * on a condition variable; the main thread spins while it waits for the worker, which is
- * never longer than one task.
+ * Waiting: an idle worker spins (pause) for PIPE_SPIN_NS by the clock when its queue is
+ * empty, then sleeps on its condition variable; the main thread, waiting for the workers
+ * (pipe_drain), spins for PIPE_WAIT_SPIN_NS, then sleeps on its own condition variable,
+ * which a worker signals when it finishes a task while the main thread sleeps. The flags
+ * and counters that decide a sleep are seq_cst atomics, and each sleeper checks its
+ * condition again under the mutex that the waker takes to signal: no wake-up is lost.
+ * So on a machine shared with other work no thread spins for long.
  */
 #if !defined(_WIN32)
 #include <pthread.h>
@@ -343,7 +350,14 @@ now_ns(void)
 #define PIPE_GATHER 2
 #define PIPE_ADAM 3
 #define PIPE_QSIZE 8
-#define PIPE_SPIN_NS 1000000    /* how long the idle worker spins before it sleeps */
+#define PIPE_MAX_WORKERS 64
+#ifndef PIPE_SPIN_NS
+#define PIPE_SPIN_NS 1000000    /* how long an idle worker spins before it sleeps */
+#endif
+#ifndef PIPE_WAIT_SPIN_NS
+#define PIPE_WAIT_SPIN_NS 100000   /* how long the main thread spins before it sleeps */
+#endif
+#define PIPE_ADAM_MIN_PART 16384   /* Adam: entries of each part at least */
 
 typedef void (*gemm64_fn)(int, int, int, int64_t, int64_t, int64_t, double, const void *,
                           int64_t, const void *, int64_t, double, void *, int64_t);
@@ -364,16 +378,24 @@ typedef struct {
     int64_t rows, src_rows, rowbytes;
 } pipe_task;
 
-static struct {
+typedef struct {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int open;
-    void *sgemm, *dgemm;
-    int ilp64;
     pipe_task q[PIPE_QSIZE];
     _Atomic int64_t head, tail;     /* tasks done, tasks posted */
-    _Atomic int sleeping, quit, bad_index;
+    _Atomic int sleeping;
+    char pad[64];                   /* the next worker's counters on another cache line */
+} pipe_worker_t;
+
+static struct {
+    int open, n;                    /* n workers */
+    void *sgemm, *dgemm;
+    int ilp64;
+    pthread_mutex_t mu;             /* the main thread's sleep */
+    pthread_cond_t cv;
+    _Atomic int waiting, quit, bad_index;
+    pipe_worker_t w[PIPE_MAX_WORKERS];
 } P = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static void
@@ -426,15 +448,23 @@ pipe_run(const pipe_task *t)
     }
 }
 
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 static void *
 pipe_worker(void *arg)
 {
-    (void)arg;
+    pipe_worker_t *W = arg;
     for (;;) {
-        int64_t h = atomic_load_explicit(&P.head, memory_order_relaxed);
+        int64_t h = atomic_load_explicit(&W->head, memory_order_relaxed);
         int64_t since = 0;
         unsigned spins = 0;
-        while (atomic_load_explicit(&P.tail, memory_order_acquire) == h) {
+        while (atomic_load_explicit(&W->tail, memory_order_acquire) == h) {
             if (atomic_load(&P.quit))
                 return NULL;
             /* a pause lasts 10 to 140 cycles by CPU: spin by the clock, read every 256 */
@@ -447,84 +477,173 @@ pipe_worker(void *arg)
                     spin = 0;
             }
             if (spin) {
-#if defined(__x86_64__) || defined(__i386__)
-                __builtin_ia32_pause();
-#endif
+                cpu_relax();
                 continue;
             }
-            pthread_mutex_lock(&P.mu);
-            atomic_store(&P.sleeping, 1);
-            while (atomic_load(&P.tail) == h && !atomic_load(&P.quit))
-                pthread_cond_wait(&P.cv, &P.mu);
-            atomic_store(&P.sleeping, 0);
-            pthread_mutex_unlock(&P.mu);
+            pthread_mutex_lock(&W->mu);
+            atomic_store(&W->sleeping, 1);
+            while (atomic_load(&W->tail) == h && !atomic_load(&P.quit))
+                pthread_cond_wait(&W->cv, &W->mu);
+            atomic_store(&W->sleeping, 0);
+            pthread_mutex_unlock(&W->mu);
             since = 0;
         }
-        pipe_run(&P.q[h % PIPE_QSIZE]);
-        atomic_store_explicit(&P.head, h + 1, memory_order_release);
+        pipe_run(&W->q[h % PIPE_QSIZE]);
+        /* seq_cst: either the main thread, going to sleep, sees this task done, or this
+         * thread sees it asleep and wakes it (under its mutex, after it checked) */
+        atomic_store(&W->head, h + 1);
+        if (atomic_load(&P.waiting)) {
+            pthread_mutex_lock(&P.mu);
+            pthread_cond_signal(&P.cv);
+            pthread_mutex_unlock(&P.mu);
+        }
     }
 }
 
-/* Post a task (main thread only); the queue is never full: the Python side waits after
- * at most two tasks. */
+/* Post a task to worker i (main thread only); the queue is never full: the Python side
+ * waits after at most two tasks a worker. */
 static void
-pipe_post(const pipe_task *t)
+pipe_post(int i, const pipe_task *t)
 {
-    const int64_t tl = atomic_load_explicit(&P.tail, memory_order_relaxed);
-    while (tl - atomic_load_explicit(&P.head, memory_order_acquire) >= PIPE_QSIZE)
-        ;
-    P.q[tl % PIPE_QSIZE] = *t;
-    atomic_store(&P.tail, tl + 1);
-    if (atomic_load(&P.sleeping)) {
-        pthread_mutex_lock(&P.mu);
-        pthread_cond_signal(&P.cv);
-        pthread_mutex_unlock(&P.mu);
+    pipe_worker_t *W = &P.w[i];
+    const int64_t tl = atomic_load_explicit(&W->tail, memory_order_relaxed);
+    while (tl - atomic_load_explicit(&W->head, memory_order_acquire) >= PIPE_QSIZE)
+        cpu_relax();
+    W->q[tl % PIPE_QSIZE] = *t;
+    atomic_store(&W->tail, tl + 1);
+    if (atomic_load(&W->sleeping)) {
+        pthread_mutex_lock(&W->mu);
+        pthread_cond_signal(&W->cv);
+        pthread_mutex_unlock(&W->mu);
     }
 }
 
+static int
+pipe_idle(void)
+{
+    for (int i = 0; i < P.n; i++)
+        if (atomic_load(&P.w[i].head) != atomic_load_explicit(&P.w[i].tail,
+                                                               memory_order_relaxed))
+            return 0;
+    return 1;
+}
+
+/* Wait until every worker has done every task posted to it: spin for PIPE_WAIT_SPIN_NS,
+ * then sleep until a worker finishing a task finds everything done. */
 static void
 pipe_drain(void)
 {
-    const int64_t tl = atomic_load_explicit(&P.tail, memory_order_relaxed);
-    while (atomic_load_explicit(&P.head, memory_order_acquire) != tl) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+    int64_t since = 0;
+    unsigned spins = 0;
+    while (!pipe_idle()) {
+        if (++spins % 64 == 0) {
+            const int64_t t = now_ns();
+            if (!since) {
+                since = t;
+            } else if (t - since >= PIPE_WAIT_SPIN_NS) {
+                pthread_mutex_lock(&P.mu);
+                atomic_store(&P.waiting, 1);
+                while (!pipe_idle())
+                    pthread_cond_wait(&P.cv, &P.mu);
+                atomic_store(&P.waiting, 0);
+                pthread_mutex_unlock(&P.mu);
+                return;
+            }
+        }
+        cpu_relax();
     }
 }
 
-/* A child process forked while the pipe is open has no worker thread: mark it closed
+/* The fixed split of m rows into `parts` parts (2 <= parts, parts * min_rows <= m):
+ * r[0] = 0 < r[1] < ... < r[parts] = m. Part 0 (the main thread's) is about
+ * share * 2 / parts of m, the rest in equal parts; every inner point a multiple of 16
+ * (rounded to the nearest), moved where needed so that each part keeps min_rows rows.
+ * With two parts: r[1] = m * share rounded to 16, in [min_rows, m - min_rows]. */
+static void
+pipe_split(int64_t m, int parts, int64_t min_rows, double share, int64_t *r)
+{
+    const double first = (double)m * (share * 2.0 / parts);
+    r[0] = 0;
+    r[parts] = m;
+    for (int j = 1; j < parts; j++) {
+        const double at = j == 1 ? first : first + (m - first) * (j - 1) / (parts - 1);
+        int64_t x = (int64_t)(at / 16.0 + 0.5) * 16;
+        if (x < r[j - 1] + min_rows)
+            x = r[j - 1] + min_rows;
+        if (x > m - (parts - j) * min_rows)
+            x = m - (parts - j) * min_rows;
+        r[j] = x;
+    }
+}
+
+/* A child process forked while the pipe is open has no worker threads: mark it closed
  * there, so that a task raises instead of waiting forever. */
 static void
 pipe_atfork_child(void)
 {
     P.open = 0;
-    atomic_store(&P.head, 0);
-    atomic_store(&P.tail, 0);
-    atomic_store(&P.sleeping, 0);
+    for (int i = 0; i < PIPE_MAX_WORKERS; i++) {
+        atomic_store(&P.w[i].head, 0);
+        atomic_store(&P.w[i].tail, 0);
+        atomic_store(&P.w[i].sleeping, 0);
+        pthread_mutex_init(&P.w[i].mu, NULL);
+        pthread_cond_init(&P.w[i].cv, NULL);
+    }
+    P.n = 0;
+    atomic_store(&P.waiting, 0);
     pthread_mutex_init(&P.mu, NULL);
     pthread_cond_init(&P.cv, NULL);
+}
+
+static void
+pipe_stop(int n)
+{
+    /* workers [0, n) run: end them (their queues drained) */
+    pthread_mutex_lock(&P.mu);
+    atomic_store(&P.quit, 1);
+    pthread_mutex_unlock(&P.mu);
+    for (int i = 0; i < n; i++) {
+        pthread_mutex_lock(&P.w[i].mu);
+        pthread_cond_signal(&P.w[i].cv);
+        pthread_mutex_unlock(&P.w[i].mu);
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(P.w[i].thread, NULL);
 }
 
 static PyObject *
 pipe_open(PyObject *self, PyObject *args)
 {
     unsigned long long s, d;
-    int ilp64;
-    if (!PyArg_ParseTuple(args, "KKp", &s, &d, &ilp64))
+    int ilp64, n = 1;
+    if (!PyArg_ParseTuple(args, "KKp|i", &s, &d, &ilp64, &n))
         return NULL;
+    if (n < 1 || n > PIPE_MAX_WORKERS) {
+        PyErr_Format(PyExc_ValueError, "pipe_open: n_workers must be in [1, %d], got %d",
+                     PIPE_MAX_WORKERS, n);
+        return NULL;
+    }
     if (P.open || !s || !d)
         Py_RETURN_FALSE;
     P.sgemm = (void *)(uintptr_t)s;
     P.dgemm = (void *)(uintptr_t)d;
     P.ilp64 = ilp64;
-    atomic_store(&P.head, 0);
-    atomic_store(&P.tail, 0);
     atomic_store(&P.quit, 0);
-    atomic_store(&P.sleeping, 0);
+    atomic_store(&P.waiting, 0);
     atomic_store(&P.bad_index, 0);
-    if (pthread_create(&P.thread, NULL, pipe_worker, NULL) != 0)
-        Py_RETURN_FALSE;
+    for (int i = 0; i < n; i++) {
+        pipe_worker_t *W = &P.w[i];
+        atomic_store(&W->head, 0);
+        atomic_store(&W->tail, 0);
+        atomic_store(&W->sleeping, 0);
+        P.n = i;
+        if (pthread_create(&W->thread, NULL, pipe_worker, W) != 0) {
+            pipe_stop(i);
+            P.n = 0;
+            Py_RETURN_FALSE;
+        }
+    }
+    P.n = n;
     P.open = 1;
     Py_RETURN_TRUE;
 }
@@ -535,11 +654,7 @@ pipe_close(PyObject *self, PyObject *args)
     if (P.open) {
         Py_BEGIN_ALLOW_THREADS
         pipe_drain();
-        pthread_mutex_lock(&P.mu);
-        atomic_store(&P.quit, 1);
-        pthread_cond_signal(&P.cv);
-        pthread_mutex_unlock(&P.mu);
-        pthread_join(P.thread, NULL);
+        pipe_stop(P.n);
         Py_END_ALLOW_THREADS
         P.open = 0;
     }
@@ -558,6 +673,41 @@ pipe_wait(PyObject *self, PyObject *args)
     if (atomic_exchange(&P.bad_index, 0))
         Py_RETURN_FALSE;
     Py_RETURN_TRUE;
+}
+
+/* pipe_workers() -> int: the number of worker threads (0 where the pipe is closed). */
+static PyObject *
+pipe_workers(PyObject *self, PyObject *args)
+{
+    return PyLong_FromLong(P.open ? P.n : 0);
+}
+
+/* pipe_split_points(m, parts, min_rows, share) -> tuple: the split pipe_matmul uses. */
+static PyObject *
+pipe_split_points(PyObject *self, PyObject *args)
+{
+    int64_t m, min_rows, r[PIPE_MAX_WORKERS + 2];
+    int parts;
+    double share;
+    if (!PyArg_ParseTuple(args, "LiLd", &m, &parts, &min_rows, &share))
+        return NULL;
+    if (parts < 1 || parts > PIPE_MAX_WORKERS + 1 || min_rows < 1 || parts * min_rows > m) {
+        PyErr_SetString(PyExc_ValueError, "pipe_split_points: need 1 <= parts <= 65 and "
+                        "parts * min_rows <= m");
+        return NULL;
+    }
+    if (parts == 1) {
+        r[0] = 0;
+        r[1] = m;
+    } else {
+        pipe_split(m, parts, min_rows, share, r);
+    }
+    PyObject *t = PyTuple_New(parts + 1);
+    if (!t)
+        return NULL;
+    for (int j = 0; j <= parts; j++)
+        PyTuple_SET_ITEM(t, j, PyLong_FromLongLong(r[j]));
+    return t;
 }
 
 /* The array-taking front ends (one C call instead of the Python checks and three ctypes
@@ -623,8 +773,9 @@ spans_meet(const operand *a, const operand *b)
 }
 
 /* pipe_matmul(a, b, out, alpha, beta, min_size, min_rows, share) -> bool:
- * out = alpha a @ b + beta out over the two threads (rows [0, h) here), where it applies;
- * False, nothing done, where it does not. */
+ * out = alpha a @ b + beta out over the main thread and the workers, where it applies:
+ * min(n_workers + 1, m // min_rows) parts of the rows of out at the points of pipe_split,
+ * part 0 here and part i + 1 on worker i. False, nothing done, where it does not apply. */
 static PyObject *
 pipe_matmul(PyObject *self, PyObject *args)
 {
@@ -638,6 +789,8 @@ pipe_matmul(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_RuntimeError, "pipe_matmul: the pipe is not open");
         return NULL;
     }
+    if (min_rows < 1)
+        min_rows = 1;
     operand a, b, c;
     operand_get(ao, &a, 0);
     operand_get(bo, &b, 0);
@@ -652,22 +805,22 @@ pipe_matmul(PyObject *self, PyObject *args)
         operand_release(&c);
         Py_RETURN_FALSE;
     }
-    int64_t h = (int64_t)((double)m * share / 16.0 + 0.5) * 16;
-    if (h < min_rows)
-        h = min_rows;
-    if (h > m - min_rows)
-        h = m - min_rows;
+    const int parts = m / min_rows < P.n + 1 ? (int)(m / min_rows) : P.n + 1;
+    int64_t r[PIPE_MAX_WORKERS + 2];
+    pipe_split(m, parts, min_rows, share, r);
     const int64_t isz = c.f64 ? 8 : 4;
     pipe_task mine = {.kind = PIPE_GEMM, .f64 = c.f64, .ta = a.trans, .tb = b.trans,
-                      .m = h, .n = n, .k = k, .lda = a.ld, .ldb = b.ld, .ldc = c.ld,
+                      .m = r[1], .n = n, .k = k, .lda = a.ld, .ldb = b.ld, .ldc = c.ld,
                       .alpha = alpha, .beta = beta, .a = a.lo, .b = b.lo,
                       .c = (char *)c.v.buf};
-    pipe_task t = mine;
-    t.m = m - h;
-    t.a = a.lo + (a.trans ? h : h * a.ld) * isz;
-    t.c = mine.c + h * c.ld * isz;
     Py_BEGIN_ALLOW_THREADS
-    pipe_post(&t);
+    for (int j = 1; j < parts; j++) {
+        pipe_task t = mine;
+        t.m = r[j + 1] - r[j];
+        t.a = a.lo + (a.trans ? r[j] : r[j] * a.ld) * isz;
+        t.c = mine.c + r[j] * c.ld * isz;
+        pipe_post(j - 1, &t);
+    }
     pipe_gemm_run(&mine);
     pipe_drain();
     Py_END_ALLOW_THREADS
@@ -721,12 +874,13 @@ pipe_gather_arrays(PyObject *self, PyObject *args)
                         "int64 vector no longer than out");
         return NULL;
     }
-    pipe_post(&t);
+    pipe_post(0, &t);
     Py_RETURN_NONE;
 }
 
-/* pipe_adam(theta, grad, m, v, beta1, beta2, alpha_t, eps_t, f64): adam() with the
- * second half of the buffers on the worker. */
+/* pipe_adam(theta, grad, m, v, beta1, beta2, alpha_t, eps_t, f64): adam() over the main
+ * thread and the workers: min(n_workers + 1, n // PIPE_ADAM_MIN_PART) equal parts (at
+ * multiples of 16 entries), part 0 here. Element-wise: any split gives the same bits. */
 static PyObject *
 pipe_adam(PyObject *self, PyObject *args)
 {
@@ -745,22 +899,25 @@ pipe_adam(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_RuntimeError, "pipe_adam: the pipe is not open");
         return NULL;
     }
-    const int64_t h = (n / 2 + 15) / 16 * 16 < n ? (n / 2 + 15) / 16 * 16 : n;
-    pipe_task mine = t;
-    mine.c = b[0].buf;
-    mine.g = b[1].buf;
-    mine.mv = b[2].buf;
-    mine.vv = b[3].buf;
-    mine.n = h;
-    t.c = mine.c + h * isz;
-    t.g = mine.g + h * isz;
-    t.mv = mine.mv + h * isz;
-    t.vv = mine.vv + h * isz;
-    t.n = n - h;
+    int parts = n / PIPE_ADAM_MIN_PART < P.n + 1 ? (int)(n / PIPE_ADAM_MIN_PART) : P.n + 1;
+    int64_t r[PIPE_MAX_WORKERS + 2] = {0, n};
+    if (parts < 1)
+        parts = 1;
+    if (parts > 1)
+        pipe_split(n, parts, 16, 0.5, r);
+    pipe_task part[PIPE_MAX_WORKERS + 1];
+    for (int j = 0; j < parts; j++) {
+        part[j] = t;
+        part[j].c = (char *)b[0].buf + r[j] * isz;
+        part[j].g = (char *)b[1].buf + r[j] * isz;
+        part[j].mv = (char *)b[2].buf + r[j] * isz;
+        part[j].vv = (char *)b[3].buf + r[j] * isz;
+        part[j].n = r[j + 1] - r[j];
+    }
     Py_BEGIN_ALLOW_THREADS
-    if (t.n > 0)
-        pipe_post(&t);
-    pipe_run(&mine);
+    for (int j = 1; j < parts; j++)
+        pipe_post(j - 1, &part[j]);
+    pipe_run(&part[0]);
     pipe_drain();
     Py_END_ALLOW_THREADS
     release_all(b, 4);
@@ -786,21 +943,27 @@ static PyMethodDef methods[] = {
      "matches y's. With labels, y is m int64 class labels (the one-hot rows implied)."},
 #if !defined(_WIN32)
     {"pipe_open", pipe_open, METH_VARARGS,
-     "pipe_open(sgemm_addr, dgemm_addr, ilp64) -> bool: start the worker thread; False if "
-     "it runs already."},
-    {"pipe_close", pipe_close, METH_NOARGS, "pipe_close(): finish the tasks, stop the worker."},
+     "pipe_open(sgemm_addr, dgemm_addr, ilp64, n_workers=1) -> bool: start the worker "
+     "threads; False if they run already (or one could not start)."},
+    {"pipe_close", pipe_close, METH_NOARGS, "pipe_close(): finish the tasks, stop the workers."},
     {"pipe_wait", pipe_wait, METH_NOARGS,
      "pipe_wait() -> bool: wait for the posted tasks; False if a gather met a bad row index."},
+    {"pipe_workers", pipe_workers, METH_NOARGS,
+     "pipe_workers() -> int: the number of worker threads, 0 where the pipe is closed."},
+    {"pipe_split_points", pipe_split_points, METH_VARARGS,
+     "pipe_split_points(m, parts, min_rows, share) -> tuple: the row boundaries "
+     "(0, r1, ..., m) at which pipe_matmul splits m rows into parts parts."},
     {"pipe_matmul", pipe_matmul, METH_VARARGS,
      "pipe_matmul(a, b, out, alpha, beta, min_size, min_rows, share) -> bool: out = alpha "
-     "a @ b + beta out over the two threads for 2-D float arrays (rows or columns "
-     "contiguous, out rows contiguous), rows [0, h) here; False where it does not apply."},
+     "a @ b + beta out over the main thread and the workers for 2-D float arrays (rows or "
+     "columns contiguous, out rows contiguous), min(n_workers + 1, m // min_rows) parts "
+     "of the rows at fixed points, part 0 here; False where it does not apply."},
     {"pipe_gather_arrays", pipe_gather_arrays, METH_VARARGS,
      "pipe_gather_arrays(X, idx, out): post out[i] = X[idx[i]] (C-contiguous rows, int64 "
-     "idx)."},
+     "idx) to worker 0."},
     {"pipe_adam", pipe_adam, METH_VARARGS,
-     "pipe_adam(theta, grad, m, v, beta1, beta2, alpha_t, eps_t, f64): adam() with the "
-     "second half on the worker."},
+     "pipe_adam(theta, grad, m, v, beta1, beta2, alpha_t, eps_t, f64): adam() split over "
+     "the main thread and the workers."},
 #endif
     {NULL, NULL, 0, NULL},
 };
