@@ -134,10 +134,78 @@ def is_tracer(x: Any) -> bool:
     return isinstance(x, Tracer)
 
 
-_HINT_NUMPY = (
-    "write the function with `import chainrule.numpy as np` (or call NumPy functions "
-    "directly on the traced value) so that chainrule can differentiate it"
-)
+
+
+def _public_module(mod: str) -> str:
+    """``scipy.linalg._decomp`` -> ``scipy.linalg``: the module a user imports from."""
+    parts = mod.split(".")
+    while len(parts) > 1 and parts[-1].startswith("_"):
+        parts.pop()
+    return ".".join(parts)
+
+
+def _ufunc_name(ufunc: Any) -> str:
+    """A ufunc's public name: NumPy's own, or SciPy's special functions."""
+    name = getattr(ufunc, "__name__", str(ufunc))
+    if getattr(_np, name, None) is ufunc:
+        return f"numpy.{name}"
+    import sys
+
+    special = sys.modules.get("scipy.special")
+    if special is not None and getattr(special, name, None) is ufunc:
+        return f"scipy.special.{name}"
+    return name
+
+
+def _func_name(func: Any) -> str:
+    return f"{_public_module(getattr(func, '__module__', None) or 'numpy')}.{func.__name__}"
+
+
+def _caller_library_function() -> str | None:
+    """The library function (NumPy, SciPy...) that the user's code called and that turned
+    a traced value into an array: the outermost library frame on the stack."""
+    import sys
+
+    f = sys._getframe(2)
+    found = None
+    while f is not None:
+        mod = f.f_globals.get("__name__", "")
+        top = mod.split(".")[0]
+        if top in ("numpy", "scipy", "sklearn", "pandas"):
+            name = f.f_code.co_name
+            if name in _GENERIC:
+                # a decorator's wrapper: the function it wraps is among its locals
+                for v in f.f_locals.values():
+                    vm = getattr(v, "__module__", None) or ""
+                    if callable(v) and vm.split(".")[0] == top and hasattr(v, "__name__"):
+                        mod, name = vm, v.__name__
+                        break
+            if found is None or not (name.startswith(("_", "<")) or name in _GENERIC):
+                found = f"{_public_module(mod)}.{name}"
+        elif top != "chainrule" or found is not None:
+            break
+        f = f.f_back
+    return found
+
+
+# the names of decorators' inner functions, which do not name what the user called
+_GENERIC = frozenset({"wrapper", "inner", "wrapped", "decorator", "func", "f"})
+
+
+def _no_rule(qualname: str) -> str:
+    """The message for a function without a derivative rule, and the fix that exists."""
+    short = qualname.rsplit(".", 1)[-1]
+    mod = qualname.rsplit(".", 1)[0] if "." in qualname else ""
+    ours = _ops()
+    fix = None
+    if mod == "numpy" and callable(getattr(ours, short, None)):
+        fix = f"use chainrule.numpy.{short}, which has one"
+    elif mod == "numpy.linalg" and callable(getattr(ours, "linalg_" + short, None)):
+        fix = f"use chainrule.numpy.linalg.{short}, which has one"
+    if fix is None:
+        fix = ("chainrule.calculus.supported() lists the functions that have one; write the "
+               "function with those (import chainrule.numpy as np)")
+    return f"{qualname} has no derivative rule in chainrule: {fix}"
 
 
 class Tracer:
@@ -194,6 +262,11 @@ class Tracer:
         raise TracerError("a traced value cannot be used as an index or a size")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> _np.ndarray:
+        lib = _caller_library_function()
+        if lib is not None and not lib.startswith(("numpy.array", "numpy.asarray")):
+            raise TracerError(
+                f"{lib} converted a traced value to a plain NumPy array, which would drop "
+                f"its derivative: {_no_rule(lib).split(': ', 1)[1]}")
         raise TracerError(
             "a traced value was converted to a plain NumPy array (np.array([...]) or "
             "np.asarray of traced values, or a function that NumPy cannot dispatch): use "
@@ -206,6 +279,19 @@ class Tracer:
             "build the new array with chainrule.numpy.where, concatenate or stack instead"
         )
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TracerError(
+            "a traced value cannot be pickled or deep-copied (copy.deepcopy, pickle, "
+            "multiprocessing): the copy would be cut off from the computation, and its "
+            "derivative would silently be zero. Use the value itself; it is immutable"
+        )
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self.__reduce_ex__(2)
+
+    def __copy__(self) -> Any:
+        return self
+
     def __iter__(self):  # type: ignore[no-untyped-def]
         for i in range(len(self)):
             yield self[i]
@@ -214,25 +300,22 @@ class Tracer:
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         from . import numpy_api
 
-        name = getattr(ufunc, "__name__", str(ufunc))
+        name = _ufunc_name(ufunc)
         if method != "__call__":
             raise TracerError(
-                f"numpy.{name}.{method} on a traced value has no derivative rule: use "
+                f"{name}.{method} on a traced value has no derivative rule: use "
                 f"chainrule.numpy functions (for example chainrule.numpy.sum for "
                 f"numpy.add.reduce)"
             )
         if kwargs.get("out") is not None:
-            raise TracerError(f"numpy.{name}(..., out=...) writes in place and cannot be traced")
+            raise TracerError(f"{name}(..., out=...) writes in place and cannot be traced")
         kwargs.pop("out", None)
         fn = numpy_api.UFUNCS.get(ufunc)
         if fn is None:
-            raise TracerError(
-                f"numpy.{name} has no derivative rule in chainrule; supported functions are "
-                f"listed by chainrule.calculus.supported(); {_HINT_NUMPY}"
-            )
+            raise TracerError(_no_rule(name))
         if kwargs:
             raise TracerError(
-                f"numpy.{name} on a traced value does not support the arguments "
+                f"{name} on a traced value does not support the arguments "
                 f"{sorted(kwargs)}"
             )
         return fn(*inputs)
@@ -242,10 +325,7 @@ class Tracer:
 
         fn = numpy_api.FUNCTIONS.get(func)
         if fn is None:
-            raise TracerError(
-                f"numpy.{func.__name__} has no derivative rule in chainrule; supported "
-                f"functions are listed by chainrule.calculus.supported(); {_HINT_NUMPY}"
-            )
+            raise TracerError(_no_rule(_func_name(func)))
         return fn(*args, **kwargs)
 
     # ---- operators (all go through primitives)
@@ -278,6 +358,24 @@ class Tracer:
 
     def __rpow__(self, o: Any) -> Any:
         return _ops().power(o, self)
+
+    def __mod__(self, o: Any) -> Any:
+        return _ops().mod(self, o)
+
+    def __rmod__(self, o: Any) -> Any:
+        return _ops().mod(o, self)
+
+    def __floordiv__(self, o: Any) -> Any:
+        return _ops().floor(_ops().divide(self, o))
+
+    def __rfloordiv__(self, o: Any) -> Any:
+        return _ops().floor(_ops().divide(o, self))
+
+    def __divmod__(self, o: Any) -> Any:
+        return self.__floordiv__(o), self.__mod__(o)
+
+    def __rdivmod__(self, o: Any) -> Any:
+        return self.__rfloordiv__(o), self.__rmod__(o)
 
     def __matmul__(self, o: Any) -> Any:
         return _ops().matmul(self, o)

@@ -42,6 +42,23 @@ add, subtract, multiply, divide, power = R.add, R.subtract, R.multiply, R.divide
 true_divide = divide
 maximum, minimum, arctan2, logaddexp = R.maximum, R.minimum, R.arctan2, R.logaddexp
 matmul = R.matmul
+mod, fmod = R.mod, R.fmod
+remainder = mod
+floor, ceil, rint, trunc = R.floor, R.ceil, R.rint, R.trunc
+fix = trunc
+
+
+def round(a: Any, decimals: int = 0, out: Any = None) -> Any:  # noqa: A001
+    if out is not None:
+        raise TracerError("round(..., out=...) is not supported on traced values")
+    return R.round_(a, int(decimals))
+
+
+around = round
+
+
+def fabs(x: Any) -> Any:
+    return abs(x)
 
 
 def square(x: Any) -> Any:
@@ -100,9 +117,29 @@ def min(x: Any, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:  # 
 amax, amin = max, min
 
 
-def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """log(sum(exp(x))) computed without overflow (the max is subtracted first)."""
-    return R.logsumexp(x, _axes(x, axis), builtins.bool(keepdims))
+def logsumexp(a: Any, axis: Any = None, b: Any = None, keepdims: bool = False,
+              return_sign: bool = False) -> Any:
+    """log(sum(b * exp(a))) computed without overflow (the max is subtracted first), with
+    the signature of ``scipy.special.logsumexp``."""
+    ax = _axes(a, axis)
+    kd = builtins.bool(keepdims)
+    if b is None and not return_sign:
+        return R.logsumexp(a, ax, kd)
+    av = _np.asarray(getval(a))
+    m = _np.max(av, axis=ax, keepdims=True) if av.size else _np.zeros(())
+    m = _np.where(_np.isfinite(m), m, 0.0)       # a constant shift: its derivative cancels
+    e = exp(subtract(a, m))
+    if b is not None:
+        e = multiply(b, e)
+    s = R.sum_(e, ax, True) if ax else e
+    sv = getval(s)
+    r = add(log(abs(s) if return_sign or _np.any(sv < 0) else s), m)
+    if not kd:
+        r = squeeze(r, ax) if ax else r
+    if return_sign:
+        sg = _np.sign(sv)
+        return r, (sg if kd or not ax else _np.squeeze(sg, ax))
+    return r
 
 
 def softmax(x: Any, axis: int = -1) -> Any:
@@ -120,7 +157,14 @@ def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
 
 
 def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
-    return sqrt(var(x, axis, keepdims, ddof))
+    """sqrt(var); where the variance is 0 (one entry, or all equal) the derivative is 0,
+    not 0 * inf: the square root is taken of a safe 1 there and the result replaced by 0."""
+    v = var(x, axis, keepdims, ddof)
+    vv = getval(v)
+    if _np.all(vv > 0):
+        return sqrt(v)
+    pos = _np.asarray(vv > 0)
+    return R.where(pos, sqrt(R.where(pos, v, 1.0)), 0.0)
 
 
 def where(cond: Any, x: Any = None, y: Any = None) -> Any:
@@ -159,6 +203,8 @@ def vdot(a: Any, b: Any) -> Any:
 
 
 def inner(a: Any, b: Any) -> Any:
+    if _ndim(a) == 0 or _ndim(b) == 0:
+        return multiply(a, b)
     la = _letters(_ndim(a))
     lb = _letters(_ndim(b), skip=la)
     lb = lb[:-1] + la[-1]
@@ -272,10 +318,11 @@ def transpose(x: Any, axes: Any = None) -> Any:
     return R.transpose(x, axes)
 
 
-def swapaxes(x: Any, a: int, b: int) -> Any:
+def swapaxes(a: Any, axis1: int, axis2: int) -> Any:
+    x = a
     nd = _ndim(x)
     perm = list(range(nd))
-    perm[a % nd], perm[b % nd] = perm[b % nd], perm[a % nd]
+    perm[axis1 % nd], perm[axis2 % nd] = perm[axis2 % nd], perm[axis1 % nd]
     return transpose(x, perm)
 
 
@@ -350,8 +397,13 @@ def hstack(arrays: Sequence[Any]) -> Any:
     return concatenate(arrays, axis=0 if _ndim(arrays[0]) == 1 else 1)
 
 
-def vstack(arrays: Sequence[Any]) -> Any:
-    return concatenate([reshape(a, (1, -1)) if _ndim(a) < 2 else a for a in arrays], axis=0)
+def vstack(tup: Sequence[Any], *, dtype: Any = None, casting: str = "same_kind") -> Any:
+    if dtype is not None:
+        tup = [astype(a, dtype) for a in tup]
+    return concatenate([reshape(a, (1, -1)) if _ndim(a) < 2 else a for a in tup], axis=0)
+
+
+row_stack = vstack
 
 
 def getitem(x: Any, idx: Any) -> Any:
@@ -510,6 +562,8 @@ UFUNCS: dict[Any, Any] = {
     _np.sign: sign, _np.maximum: maximum, _np.minimum: minimum, _np.matmul: matmul,
     _np.reciprocal: reciprocal, _np.square: square, _np.arctan2: arctan2,
     _np.logaddexp: logaddexp, _np.positive: lambda x: x,
+    _np.remainder: mod, _np.fmod: fmod, _np.floor: floor, _np.ceil: ceil, _np.rint: rint,
+    _np.trunc: trunc, _np.fabs: fabs,
     _np.arcsinh: arcsinh, _np.arccosh: arccosh, _np.arctanh: arctanh, _np.log2: log2,
     _np.log10: log10, _np.exp2: exp2, _np.cbrt: cbrt, _np.hypot: hypot, _np.fmax: fmax,
     _np.fmin: fmin, _np.deg2rad: deg2rad, _np.rad2deg: rad2deg, _np.radians: deg2rad,
@@ -535,7 +589,8 @@ FUNCTIONS: dict[Any, Any] = {
     _np.take: take, _np.atleast_1d: atleast_1d, _np.linalg.norm: linalg_norm,
     _np.cumsum: cumsum, _np.flip: flip, _np.diagonal: diagonal, _np.trace: trace,
     _np.diag: diag, _np.take_along_axis: take_along_axis, _np.sort: sort,
-    _np.repeat: repeat, _np.tile: tile, _np.linalg.inv: linalg_inv,
+    _np.repeat: repeat, _np.round: round, _np.around: round, _np.fix: fix, _np.tile: tile,
+    _np.linalg.inv: linalg_inv,
     _np.linalg.det: linalg_det, _np.linalg.solve: linalg_solve,
     _np.shape: lambda x: _shape(x), _np.ndim: lambda x: _ndim(x),
     _np.size: lambda x, axis=None: _np.size(getval(x), axis),

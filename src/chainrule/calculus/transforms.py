@@ -15,6 +15,7 @@ from .core import (
     ForwardTrace,
     ReverseTrace,
     Tracer,
+    TracerError,
     backward,
     dtype_of,
     getval,
@@ -207,6 +208,10 @@ def _scalar_out(out: Any, trace: Any, name: str) -> Any:
         raise TypeError(f"{name} needs a function with a single scalar output; got a "
                         f"{type(out).__name__}. Use chainrule.jacobian for several outputs")
     o = leaves[0]
+    if o is None or not (isinstance(o, (Tracer, _np.ndarray, _np.generic, float, int))):
+        raise TracerError(
+            f"{name} needs a function that returns a scalar array; it returned "
+            f"{type(o).__name__}. Return the value to differentiate (a forgotten `return`?)")
     shape = _np.shape(peek(o))     # peek: a deferred output is not computed to be checked
     if shape != ():
         raise TypeError(
