@@ -37,8 +37,16 @@ from .core import (
 PRIMITIVES: dict[str, Primitive] = {}
 
 
-def _prim(name: str, impl: Any, section: str) -> Primitive:
-    p = Primitive(name, impl, section)
+def _prim(name: str, impl: Any, section: str, numpy: Any = None,
+          public: bool = False) -> Primitive:
+    """Register a primitive. ``numpy``: the NumPy function it implements with NumPy's own
+    signature (a ufunc ``impl`` is that function unless told otherwise); ``public``:
+    exported by chainrule.numpy under ``name``. Everything else follows from this one
+    registration: chainrule.numpy's name, the dispatch of NumPy's calls on traced values,
+    and the generated tests."""
+    if numpy is None and isinstance(impl, _np.ufunc):
+        numpy = impl
+    p = Primitive(name, impl, section, numpy, public)
     PRIMITIVES[name] = p
     return p
 
@@ -120,9 +128,9 @@ def _times(g: Any, d: Any, fresh: bool = False) -> Any:
 
 
 def _unary(name: str, fwd: Any, deriv: Any, section: str = "3.2.1 element-wise",
-           fresh: bool = True) -> Primitive:
+           fresh: bool = True, numpy: Any = None) -> Primitive:
     """``fresh``: ``deriv`` returns a new array (not ``ans`` or ``x`` themselves)."""
-    p = _prim(name, fwd, section)
+    p = _prim(name, fwd, section, numpy, public=True)
     p.vjps[0] = lambda g, ans, x: _times(g, deriv(ans, x), fresh)
     p.jvps[0] = lambda t, ans, x: multiply(t, deriv(ans, x))
     p.diag_factor = lambda i, ans, x: deriv(ans, x)
@@ -160,7 +168,7 @@ log1p = _unary("log1p", _np.log1p, lambda ans, x: reciprocal(add(x, 1.0)))
 expm1 = _unary("expm1", _np.expm1, lambda ans, x: add(ans, 1.0))
 sqrt = _unary("sqrt", _np.sqrt, lambda ans, x: divide(0.5, ans))
 reciprocal = _unary("reciprocal", lambda x: _np.true_divide(1.0, x),
-                    lambda ans, x: negative(multiply(ans, ans)))
+                    lambda ans, x: negative(multiply(ans, ans)), numpy=_np.reciprocal)
 sin = _unary("sin", _np.sin, lambda ans, x: cos(x))
 cos = _unary("cos", _np.cos, lambda ans, x: negative(sin(x)))
 tan = _unary("tan", _np.tan, lambda ans, x: add(1.0, multiply(ans, ans)))
@@ -192,7 +200,7 @@ sign.jvps[0] = lambda t, ans, x: multiply(t, 0.0)
 def _zero_unary(name: str, fwd: Any) -> Primitive:
     """A piecewise-constant function (floor, ceil, round...): its derivative is zero
     wherever it exists, and zero is what JAX gives at the jumps too."""
-    p = _prim(name, fwd, "3.2.1 element-wise (piecewise constant)")
+    p = _prim(name, fwd, "3.2.1 element-wise (piecewise constant)", public=True)
     p.vjps[0] = lambda g, ans, x: multiply(g, 0.0)
     p.jvps[0] = lambda t, ans, x: multiply(t, 0.0)
     p.diag_factor = lambda i, ans, x: 0.0
@@ -228,7 +236,7 @@ softplus = _unary("softplus", _softplus_impl, lambda ans, x: sigmoid(x), "2.1 ac
 
 def _binary(name: str, fwd: Any, dx: Any, dy: Any, section: str,
             fresh_dx: bool = False) -> Primitive:
-    p = _prim(name, fwd, section)
+    p = _prim(name, fwd, section, public=True)
 
     def vjp_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
         nb = _ndim(g) - _ndim(ans)
@@ -613,7 +621,7 @@ def _matmul_jvp_b(t: Any, ans: Any, a: Any, b: Any) -> Any:
     return matmul(a, align(t, b, max(_ndim(ans), _ndim(b))))
 
 
-matmul = _prim("matmul", _np.matmul, "2.3 matrix product W a")
+matmul = _prim("matmul", _np.matmul, "2.3 matrix product W a", public=True)
 matmul.vjps[0], matmul.vjps[1] = _matmul_vjp_a, _matmul_vjp_b
 matmul.jvps[0], matmul.jvps[1] = _matmul_jvp_a, _matmul_jvp_b
 
@@ -868,12 +876,12 @@ def _det_impl(a: Any) -> Any:
     return _np.linalg.det(a)
 
 
-inv = _prim("inv", _inv_impl, "linear algebra")
+inv = _prim("inv", _inv_impl, "linear algebra", numpy=_np.linalg.inv)
 # d(A^-1) = -A^-1 dA A^-1, so the VJP is -A^-T g A^-T
 inv.vjps[0] = lambda g, ans, a: negative(matmul(matmul(_swap(ans), g), _swap(ans)))
 inv.jvps[0] = lambda t, ans, a: negative(matmul(matmul(ans, t), ans))
 
-det = _prim("det", _det_impl, "linear algebra")
+det = _prim("det", _det_impl, "linear algebra", numpy=_np.linalg.det)
 
 
 def _cofactor_svd(a: Any) -> Any:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as _np
 
+from . import numpy_api as cnp
 from .core import (
     DiagCotangent,
     ForwardTrace,
@@ -337,8 +338,6 @@ def jacrev(f: Callable[..., Any], argnums: Argnums = 0,
 
 
 def _block_rev(g: Any, off: int, size: int, out_shape: tuple[int, ...], x: Any) -> Any:
-    from . import numpy_api as cnp
-
     rows = g[off : off + size] if (off, size) != (0, _np.shape(getval(g))[0]) else g
     return cnp.reshape(rows, out_shape + _np.shape(getval(x)))
 
@@ -436,8 +435,6 @@ def jacfwd(f: Callable[..., Any], argnums: Argnums = 0,
 
 def _blocks_fwd(t: Any, sizes: list[int], shapes: list[tuple[int, ...]]) -> list[Any]:
     """(N,) + out.shape tangents -> one out.shape + in.shape block per input leaf."""
-    from . import numpy_api as cnp
-
     nd = _np.ndim(getval(t))
     moved = cnp.moveaxis(t, 0, nd - 1) if nd > 1 else t
     out_shape = _np.shape(getval(moved))[:-1]
