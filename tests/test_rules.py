@@ -81,12 +81,16 @@ UNARY = {
     "cbrt": {"away": 0.3},
     "cosh": {}, "tanh": {}, "abs": {"away": 0.1}, "sign": {"away": 0.1}, "sigmoid": {},
     "relu": {"away": 0.1}, "softplus": {},
+    "floor": {}, "ceil": {}, "rint": {}, "trunc": {},
 }
 BINARY = {
     "add": ({}, {}), "subtract": ({}, {}), "multiply": ({}, {}),
     "divide": ({}, {"away": 0.4}), "power": ({"lo": 0.3, "hi": 2.0}, {"lo": -1.5, "hi": 2.5}),
     "maximum": ({}, {}), "minimum": ({}, {}), "arctan2": ({"away": 0.3}, {"away": 0.3}),
     "logaddexp": ({}, {}), "hypot": ({"away": 0.3}, {"away": 0.3}),
+    # x / y in (-1, -0.05): away from the jumps of the remainder
+    "mod": ({"lo": -2.8, "hi": -0.2}, {"lo": 3.0, "hi": 4.0}),
+    "fmod": ({"lo": -2.8, "hi": -0.2}, {"lo": 3.0, "hi": 4.0}),
 }
 REDUCTIONS = {"sum": np.sum, "mean": np.mean, "prod": np.prod, "max": np.max,
               "min": np.min, "logsumexp": np.logsumexp}
@@ -94,7 +98,7 @@ REDUCTIONS = {"sum": np.sum, "mean": np.mean, "prod": np.prod, "max": np.max,
 # primitives tested by dedicated tests below (composites or structural)
 STRUCTURAL = {"where", "softmax", "matmul", "einsum", "reshape", "broadcast_to",
               "transpose", "astype", "concatenate", "getitem", "untake", "cumsum", "inv",
-              "det"}
+              "det", "round"}
 
 
 def test_every_primitive_has_a_generated_test():

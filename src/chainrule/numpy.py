@@ -1,145 +1,43 @@
 """A drop-in NumPy namespace for differentiable code: ``import chainrule.numpy as np``.
 
-The differentiable functions come from chainrule's table of rules; everything else
-(array creation, constants, dtypes) is NumPy's own.
+Generated, not listed: every public name of NumPy is here. The functions with derivative
+rules are chainrule's (from the table of primitives, ``calculus/rules.py``, and the
+functions of ``calculus/numpy_api.py`` that compose them); every other name is NumPy's
+own object. Called on a traced value, those run on values where the result carries no
+derivative (argmax, allclose, shape...), and otherwise raise a TracerError that names the
+function, through NumPy's dispatch protocols; nothing silently drops a derivative.
 """
-# ruff: noqa: F401, A001
 
 from __future__ import annotations
 
+import sys as _sys
+import types as _types
+from typing import Any as _Any
+
 import numpy as _onp
-from numpy import (
-    arange,
-    e,
-    empty,
-    eye,
-    float32,
-    float64,
-    full,
-    identity,
-    inf,
-    int32,
-    int64,
-    isfinite,
-    isnan,
-    linspace,
-    nan,
-    ndarray,
-    newaxis,
-    ones,
-    ones_like,
-    pi,
-    random,
-    zeros,
-    zeros_like,
-)
 
-from .calculus.numpy_api import (
-    abs,
-    absolute,
-    add,
-    amax,
-    amin,
-    arccos,
-    arccosh,
-    arcsin,
-    arcsinh,
-    arctan,
-    arctan2,
-    arctanh,
-    array,
-    asarray,
-    astype,
-    atleast_1d,
-    broadcast_to,
-    cbrt,
-    clip,
-    concatenate,
-    cos,
-    cosh,
-    cumsum,
-    deg2rad,
-    diag,
-    diagonal,
-    divide,
-    dot,
-    einsum,
-    exp,
-    exp2,
-    expand_dims,
-    expm1,
-    flip,
-    fmax,
-    fmin,
-    hstack,
-    hypot,
-    inner,
-    log,
-    log1p,
-    log2,
-    log10,
-    logaddexp,
-    logsumexp,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    moveaxis,
-    multiply,
-    negative,
-    outer,
-    power,
-    prod,
-    rad2deg,
-    ravel,
-    reciprocal,
-    relu,
-    repeat,
-    reshape,
-    sigmoid,
-    sign,
-    sin,
-    sinh,
-    softmax,
-    softplus,
-    sort,
-    sqrt,
-    square,
-    squeeze,
-    stack,
-    std,
-    subtract,
-    sum,
-    swapaxes,
-    take,
-    take_along_axis,
-    tan,
-    tanh,
-    tensordot,
-    tile,
-    trace,
-    transpose,
-    true_divide,
-    var,
-    vdot,
-    vstack,
-    where,
-)
-from .calculus.numpy_api import linalg_det as _det
-from .calculus.numpy_api import linalg_inv as _inv
-from .calculus.numpy_api import linalg_norm as _norm
-from .calculus.numpy_api import linalg_solve as _solve
+from .calculus import numpy_api as _api
 
 
-class linalg:  # noqa: N801
-    """The differentiable part of numpy.linalg."""
+def _namespace(module: _Any, ours: dict[str, _Any]) -> dict[str, _Any]:
+    loaded = vars(module)   # not getattr: NumPy would import its lazy submodules
+    names = {n: loaded[n] for n in getattr(module, "__all__", loaded)
+             if not n.startswith("_") and n in loaded}
+    names.update(ours)
+    return names
 
-    norm = staticmethod(_norm)
-    inv = staticmethod(_inv)
-    det = staticmethod(_det)
-    solve = staticmethod(_solve)
+
+linalg = _types.ModuleType(__name__ + ".linalg",
+                           "numpy.linalg, with chainrule's differentiable functions")
+linalg.__dict__.update(_namespace(_onp.linalg, _api.LINALG))
+_sys.modules[linalg.__name__] = linalg
+
+globals().update({k: v for k, v in _namespace(_onp, _api.EXPORTS).items()
+                  if k not in ("linalg",)})
 
 
-dtype = _onp.dtype
+def __getattr__(name: str) -> _Any:
+    # NumPy's lazily imported submodules (numpy.fft, numpy.polynomial...), on first use
+    if name.startswith("_"):
+        raise AttributeError(name)
+    return getattr(_onp, name)

@@ -53,10 +53,19 @@ class Primitive:
     differentiable argument (registered in ``rules.py``)."""
 
     __slots__ = ("name", "impl", "vjps", "jvps", "nondiff", "section", "__wrapped__",
-                 "diag_factor", "diag_dense", "lazy", "lazy_args", "ans_free")
+                 "diag_factor", "diag_dense", "lazy", "lazy_args", "ans_free", "numpy",
+                 "public")
 
-    def __init__(self, name: str, impl: Callable[..., Any], section: str = "") -> None:
+    def __init__(self, name: str, impl: Callable[..., Any], section: str = "",
+                 numpy: Any = None, public: bool = False) -> None:
         self.name = name
+        # the NumPy function this primitive is, called with NumPy's own arguments: calls of
+        # it on traced values dispatch here, and chainrule.numpy exports it under each of
+        # its NumPy names; ``public``: exported under ``name`` when NumPy has no such
+        # function (sigmoid, relu). A primitive with neither is internal: a function of
+        # numpy_api normalises the arguments and calls it.
+        self.numpy = numpy
+        self.public = public or numpy is not None
         self.impl = impl
         self.vjps: dict[int, Callable[..., Any]] = {}
         self.jvps: dict[int, Callable[..., Any]] = {}
@@ -134,10 +143,77 @@ def is_tracer(x: Any) -> bool:
     return isinstance(x, Tracer)
 
 
-_HINT_NUMPY = (
-    "write the function with `import chainrule.numpy as np` (or call NumPy functions "
-    "directly on the traced value) so that chainrule can differentiate it"
-)
+
+
+def _public_module(mod: str) -> str:
+    """``scipy.linalg._decomp`` -> ``scipy.linalg``: the module a user imports from."""
+    parts = mod.split(".")
+    while len(parts) > 1 and parts[-1].startswith("_"):
+        parts.pop()
+    return ".".join(parts)
+
+
+def _ufunc_name(ufunc: Any) -> str:
+    """A ufunc's public name: NumPy's own, or SciPy's special functions."""
+    name = getattr(ufunc, "__name__", str(ufunc))
+    if getattr(_np, name, None) is ufunc:
+        return f"numpy.{name}"
+    import sys
+
+    special = sys.modules.get("scipy.special")
+    if special is not None and getattr(special, name, None) is ufunc:
+        return f"scipy.special.{name}"
+    return name
+
+
+def _func_name(func: Any) -> str:
+    return f"{_public_module(getattr(func, '__module__', None) or 'numpy')}.{func.__name__}"
+
+
+def _caller_library_function() -> str | None:
+    """The library function (NumPy, SciPy...) that the user's code called and that turned
+    a traced value into an array: the outermost library frame on the stack."""
+    import sys
+
+    f = sys._getframe(2)
+    found = None
+    while f is not None:
+        mod = f.f_globals.get("__name__", "")
+        top = mod.split(".")[0]
+        if top in ("numpy", "scipy", "sklearn", "pandas"):
+            name = f.f_code.co_name
+            if name in _GENERIC:
+                # a decorator's wrapper: the function it wraps is among its locals
+                for v in f.f_locals.values():
+                    vm = getattr(v, "__module__", None) or ""
+                    if callable(v) and vm.split(".")[0] == top and hasattr(v, "__name__"):
+                        mod, name = vm, v.__name__
+                        break
+            if found is None or not (name.startswith(("_", "<")) or name in _GENERIC):
+                found = f"{_public_module(mod)}.{name}"
+        elif top != "chainrule" or found is not None:
+            break
+        f = f.f_back
+    return found
+
+
+# the names of decorators' inner functions, which do not name what the user called
+_GENERIC = frozenset({"wrapper", "inner", "wrapped", "decorator", "func", "f"})
+
+
+def _no_rule(qualname: str) -> str:
+    """The message for a function without a derivative rule, and the fix that exists."""
+    short = qualname.rsplit(".", 1)[-1]
+    mod = qualname.rsplit(".", 1)[0] if "." in qualname else ""
+    fix = None
+    if mod == "numpy" and short in _OPS.EXPORTS:
+        fix = f"use chainrule.numpy.{short}, which has one"
+    elif mod == "numpy.linalg" and short in _OPS.LINALG:
+        fix = f"use chainrule.numpy.linalg.{short}, which has one"
+    if fix is None:
+        fix = ("chainrule.calculus.supported() lists the functions that have one; write the "
+               "function with those (import chainrule.numpy as np)")
+    return f"{qualname} has no derivative rule in chainrule: {fix}"
 
 
 class Tracer:
@@ -194,6 +270,11 @@ class Tracer:
         raise TracerError("a traced value cannot be used as an index or a size")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> _np.ndarray:
+        lib = _caller_library_function()
+        if lib is not None and not lib.startswith(("numpy.array", "numpy.asarray")):
+            raise TracerError(
+                f"{lib} converted a traced value to a plain NumPy array, which would drop "
+                f"its derivative: {_no_rule(lib).split(': ', 1)[1]}")
         raise TracerError(
             "a traced value was converted to a plain NumPy array (np.array([...]) or "
             "np.asarray of traced values, or a function that NumPy cannot dispatch): use "
@@ -206,96 +287,117 @@ class Tracer:
             "build the new array with chainrule.numpy.where, concatenate or stack instead"
         )
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TracerError(
+            "a traced value cannot be pickled or deep-copied (copy.deepcopy, pickle, "
+            "multiprocessing): the copy would be cut off from the computation, and its "
+            "derivative would silently be zero. Use the value itself; it is immutable"
+        )
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self.__reduce_ex__(2)
+
+    def __copy__(self) -> Any:
+        return self
+
     def __iter__(self):  # type: ignore[no-untyped-def]
         for i in range(len(self)):
             yield self[i]
 
     # ---- NumPy dispatch protocols
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        from . import numpy_api
-
-        name = getattr(ufunc, "__name__", str(ufunc))
+        name = _ufunc_name(ufunc)
         if method != "__call__":
             raise TracerError(
-                f"numpy.{name}.{method} on a traced value has no derivative rule: use "
+                f"{name}.{method} on a traced value has no derivative rule: use "
                 f"chainrule.numpy functions (for example chainrule.numpy.sum for "
                 f"numpy.add.reduce)"
             )
         if kwargs.get("out") is not None:
-            raise TracerError(f"numpy.{name}(..., out=...) writes in place and cannot be traced")
+            raise TracerError(f"{name}(..., out=...) writes in place and cannot be traced")
         kwargs.pop("out", None)
-        fn = numpy_api.UFUNCS.get(ufunc)
+        fn = _UFUNCS.get(ufunc)
         if fn is None:
-            raise TracerError(
-                f"numpy.{name} has no derivative rule in chainrule; supported functions are "
-                f"listed by chainrule.calculus.supported(); {_HINT_NUMPY}"
-            )
+            raise TracerError(_no_rule(name))
         if kwargs:
             raise TracerError(
-                f"numpy.{name} on a traced value does not support the arguments "
+                f"{name} on a traced value does not support the arguments "
                 f"{sorted(kwargs)}"
             )
         return fn(*inputs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        from . import numpy_api
-
-        fn = numpy_api.FUNCTIONS.get(func)
+        fn = _FUNCTIONS.get(func)
         if fn is None:
-            raise TracerError(
-                f"numpy.{func.__name__} has no derivative rule in chainrule; supported "
-                f"functions are listed by chainrule.calculus.supported(); {_HINT_NUMPY}"
-            )
+            raise TracerError(_no_rule(_func_name(func)))
         return fn(*args, **kwargs)
 
     # ---- operators (all go through primitives)
     def __add__(self, o: Any) -> Any:
-        return _ops().add(self, o)
+        return _OPS.add(self, o)
 
     def __radd__(self, o: Any) -> Any:
-        return _ops().add(o, self)
+        return _OPS.add(o, self)
 
     def __sub__(self, o: Any) -> Any:
-        return _ops().subtract(self, o)
+        return _OPS.subtract(self, o)
 
     def __rsub__(self, o: Any) -> Any:
-        return _ops().subtract(o, self)
+        return _OPS.subtract(o, self)
 
     def __mul__(self, o: Any) -> Any:
-        return _ops().multiply(self, o)
+        return _OPS.multiply(self, o)
 
     def __rmul__(self, o: Any) -> Any:
-        return _ops().multiply(o, self)
+        return _OPS.multiply(o, self)
 
     def __truediv__(self, o: Any) -> Any:
-        return _ops().divide(self, o)
+        return _OPS.divide(self, o)
 
     def __rtruediv__(self, o: Any) -> Any:
-        return _ops().divide(o, self)
+        return _OPS.divide(o, self)
 
     def __pow__(self, o: Any) -> Any:
-        return _ops().power(self, o)
+        return _OPS.power(self, o)
 
     def __rpow__(self, o: Any) -> Any:
-        return _ops().power(o, self)
+        return _OPS.power(o, self)
+
+    def __mod__(self, o: Any) -> Any:
+        return _OPS.mod(self, o)
+
+    def __rmod__(self, o: Any) -> Any:
+        return _OPS.mod(o, self)
+
+    def __floordiv__(self, o: Any) -> Any:
+        return _OPS.floor(_OPS.divide(self, o))
+
+    def __rfloordiv__(self, o: Any) -> Any:
+        return _OPS.floor(_OPS.divide(o, self))
+
+    def __divmod__(self, o: Any) -> Any:
+        return self.__floordiv__(o), self.__mod__(o)
+
+    def __rdivmod__(self, o: Any) -> Any:
+        return self.__rfloordiv__(o), self.__rmod__(o)
 
     def __matmul__(self, o: Any) -> Any:
-        return _ops().matmul(self, o)
+        return _OPS.matmul(self, o)
 
     def __rmatmul__(self, o: Any) -> Any:
-        return _ops().matmul(o, self)
+        return _OPS.matmul(o, self)
 
     def __neg__(self) -> Any:
-        return _ops().negative(self)
+        return _OPS.negative(self)
 
     def __pos__(self) -> Any:
         return self
 
     def __abs__(self) -> Any:
-        return _ops().abs(self)
+        return _OPS.abs(self)
 
     def __getitem__(self, idx: Any) -> Any:
-        return _ops().getitem(self, idx)
+        return _OPS.getitem(self, idx)
 
     # comparisons are not differentiable: they give plain boolean arrays
     def __lt__(self, o: Any) -> Any:
@@ -321,59 +423,59 @@ class Tracer:
     # ---- ndarray methods
     @property
     def T(self) -> Any:
-        return _ops().transpose(self)
+        return _OPS.transpose(self)
 
     def transpose(self, *axes: Any) -> Any:
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
             axes = axes[0]
-        return _ops().transpose(self, axes or None)
+        return _OPS.transpose(self, axes or None)
 
     def reshape(self, *shape: Any, order: str = "C") -> Any:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return _ops().reshape(self, shape, order=order)
+        return _OPS.reshape(self, shape, order=order)
 
     def sum(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
-        return _ops().sum(self, axis=axis, keepdims=keepdims, **kw)
+        return _OPS.sum(self, axis=axis, keepdims=keepdims, **kw)
 
     def mean(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
-        return _ops().mean(self, axis=axis, keepdims=keepdims, **kw)
+        return _OPS.mean(self, axis=axis, keepdims=keepdims, **kw)
 
     def prod(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
-        return _ops().prod(self, axis=axis, keepdims=keepdims, **kw)
+        return _OPS.prod(self, axis=axis, keepdims=keepdims, **kw)
 
     def max(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
-        return _ops().max(self, axis=axis, keepdims=keepdims, **kw)
+        return _OPS.max(self, axis=axis, keepdims=keepdims, **kw)
 
     def min(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
-        return _ops().min(self, axis=axis, keepdims=keepdims, **kw)
+        return _OPS.min(self, axis=axis, keepdims=keepdims, **kw)
 
     def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
-        return _ops().var(self, axis=axis, keepdims=keepdims, ddof=ddof)
+        return _OPS.var(self, axis=axis, keepdims=keepdims, ddof=ddof)
 
     def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
-        return _ops().std(self, axis=axis, keepdims=keepdims, ddof=ddof)
+        return _OPS.std(self, axis=axis, keepdims=keepdims, ddof=ddof)
 
     def dot(self, o: Any) -> Any:
-        return _ops().dot(self, o)
+        return _OPS.dot(self, o)
 
     def swapaxes(self, a: int, b: int) -> Any:
-        return _ops().swapaxes(self, a, b)
+        return _OPS.swapaxes(self, a, b)
 
     def squeeze(self, axis: Any = None) -> Any:
-        return _ops().squeeze(self, axis)
+        return _OPS.squeeze(self, axis)
 
     def ravel(self, order: str = "C") -> Any:
-        return _ops().ravel(self, order=order)
+        return _OPS.ravel(self, order=order)
 
     def flatten(self, order: str = "C") -> Any:
-        return _ops().ravel(self, order=order)
+        return _OPS.ravel(self, order=order)
 
     def clip(self, a_min: Any = None, a_max: Any = None) -> Any:
-        return _ops().clip(self, a_min, a_max)
+        return _OPS.clip(self, a_min, a_max)
 
     def astype(self, dtype: Any, **kw: Any) -> Any:
-        return _ops().astype(self, dtype)
+        return _OPS.astype(self, dtype)
 
     def copy(self) -> Any:
         return self
@@ -382,16 +484,20 @@ class Tracer:
         return self.__float__()
 
 
-_OPS = None
+# What the tracer's operators and NumPy's protocols call. core sits below the table of
+# rules and imports nothing from it: numpy_api, which is built from the table, installs
+# itself here when it loads (``install``), so the package has no import cycle.
+_OPS: Any = None
+_UFUNCS: dict[Any, Any] = {}
+_FUNCTIONS: dict[Any, Any] = {}
 
 
-def _ops() -> Any:
-    global _OPS
-    if _OPS is None:
-        from . import numpy_api
+def install(ops: Any, ufuncs: dict[Any, Any], functions: dict[Any, Any]) -> None:
+    """Give the tracers their operators (``ops.add``...) and NumPy's dispatch maps."""
+    global _OPS, _UFUNCS, _FUNCTIONS
+    _OPS, _UFUNCS, _FUNCTIONS = ops, ufuncs, functions
 
-        _OPS = numpy_api
-    return _OPS
+
 
 
 class ReverseTracer(Tracer):
@@ -630,7 +736,7 @@ def _accumulate(prev: Any, contrib: Any, owned: set[int] | None = None) -> Any:
     if owned is not None and id(prev) in owned and isinstance(contrib, _np.ndarray) and \
             prev.shape == contrib.shape and prev.dtype == _np.result_type(prev, contrib):
         return _np.add(prev, contrib, out=prev)
-    add = _ops().add
+    add = _OPS.add
     if isinstance(prev, DiagCotangent) and isinstance(contrib, DiagCotangent):
         return DiagCotangent(prev.d + contrib.d)
     if isinstance(prev, DiagCotangent):
@@ -745,8 +851,7 @@ class ForwardTrace:
         ans = prim(*vals, **params)
         if not any_t:
             return ans
-        from .numpy_api import add
-
+        add = _OPS.add
         out = None
         for i, t in enumerate(tans):
             if t is None:

@@ -37,8 +37,16 @@ from .core import (
 PRIMITIVES: dict[str, Primitive] = {}
 
 
-def _prim(name: str, impl: Any, section: str) -> Primitive:
-    p = Primitive(name, impl, section)
+def _prim(name: str, impl: Any, section: str, numpy: Any = None,
+          public: bool = False) -> Primitive:
+    """Register a primitive. ``numpy``: the NumPy function it implements with NumPy's own
+    signature (a ufunc ``impl`` is that function unless told otherwise); ``public``:
+    exported by chainrule.numpy under ``name``. Everything else follows from this one
+    registration: chainrule.numpy's name, the dispatch of NumPy's calls on traced values,
+    and the generated tests."""
+    if numpy is None and isinstance(impl, _np.ufunc):
+        numpy = impl
+    p = Primitive(name, impl, section, numpy, public)
     PRIMITIVES[name] = p
     return p
 
@@ -120,9 +128,9 @@ def _times(g: Any, d: Any, fresh: bool = False) -> Any:
 
 
 def _unary(name: str, fwd: Any, deriv: Any, section: str = "3.2.1 element-wise",
-           fresh: bool = True) -> Primitive:
+           fresh: bool = True, numpy: Any = None) -> Primitive:
     """``fresh``: ``deriv`` returns a new array (not ``ans`` or ``x`` themselves)."""
-    p = _prim(name, fwd, section)
+    p = _prim(name, fwd, section, numpy, public=True)
     p.vjps[0] = lambda g, ans, x: _times(g, deriv(ans, x), fresh)
     p.jvps[0] = lambda t, ans, x: multiply(t, deriv(ans, x))
     p.diag_factor = lambda i, ans, x: deriv(ans, x)
@@ -160,7 +168,7 @@ log1p = _unary("log1p", _np.log1p, lambda ans, x: reciprocal(add(x, 1.0)))
 expm1 = _unary("expm1", _np.expm1, lambda ans, x: add(ans, 1.0))
 sqrt = _unary("sqrt", _np.sqrt, lambda ans, x: divide(0.5, ans))
 reciprocal = _unary("reciprocal", lambda x: _np.true_divide(1.0, x),
-                    lambda ans, x: negative(multiply(ans, ans)))
+                    lambda ans, x: negative(multiply(ans, ans)), numpy=_np.reciprocal)
 sin = _unary("sin", _np.sin, lambda ans, x: cos(x))
 cos = _unary("cos", _np.cos, lambda ans, x: negative(sin(x)))
 tan = _unary("tan", _np.tan, lambda ans, x: add(1.0, multiply(ans, ans)))
@@ -188,6 +196,31 @@ sign = _unary("sign", _np.sign, lambda ans, x: 0.0 * ans)
 sign.vjps[0] = lambda g, ans, x: multiply(g, 0.0)  # flat almost everywhere: a true zero
 sign.jvps[0] = lambda t, ans, x: multiply(t, 0.0)
 
+
+def _zero_unary(name: str, fwd: Any) -> Primitive:
+    """A piecewise-constant function (floor, ceil, round...): its derivative is zero
+    wherever it exists, and zero is what JAX gives at the jumps too."""
+    p = _prim(name, fwd, "3.2.1 element-wise (piecewise constant)", public=True)
+    p.vjps[0] = lambda g, ans, x: multiply(g, 0.0)
+    p.jvps[0] = lambda t, ans, x: multiply(t, 0.0)
+    p.diag_factor = lambda i, ans, x: 0.0
+    return p
+
+
+floor = _zero_unary("floor", _np.floor)
+ceil = _zero_unary("ceil", _np.ceil)
+rint = _zero_unary("rint", _np.rint)
+trunc = _zero_unary("trunc", _np.trunc)
+
+
+def _round_impl(x: Any, decimals: int = 0) -> Any:
+    return _np.round(x, decimals)
+
+
+round_ = _prim("round", _round_impl, "3.2.1 element-wise (piecewise constant)")
+round_.vjps[0] = lambda g, ans, x, decimals: multiply(g, 0.0)
+round_.jvps[0] = lambda t, ans, x, decimals: multiply(t, 0.0)
+
 # ---- activations (text 2.1: a = sigma(z)); numerically stable forwards
 sigmoid = _unary("sigmoid", _sigmoid_impl, lambda ans, x: multiply(ans, subtract(1.0, ans)),
                  "2.1 activations")
@@ -203,7 +236,7 @@ softplus = _unary("softplus", _softplus_impl, lambda ans, x: sigmoid(x), "2.1 ac
 
 def _binary(name: str, fwd: Any, dx: Any, dy: Any, section: str,
             fresh_dx: bool = False) -> Primitive:
-    p = _prim(name, fwd, section)
+    p = _prim(name, fwd, section, public=True)
 
     def vjp_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
         nb = _ndim(g) - _ndim(ans)
@@ -248,6 +281,10 @@ def _pow_dx(ans: Any, x: Any, y: Any) -> Any:
     yv = getval(y)
     if y is yv and _np.ndim(yv) == 0 and yv == 2:
         return multiply(2.0, x)
+    if _np.any(yv == 0):
+        # d x^0 / dx = 0, also at x = 0 (where y x^(y-1) would be 0 * inf): the exponent
+        # y - 1 is replaced by 1 where y = 0, so the product is y x = 0 there
+        return multiply(y, power(x, where(yv == 0, 1.0, subtract(y, 1))))
     return multiply(y, power(x, subtract(y, 1)))
 
 
@@ -281,6 +318,14 @@ hypot = _binary("hypot", _np.hypot, lambda ans, x, y: divide(x, ans),
 logaddexp = _binary("logaddexp", _np.logaddexp,
                     lambda ans, x, y: exp(subtract(x, ans)),
                     lambda ans, x, y: exp(subtract(y, ans)), "3.2.1 element-wise")
+
+# x mod y = x - floor(x / y) y (NumPy's sign convention: the result takes y's sign);
+# fmod truncates instead. d/dx = 1, d/dy = -floor(x / y) (or -trunc(x / y)) away from jumps.
+mod = _binary("mod", _np.mod, None, lambda ans, x, y: negative(_np.floor_divide(getval(x),
+                                                                                 getval(y))),
+              "3.2.1 element-wise remainder")
+fmod = _binary("fmod", _np.fmod, None, lambda ans, x, y: negative(_np.trunc(
+    _np.true_divide(getval(x), getval(y)))), "3.2.1 element-wise remainder")
 
 
 def _where_impl(cond: Any, x: Any, y: Any) -> Any:
@@ -576,7 +621,7 @@ def _matmul_jvp_b(t: Any, ans: Any, a: Any, b: Any) -> Any:
     return matmul(a, align(t, b, max(_ndim(ans), _ndim(b))))
 
 
-matmul = _prim("matmul", _np.matmul, "2.3 matrix product W a")
+matmul = _prim("matmul", _np.matmul, "2.3 matrix product W a", public=True)
 matmul.vjps[0], matmul.vjps[1] = _matmul_vjp_a, _matmul_vjp_b
 matmul.jvps[0], matmul.jvps[1] = _matmul_jvp_a, _matmul_jvp_b
 
@@ -602,6 +647,19 @@ def _einsum_parts(spec: str) -> tuple[list[str], str]:
     return ins.split(","), out
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _batch_letters(spec: str, n: int) -> str:
+    """``n`` index letters not used in ``spec``, for the batch axes of a cotangent or
+    tangent (explicit letters, not an ellipsis, so that the rule's own einsum can be
+    differentiated again)."""
+    free = [c for c in _LETTERS if c not in spec]
+    if len(free) < n:
+        raise TracerError("einsum: too many indices to differentiate this contraction")
+    return "".join(free[:n])
+
+
 def _einsum_vjp(i: int) -> Any:
     def rule(g: Any, ans: Any, *ops: Any, spec: str) -> Any:
         ins, out = _einsum_parts(spec)
@@ -611,7 +669,8 @@ def _einsum_vjp(i: int) -> Any:
         others = [s for j, s in enumerate(ins) if j != i]
         have = set(out).union(*others) if others else set(out)
         kept = "".join(c for c in target if c in have)
-        sub = ",".join(["..." + out] + others) + "->..." + kept
+        bl = _batch_letters(spec, _ndim(g) - _ndim(ans))
+        sub = ",".join([bl + out] + others) + "->" + bl + kept
         r = einsum(g, *[o for j, o in enumerate(ops) if j != i], spec=sub)
         if kept != target:  # an index summed inside operand i alone: broadcast back
             xs = _shape(ops[i])
@@ -627,7 +686,8 @@ def _einsum_vjp(i: int) -> Any:
 def _einsum_jvp(i: int) -> Any:
     def rule(t: Any, ans: Any, *ops: Any, spec: str) -> Any:
         ins, out = _einsum_parts(spec)
-        sub = ",".join(("..." + s) if j == i else s for j, s in enumerate(ins)) + "->..." + out
+        bl = _batch_letters(spec, _ndim(t) - _ndim(ops[i]))
+        sub = ",".join((bl + s) if j == i else s for j, s in enumerate(ins)) + "->" + bl + out
         return einsum(*[t if j == i else o for j, o in enumerate(ops)], spec=sub)
 
     return rule
@@ -816,24 +876,54 @@ def _det_impl(a: Any) -> Any:
     return _np.linalg.det(a)
 
 
-inv = _prim("inv", _inv_impl, "linear algebra")
+inv = _prim("inv", _inv_impl, "linear algebra", numpy=_np.linalg.inv)
 # d(A^-1) = -A^-1 dA A^-1, so the VJP is -A^-T g A^-T
 inv.vjps[0] = lambda g, ans, a: negative(matmul(matmul(_swap(ans), g), _swap(ans)))
 inv.jvps[0] = lambda t, ans, a: negative(matmul(matmul(ans, t), ans))
 
-det = _prim("det", _det_impl, "linear algebra")
+det = _prim("det", _det_impl, "linear algebra", numpy=_np.linalg.det)
+
+
+def _cofactor_svd(a: Any) -> Any:
+    """The cofactor matrix adj(A)^T of plain (possibly singular) matrices, from the SVD
+    A = U diag(s) V^T: adj(A)^T = det(U) det(V) U diag(prod_{j != i} s_j) V^T."""
+    u, s, vh = _np.linalg.svd(a)
+    ones = _np.ones(s.shape[:-1] + (1,), s.dtype)
+    left = _np.cumprod(_np.concatenate([ones, s[..., :-1]], -1), -1)
+    right = _np.cumprod(_np.concatenate([ones, s[..., :0:-1]], -1), -1)[..., ::-1]
+    sign = _np.linalg.det(u) * _np.linalg.det(vh)
+    return sign[..., None, None] * _np.matmul(u * (left * right)[..., None, :], vh)
+
+
+def _cofactor(ans: Any, a: Any) -> Any:
+    """d det(A) / dA = adj(A)^T = det(A) A^-T (Jacobi's formula); the adjugate also
+    exists where A is singular (JAX returns it there too)."""
+    av = getval(a)
+    if a is av:
+        with _np.errstate(all="ignore"):
+            try:
+                c = getval(ans)[..., None, None] * _np.swapaxes(_np.linalg.inv(av), -1, -2)
+            except _np.linalg.LinAlgError:
+                c = None
+        if c is None or not _np.all(_np.isfinite(c)):
+            c = _cofactor_svd(av)
+        return c
+    try:
+        _np.linalg.inv(av)
+    except _np.linalg.LinAlgError:
+        msg = "det: higher derivatives at a singular matrix are not supported"
+        raise TracerError(msg) from None
+    return multiply(reshape(ans, _shape(ans) + (1, 1)), _swap(inv(a)))
 
 
 def _det_vjp(g: Any, ans: Any, a: Any) -> Any:
-    # d det(A) / dA = det(A) A^-T (Jacobi's formula)
     s = _shape(g)
-    scale = reshape(multiply(g, ans), s + (1, 1))
-    return multiply(scale, _swap(inv(a)))
+    return multiply(reshape(g, s + (1, 1)), _cofactor(ans, a))
 
 
 def _det_jvp(t: Any, ans: Any, a: Any) -> Any:
-    # d det = det(A) trace(A^-1 dA)
-    return multiply(ans, sum_(multiply(_swap(inv(a)), t), (-2, -1), False))
+    # d det = trace(adj(A) dA) = <adj(A)^T, dA>
+    return sum_(multiply(_cofactor(ans, a), t), (-2, -1), False)
 
 
 det.vjps[0], det.jvps[0] = _det_vjp, _det_jvp

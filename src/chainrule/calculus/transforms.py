@@ -10,11 +10,13 @@ from typing import Any
 
 import numpy as _np
 
+from . import numpy_api as cnp
 from .core import (
     DiagCotangent,
     ForwardTrace,
     ReverseTrace,
     Tracer,
+    TracerError,
     backward,
     dtype_of,
     getval,
@@ -207,6 +209,10 @@ def _scalar_out(out: Any, trace: Any, name: str) -> Any:
         raise TypeError(f"{name} needs a function with a single scalar output; got a "
                         f"{type(out).__name__}. Use chainrule.jacobian for several outputs")
     o = leaves[0]
+    if o is None or not (isinstance(o, (Tracer, _np.ndarray, _np.generic, float, int))):
+        raise TracerError(
+            f"{name} needs a function that returns a scalar array; it returned "
+            f"{type(o).__name__}. Return the value to differentiate (a forgotten `return`?)")
     shape = _np.shape(peek(o))     # peek: a deferred output is not computed to be checked
     if shape != ():
         raise TypeError(
@@ -332,8 +338,6 @@ def jacrev(f: Callable[..., Any], argnums: Argnums = 0,
 
 
 def _block_rev(g: Any, off: int, size: int, out_shape: tuple[int, ...], x: Any) -> Any:
-    from . import numpy_api as cnp
-
     rows = g[off : off + size] if (off, size) != (0, _np.shape(getval(g))[0]) else g
     return cnp.reshape(rows, out_shape + _np.shape(getval(x)))
 
@@ -431,8 +435,6 @@ def jacfwd(f: Callable[..., Any], argnums: Argnums = 0,
 
 def _blocks_fwd(t: Any, sizes: list[int], shapes: list[tuple[int, ...]]) -> list[Any]:
     """(N,) + out.shape tangents -> one out.shape + in.shape block per input leaf."""
-    from . import numpy_api as cnp
-
     nd = _np.ndim(getval(t))
     moved = cnp.moveaxis(t, 0, nd - 1) if nd > 1 else t
     out_shape = _np.shape(getval(moved))[:-1]
