@@ -146,14 +146,22 @@ def _shown(s: str) -> str:
     return repr(s if len(s) <= 60 else s[:57] + "...")
 
 
-def _check_name(path: Path | str, s: str, what: str) -> None:
-    """Names and classes are printed: no control characters (terminal escapes), no
-    names longer than 1,000 characters."""
+def printable_problem(s: str) -> str | None:
+    """Why the name or class ``s`` cannot be printed safely, or None: no control
+    characters (terminal escapes, line breaks, bidirectional overrides), at most 1,000
+    characters."""
     if _CONTROL.search(s):
-        raise DataError(f"{path}: {what} {_shown(s)} holds control characters (terminal "
-                        f"escapes, line breaks); remove them")
+        return (f"{_shown(s)} holds control characters (terminal escapes, line breaks or "
+                f"direction overrides)")
     if len(s) > 1000:
-        raise DataError(f"{path}: {what} is {len(s):,} characters long; the limit is 1,000")
+        return f"is {len(s):,} characters long; the limit is 1,000"
+    return None
+
+
+def _check_name(path: Path | str, s: str, what: str) -> None:
+    why = printable_problem(s)
+    if why:
+        raise DataError(f"{path}: {what} {why}; fix the file")
 
 
 def _fill(path: Path, X: np.ndarray, r0: int, chunk: list[list[str]], lines: list[int],

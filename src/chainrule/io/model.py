@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import __version__, _safe_io
 from ..data.errors import DataError
+from ..data.tabular import printable_problem
 from ..nn import ACTIVATIONS, COSTS, Dense, Network
 from ..optim import get_optimizer
 from ..training import Callback
@@ -252,12 +253,27 @@ def _validate_config(cfg: Any, name: str) -> dict[str, Any]:
                                                         layers[-1]["n_out"] == 1):
             raise ModelFileError(f"{name}: {len(classes)} class names for "
                                  f"{layers[-1]['n_out']} outputs")
+        if any(isinstance(c, int) and not -2 ** 63 <= c < 2 ** 63 for c in classes) or any(
+                isinstance(c, float) and not math.isfinite(c) for c in classes):
+            raise ModelFileError(f"{name}: class labels must be 64-bit integers, finite "
+                                 f"numbers or strings")
+        if len({json.dumps(c) for c in classes}) != len(classes):
+            raise ModelFileError(f"{name}: the class labels repeat")
     for k in ("feature_names",):
         v = cfg.get(k)
         if v is not None and not (isinstance(v, list) and all(isinstance(s, str) for s in v)):
             raise ModelFileError(f"{name}: {k} must be a list of strings")
+        if v is not None and len(set(v)) != len(v):
+            raise ModelFileError(f"{name}: the feature names repeat")
     if cfg.get("target") is not None and not isinstance(cfg.get("target"), str):
         raise ModelFileError(f"{name}: target must be a string")
+    texts = [c for c in classes or [] if isinstance(c, str)] + list(
+        cfg.get("feature_names") or []) + [cfg.get("target") or ""]
+    for text in texts:
+        if printable_problem(text):
+            raise ModelFileError(f"{name}: a class, feature or target name "
+                                 f"{printable_problem(text)}; chainrule prints these names, "
+                                 f"so it refuses the file")
     return cfg
 
 
