@@ -16,7 +16,7 @@ import pytest
 
 from chainrule.cli import main
 
-HANG_LIMIT_S = 30
+HANG_LIMIT_S = 10
 
 
 @pytest.fixture(autouse=True)
@@ -465,10 +465,329 @@ def test_expressions(case, capsys, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+# ===================================================================== what is at a path
+
+
+def _make(kind, p, tmp_path):
+    """Put something hostile at ``p``: every node is a private copy (mknod, mkfifo,
+    bind) in the test's folder, never a real /dev entry."""
+    import os
+    import socket
+    import stat
+
+    if kind == "fifo":
+        os.mkfifo(p)
+    elif kind == "null device":
+        os.mknod(p, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    elif kind == "zero device":
+        os.mknod(p, stat.S_IFCHR | 0o666, os.makedev(1, 5))
+    elif kind == "socket":
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(str(p))
+        return s
+    elif kind == "directory":
+        p.mkdir()
+    elif kind == "symlink loop":
+        os.symlink(p.name + ".b", p)
+        os.symlink(p.name, str(p) + ".b")
+    elif kind == "dangling symlink":
+        os.symlink(tmp_path / "nowhere" / "x", p)
+    elif kind == "symlink to a device":
+        os.mknod(tmp_path / "dev", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        os.symlink(tmp_path / "dev", p)
+    elif kind == "symlink to a fifo":
+        os.mkfifo(tmp_path / "pipe")
+        os.symlink(tmp_path / "pipe", p)
+    elif kind not in ("name too long", "path under a file"):
+        raise AssertionError(kind)
+    return None
+
+
+def _hostile_path(kind, tmp_path, name):
+    if kind == "name too long":
+        return tmp_path / ("n" * 300 + name)
+    if kind == "path under a file":
+        (tmp_path / "plain").write_text("x")
+        return tmp_path / "plain" / name
+    return tmp_path / name
+
+
+def _snapshot(tmp_path):
+    """Every entry of the folder with its kind, inode, device number and bytes."""
+    import os
+    import stat
+
+    out = {}
+    for f in sorted(tmp_path.iterdir()):
+        st = os.lstat(f)
+        body = f.read_bytes() if stat.S_ISREG(st.st_mode) else None
+        out[f.name] = (stat.S_IFMT(st.st_mode), st.st_ino, st.st_rdev, body)
+    return out
+
+
+def _one_line_error(code, err, allowed=(1, 2)):
+    assert code in allowed, err
+    assert err.startswith("chainrule: ") and len(err.strip().splitlines()) == 1, err
+    assert "internal error" not in err and "Traceback" not in err, err
+
+
+INPUT_KINDS = ["fifo", "null device", "zero device", "socket", "directory", "symlink loop",
+               "name too long", "path under a file", "symlink to a fifo"]
+READERS = {
+    "evaluate a model": lambda p, g, t: ["evaluate", p],
+    "export a model": lambda p, g, t: ["export", p, "--onnx", f"{t}/o.onnx"],
+    "explain a model": lambda p, g, t: ["explain", "--model", p, "--input", ",".join("0" * 64)],
+    "plot curves of a checkpoint": lambda p, g, t: ["plot", "curves", p, "--out", f"{t}/c.png"],
+    "resume a checkpoint": lambda p, g, t: ["train", "--resume", p, "--out", f"{t}/m2"],
+    "train on a CSV": lambda p, g, t: ["train", "--dataset", p + ".csv", "--out", f"{t}/m2"],
+    "train on an NPZ": lambda p, g, t: ["train", "--dataset", p + ".npz", "--out", f"{t}/m2"],
+    "predict an input CSV": lambda p, g, t: ["predict", g, p + ".csv"],
+    "explain an input CSV": lambda p, g, t: ["explain", "--model", g, "--input", p + ".csv"],
+}
+READ_CASES = [(k, r) for k in INPUT_KINDS for r in READERS]
+
+
+@pytest.mark.parametrize("kind,reader", READ_CASES, ids=[f"{r}: {k}" for k, r in READ_CASES])
+def test_non_regular_inputs(kind, reader, capsys, tmp_path, good_model):
+    """The read rule: a regular file or a one-line refusal, never a hang or a read of
+    /dev/zero until memory runs out."""
+    argv = READERS[reader]("P", str(good_model), str(tmp_path))
+    name = "in" + next((a[1:] for a in argv if a.startswith("P.")), "")
+    p = _hostile_path(kind, tmp_path, name)
+    argv = [str(p) if a.startswith("P") else a for a in argv]
+    sock = _make(kind, p, tmp_path)
+    before = _snapshot(tmp_path)
+    try:
+        code = main(argv)
+    finally:
+        if sock:
+            sock.close()
+    _, err = capsys.readouterr()
+    _one_line_error(code, err)
+    assert _snapshot(tmp_path) == before
+
+
+def test_mnist_folder_with_a_fifo(capsys, tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "train-images-idx3-ubyte.gz")
+    code = main(["train", "--quiet", "--dataset", "mnist", "--data-dir", str(tmp_path),
+                 "--out", str(tmp_path / "m.safetensors")])
+    _, err = capsys.readouterr()
+    _one_line_error(code, err)
+    assert "FIFO" in err and not (tmp_path / "m.safetensors").exists()
+
+
+OUTPUT_KINDS = ["null device", "fifo", "socket", "directory", "symlink to a device",
+                "symlink to a fifo", "dangling symlink", "symlink loop", "name too long",
+                "path under a file"]
+WRITERS = {
+    "train --out": lambda p, g, t: ["train", "--quiet", "--epochs", "1", "--out", p],
+    "train --checkpoint": lambda p, g, t: ["train", "--quiet", "--epochs", "1", "--out",
+                                           f"{t}/m2", "--checkpoint", p],
+    "predict --out": lambda p, g, t: ["predict", g, f"{t}/x.csv", "--out", p],
+    "export --onnx": lambda p, g, t: ["export", g, "--onnx", p],
+    "plot --out": lambda p, g, t: ["plot", "weights", g, "--out", p + ".png"],
+}
+WRITE_CASES = [(k, w) for k in OUTPUT_KINDS for w in WRITERS]
+
+
+@pytest.mark.parametrize("kind,writer", WRITE_CASES, ids=[f"{w}: {k}" for k, w in WRITE_CASES])
+def test_hostile_outputs(kind, writer, capsys, tmp_path, good_model):
+    """The write rule: nothing but nothing or a regular file is replaced; the device, the
+    FIFO, the socket, the folder and the links are all still there, unchanged."""
+    (tmp_path / "x.csv").write_text(",".join(f"x{i}" for i in range(64)) + "\n" +
+                                    ",".join(["0"] * 64) + "\n")
+    argv = WRITERS[writer]("P", str(good_model), str(tmp_path))
+    name = "out" + (".png" if writer == "plot --out" else "")
+    p = _hostile_path(kind, tmp_path, name)
+    argv = [str(p) + (".png" if a == "P.png" and kind != "name too long" else "")
+            if a.startswith("P") else a for a in argv]
+    if writer == "plot --out":
+        argv[-1] = str(p)
+    sock = _make(kind, p, tmp_path)
+    before = _snapshot(tmp_path)
+    try:
+        code = main(argv)
+    finally:
+        if sock:
+            sock.close()
+    _, err = capsys.readouterr()
+    _one_line_error(code, err)
+    assert _snapshot(tmp_path) == before
+
+
+SAME_PATH = {
+    "--checkpoint and --out": lambda g, c, d: ["train", "--epochs", "1", "--checkpoint", g,
+                                               "--out", g],
+    "--resume and --out": lambda g, c, d: ["train", "--resume", c, "--out", c],
+    "--dataset and --out": lambda g, c, d: ["train", "--dataset", d, "--out", d],
+    "--dataset and --checkpoint": lambda g, c, d: ["train", "--dataset", d, "--checkpoint", d],
+    "predict input and --out": lambda g, c, d: ["predict", g, d, "--out", d],
+    "predict model and --out": lambda g, c, d: ["predict", g, d, "--out", g],
+    "export model and --onnx": lambda g, c, d: ["export", g, "--onnx", g],
+    "plot model and --out": lambda g, c, d: ["plot", "weights", g + ".png", "--out",
+                                             g + ".png"],
+    "--out through a symlink to --checkpoint": lambda g, c, d: [
+        "train", "--epochs", "1", "--checkpoint", g, "--out", g + ".link"],
+}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ck")
+    ck = d / "ck.safetensors"
+    assert main(["train", "--quiet", "--epochs", "2", "--checkpoint", str(ck), "--out",
+                 str(d / "m.safetensors")]) == 0
+    return ck
+
+
+@pytest.mark.parametrize("case", list(SAME_PATH))
+def test_same_path_twice(case, capsys, tmp_path, good_model, checkpoint):
+    """Refused before any work: a run that fails cannot cost the user the good file."""
+    import os
+    import shutil
+
+    g = tmp_path / "g.safetensors"
+    shutil.copy(good_model, g)
+    os.symlink(g, str(g) + ".link")
+    shutil.copy(good_model, str(g) + ".png")
+    c = tmp_path / "c.safetensors"
+    shutil.copy(checkpoint, c)
+    d = tmp_path / "d.csv"
+    d.write_text(",".join(f"x{i}" for i in range(64)) + ",y\n" +
+                 ("," .join(["0"] * 64) + ",1\n") * 20)
+    before = _snapshot(tmp_path)
+    code = main(SAME_PATH[case](str(g), str(c), str(d)))
+    _, err = capsys.readouterr()
+    _one_line_error(code, err, (2,))
+    assert _snapshot(tmp_path) == before
+
+
+def test_full_disk_keeps_the_good_model(capsys, tmp_path, good_model, monkeypatch):
+    import errno
+    import os
+
+    out = tmp_path / "m.safetensors"
+    out.write_bytes(good_model.read_bytes())
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    code = main(["train", "--quiet", "--epochs", "1", "--out", str(out)])
+    _, err = capsys.readouterr()
+    _one_line_error(code, err, (1,))
+    assert str(out) in err and "No space left on device" in err
+    assert out.read_bytes() == good_model.read_bytes()
+    assert [f.name for f in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+def _run_limited(args, tmp_path, rlimit_as=2 << 30, fsize=None, timeout=60):
+    """``chainrule args`` in a child process under memory (and file size) limits; its
+    exit status, stderr and peak RSS in MB."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import resource, sys
+        resource.setrlimit(resource.RLIMIT_AS, ({rlimit_as}, {rlimit_as}))
+        fsize = {fsize!r}
+        if fsize:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+        from chainrule.cli import main
+        rc = main({list(args)!r})
+        # VmHWM: this process image's own peak (ru_maxrss would carry the parent's
+        # across fork and exec)
+        hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")]
+        print("PEAK", hwm[0].split()[1], file=sys.stderr)
+        sys.exit(rc)
+    """)
+    env = {"PATH": "/usr/bin:/bin", "OPENBLAS_NUM_THREADS": "1", "HOME": str(tmp_path),
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=timeout, env=env, cwd=tmp_path)
+    lines = r.stderr.strip().splitlines()
+    peak = [ln for ln in lines if ln.startswith("PEAK")]
+    err = "\n".join(ln for ln in lines if not ln.startswith("PEAK")) + "\n"
+    return r.returncode, err, int(peak[0].split()[1]) / 1024 if peak else None
+
+
+def test_file_size_limit_keeps_the_good_model(tmp_path, good_model):
+    out = tmp_path / "m.safetensors"
+    out.write_bytes(good_model.read_bytes())
+    code, err, _ = _run_limited(["train", "--quiet", "--epochs", "1", "--out", str(out)],
+                                tmp_path, fsize=4096)
+    _one_line_error(code, err, (1,))
+    assert "File too large" in err and out.read_bytes() == good_model.read_bytes()
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["m.safetensors"]
+
+
+def _bomb_model(n_in, n_out):
+    cfg = {"format": "chainrule.model", "schema_version": 1, "chainrule_version": "0",
+           "dtype": "float32", "cost": "mse", "layers": [
+               {"type": "dense", "n_in": n_in, "n_out": n_out, "activation": "identity"}],
+           "classes": None, "feature_names": None, "target": None}
+    hb = json.dumps({"__metadata__": {"chainrule": json.dumps(cfg)}}).encode()
+    hb += b" " * (-len(hb) % 8)
+    return struct.pack("<Q", len(hb)) + hb
+
+
+def _npz_bomb(p):
+    """A small .npz whose .npy header declares a 100,000 x 100,000 float64 array."""
+    import io
+    import zipfile
+
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": "<f8", "fortran_order": False,
+                                                "shape": (100_000, 100_000)})
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("X.npy", head.getvalue() + bytes(400_000))
+        z.writestr("y.npy", head.getvalue())
+
+
+BOMBS = {
+    "352-byte model declaring 1,000,000 x 300": (
+        lambda t: (t / "bomb.safetensors").write_bytes(_bomb_model(1_000_000, 300)),
+        ["evaluate", "bomb.safetensors"], "missing"),
+    "model declaring 1,000,000 x 600": (
+        lambda t: (t / "bomb.safetensors").write_bytes(_bomb_model(1_000_000, 600)),
+        ["evaluate", "bomb.safetensors"], "missing"),
+    "npz header declaring 80 GB": (lambda t: _npz_bomb(t / "b.npz"),
+                                   ["train", "--dataset", "b.npz"], "declares shape"),
+    "CSV over --max-memory": (
+        lambda t: (t / "b.csv").write_text("a,b,y\n" + "1,2,0\n3,4,1\n" * 50_000),
+        ["train", "--dataset", "b.csv", "--max-memory", "1M"], "needs"),
+    "npz over --max-memory": (
+        lambda t: np.savez(t / "b.npz", X=np.ones((100_000, 4)), y=np.zeros(100_000)),
+        ["train", "--dataset", "b.npz", "--max-memory", "1M"], "needs"),
+    "--layers 100000,100000": (lambda t: None,
+                               ["train", "--layers", "100000,100000"], "needs"),
+    "MNIST over --max-memory": (lambda t: None, ["train", "--dataset", "mnist", "--max-memory",
+                                                 "10M"], "needs"),
+}
+
+
+@pytest.mark.parametrize("case", list(BOMBS))
+def test_memory_bombs(case, tmp_path):
+    """Refused from the header, before allocation, with the figure; peak RSS in a child
+    process under a 2 GB address-space limit stays under 150 MB."""
+    make, argv, words = BOMBS[case]
+    make(tmp_path)
+    code, err, peak = _run_limited(argv, tmp_path)
+    _one_line_error(code, err, (1,))
+    assert words in err, err
+    assert peak is not None and peak < 150, peak
+
+
 def test_catalogue_counts():
     """The numbers quoted in the closing note."""
     counts = {"python api": len(API_CASES), "command line": len(CLI_CASES),
               "data files": len(DATA_FILES) + len(MNIST_FILES) + 1,
-              "model files": len(MODEL_FILES), "expressions": len(EXPRESSIONS)}
+              "model files": len(MODEL_FILES), "expressions": len(EXPRESSIONS),
+              "non-regular inputs": len(READ_CASES) + 1, "hostile outputs": len(WRITE_CASES) + 2,
+              "same path twice": len(SAME_PATH),
+              "memory bombs": len(BOMBS)}
     print(counts)
     assert all(v >= 5 for v in counts.values())

@@ -147,7 +147,7 @@ BAD_TRAIN = [
     (["--dataset", "{tmp}/ragged.csv"], "ragged"),
     (["--dataset", "{tmp}/oneclass.csv"], "single class"),
     (["--dataset", "{tmp}"], "use digits, mnist"),
-    (["--resume", "{tmp}/good.safetensors"], "not a checkpoint"),
+    (["--resume", "{tmp}/good.safetensors"], "is also the checkpoint being resumed"),
 ]
 
 

@@ -71,7 +71,7 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path, net, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ModelFileError, match="m.safetensors: cannot write it \\(disk full\\)"):
         atomic_write(p, b"new content")
     assert p.read_bytes() == good and [f.name for f in tmp_path.iterdir()] == ["m.safetensors"]
 

@@ -51,6 +51,15 @@ def _positive_float(text: str) -> float:
     return v
 
 
+def _size(text: str) -> int:
+    from ._safe_io import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _layers(text: str) -> list[int]:
     parts = [p for p in text.replace(" ", "").split(",") if p != ""]
     if not parts and text.strip() == "":
@@ -75,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    common.add_argument("--max-memory", type=_size, metavar="SIZE",
+                        help="the most memory loading files may take, e.g. 2G (default: "
+                        "half the memory available, or $CHAINRULE_MAX_MEMORY)")
 
     t = sub.add_parser("train", parents=[common],
                        help="train a network (default: digits, no network needed)")
@@ -84,24 +96,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", help="folder with the MNIST files (default: "
                    "$CHAINRULE_DATA or the user cache)")
     t.add_argument("--layers", type=_layers, help="hidden layer sizes, e.g. 100,50")
-    t.add_argument("--activation", default="relu", help="hidden activation (relu, tanh, "
-                   "sigmoid, leaky_relu, elu, gelu, softplus, identity)")
+    t.add_argument("--activation", default=None, help="hidden activation (relu, tanh, "
+                   "sigmoid, leaky_relu, elu, gelu, softplus, identity; default relu)")
     t.add_argument("--output", default=None, help="output activation (default: softmax for "
                    "classes, identity for regression)")
     t.add_argument("--cost", default=None, help="mse, cross_entropy or binary_cross_entropy "
                    "(default: fits the output)")
-    t.add_argument("--optimizer", default="adam",
+    t.add_argument("--optimizer", default=None, help="default adam",
                    choices=["gd", "sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"])
     t.add_argument("--lr", type=_positive_float, help="learning rate alpha (default: per "
                    "optimizer)")
-    t.add_argument("--schedule", default="cosine", choices=["cosine", "constant"])
+    t.add_argument("--schedule", default=None, choices=["cosine", "constant"],
+                   help="default cosine")
     t.add_argument("--epochs", type=_positive_int)
     t.add_argument("--batch-size", type=_positive_int)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=None, help="default 0")
     t.add_argument("--out", default="model.safetensors", help="where to save the model")
     t.add_argument("--checkpoint", help="write a checkpoint here after every epoch")
     t.add_argument("--resume", help="continue training from this checkpoint")
-    t.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    t.add_argument("--dtype", default=None, choices=["float32", "float64"],
+                   help="default float32")
     t.add_argument("--task", choices=["classify", "regress"], help="for CSV/NPZ files "
                    "(default: guessed from the target column)")
     t.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE")
@@ -186,7 +200,7 @@ def _load_dataset(args: argparse.Namespace, for_training: bool) -> dict[str, Any
     if name == "mnist":
         # no copies of the 188 MB training images: the last 5,000 of the training file
         # (in its published order) are the validation set, as views
-        Xtr, ytr, Xte, yte = load_mnist(args.data_dir)
+        Xtr, ytr, Xte, yte = load_mnist(args.data_dir, max_memory=args.max_memory)
         return {"kind": "mnist", "arrays": (Xtr[:55000], ytr[:55000], Xtr[55000:],
                                             ytr[55000:], Xte, yte),
                 "X": Xte, "y": yte, "test": np.arange(10000), "classify": True,
@@ -194,9 +208,9 @@ def _load_dataset(args: argparse.Namespace, for_training: bool) -> dict[str, Any
     path = Path(name)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        table = load_csv(path, args.target)
+        table = load_csv(path, args.target, max_memory=args.max_memory)
     elif suffix == ".npz":
-        table = load_npz(path, args.target)
+        table = load_npz(path, args.target, max_memory=args.max_memory)
     else:
         raise UsageError(f"--dataset {name!r}: use digits, mnist, or a .csv / .npz file")
     y_raw = table.y
@@ -235,6 +249,67 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
+TRAIN_DEFAULTS = {"activation": "relu", "optimizer": "adam", "schedule": "cosine",
+                  "dtype": "float32", "seed": 0}
+
+
+def _output(path: str, flag: str, *inputs: tuple[str, str | None]) -> None:
+    """The write rule, before any work: ``path`` may be nothing or a regular file, in an
+    existing folder, and none of the ``inputs`` (flag, path) of the same run."""
+    from ._safe_io import check_writable, same_file
+
+    check_writable(path, flag)
+    for other_flag, other in inputs:
+        if other and same_file(path, other):
+            raise UsageError(f"{flag} {path} is also the {other_flag}; a run that writes "
+                             f"over its own input can lose it: write to another file")
+
+
+def _check_train_paths(args: argparse.Namespace) -> None:
+    data = args.dataset if args.dataset not in ("digits", "mnist") else None
+    _output(args.out, "--out", ("--checkpoint", args.checkpoint),
+            ("checkpoint being resumed (--resume)", args.resume), ("--dataset", data))
+    if args.checkpoint:
+        _output(args.checkpoint, "--checkpoint", ("--dataset", data))
+    if args.plot:
+        plot_dir = Path(args.plot)
+        if plot_dir.exists() or plot_dir.is_symlink():
+            if not plot_dir.is_dir():
+                raise ValueError(f"--plot {args.plot}: is not a folder")
+            _output(str(plot_dir / "training_curves.png"), "--plot",
+                    ("--out", args.out), ("--checkpoint", args.checkpoint))
+
+
+def _check_resume(args: argparse.Namespace, net: Any, ck: dict[str, Any]) -> None:
+    """A resumed run continues the same run: a setting given on the command line that
+    differs from the checkpoint's is refused, not silently ignored."""
+    fit, opt = ck["fit"], ck["optimizer"]
+    hidden_act = net.layers[0].activation.name if len(net.layers) > 1 else None
+    theirs = {"--layers": ("layers", net.sizes[1:-1]), "--lr": ("lr", opt.get("lr")),
+              "--epochs": ("epochs", fit.get("epochs")),
+              "--batch-size": ("batch_size", fit.get("batch_size")),
+              "--optimizer": ("optimizer", opt.get("name")),
+              "--schedule": ("schedule", fit.get("schedule")),
+              "--dtype": ("dtype", net.dtype.name), "--activation": ("activation", hidden_act),
+              "--output": ("output", net.layers[-1].activation.name),
+              "--cost": ("cost", net.cost.name), "--seed": ("seed", fit.get("seed"))}
+    changed = [f"{flag} {getattr(args, attr)} (the checkpoint has {value})"
+               for flag, (attr, value) in theirs.items()
+               if getattr(args, attr) is not None and getattr(args, attr) != value]
+    if changed:
+        raise UsageError(f"--resume {args.resume} continues the same run, but "
+                         f"{'; '.join(changed)}; drop the changed option(s), or start a new run "
+                         f"without --resume")
+
+
+def _check_network_memory(sizes: list[int], args: argparse.Namespace) -> None:
+    from ._safe_io import check_budget
+
+    params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    itemsize = 4 if args.dtype == "float32" else 8
+    check_budget(params * (3 * itemsize + 16), args.max_memory, f"a network of sizes {sizes}")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -243,17 +318,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .nn import Network
     from .optim import get_optimizer
 
-    out_path = Path(args.out)
-    if out_path.is_dir():
-        raise ValueError(f"--out {args.out}: is a directory; give a file name such as "
-                         f"model.safetensors")
-    if not out_path.resolve().parent.is_dir():
-        raise ValueError(f"--out {args.out}: the folder {out_path.parent} does not exist; "
-                         f"create it first")
+    _check_train_paths(args)
     resumed = None
     if args.resume:  # the run's own seed decides the split and the shuffles
-        resumed = load_checkpoint(args.resume)
-        args.seed = int(resumed[1].get("fit", {}).get("seed", args.seed))
+        resumed = load_checkpoint(args.resume, max_memory=args.max_memory)
+        _check_resume(args, resumed[0], resumed[1])
+        args.seed = int(resumed[1]["fit"].get("seed", 0))
+    for k, v in TRAIN_DEFAULTS.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
     d = _load_dataset(args, for_training=True)
     kind = d["kind"]
     hidden, epochs, batch = DATASET_DEFAULTS[kind]
@@ -303,6 +376,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if epochs == 0:
             _say(f"{args.resume}: already trained for {epochs_total} epochs; nothing to do")
     else:
+        _check_network_memory([X.shape[1], *hidden, n_out], args)
         net = Network.from_sizes([X.shape[1], *hidden, n_out], hidden=args.activation,
                                  output=out_act, cost=args.cost, dtype=args.dtype,
                                  seed=args.seed)
@@ -329,7 +403,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.plot and net.history_:
         from .plot import plot_history
 
-        Path(args.plot).mkdir(parents=True, exist_ok=True)
+        Path(args.plot).mkdir(parents=True, exist_ok=True)  # checked before the run
         _say(f"training curves written to "
              f"{plot_history(net.history_, Path(args.plot) / 'training_curves.png')}")
     if d["classify"]:
@@ -355,7 +429,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import DataError
     from .io import load_model
 
-    net = load_model(args.model)
+    net = load_model(args.model, max_memory=args.max_memory)
     d = _load_dataset(args, for_training=False)
     X, y = d["X"], d["y"]
     if X.shape[1] != net.sizes[0]:
@@ -387,42 +461,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import csv
     import io as _io
 
-    import numpy as np
-
-    from .data import DataError
-    from .data.tabular import _check_values, _number, _read_text
+    from .data.tabular import read_features
     from .io import atomic_write, load_model
 
-    net = load_model(args.model)
-    path = Path(args.input)
-    text = _read_text(path)
-    rows = [r for r in csv.reader(_io.StringIO(text)) if any(c.strip() for c in r)]
-    if len(rows) < 2:
-        raise DataError(f"{path}: needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
-    names = net.preprocessing.get("feature_names")
-    if names:
-        missing = [n for n in names if n not in header]
-        if missing:
-            raise DataError(f"{path}: missing feature column(s) {', '.join(missing[:5])}")
-        cols = [header.index(n) for n in names]
-    else:
-        if len(header) != net.sizes[0]:
-            raise DataError(f"{path}: {len(header)} columns but the model expects "
-                            f"{net.sizes[0]} features")
-        cols = list(range(len(header)))
-    X = np.empty((len(rows) - 1, len(cols)))
-    for r, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise DataError(f"{path}: line {r} has {len(row)} fields but the header has "
-                            f"{len(header)}")
-        for k, c in enumerate(cols):
-            try:
-                X[r - 2, k] = _number(row[c])
-            except ValueError:
-                raise DataError(f"{path}: line {r}, column {header[c]!r}: {row[c]!r} is not a "
-                                f"number") from None
-    _check_values(path, X, [header[c] for c in cols], False)
+    if args.out:
+        _output(args.out, "--out", ("input", args.input), ("model", args.model))
+    net = load_model(args.model, max_memory=args.max_memory)
+    X = read_features(args.input, net.preprocessing.get("feature_names"), net.sizes[0],
+                      max_memory=args.max_memory)
     pred = net.predict(_prepared(net, X))
     buf = _io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -502,7 +548,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .io import load_model
     from .io.onnx_export import export_onnx
 
-    net = load_model(args.model)
+    _output(args.onnx, "--onnx", ("model", args.model))
+    net = load_model(args.model, max_memory=args.max_memory)
     out = export_onnx(net, args.onnx, dtype=args.dtype)
     _say(f"ONNX model (opset 17) written to {out}")
     return 0
@@ -522,11 +569,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from . import plot
     from .io import load_checkpoint, load_model
 
+    if Path(args.out).suffix.lower() not in (".png", ".svg"):
+        raise ValueError(f"{args.out}: write pictures as .png or .svg")
+    data = args.dataset if args.dataset not in ("digits", "mnist") else None
+    _output(args.out, "--out", ("model", args.model), ("--dataset", data))
     if args.what == "curves":
-        _, ck, _ = load_checkpoint(args.model)
+        _, ck, _ = load_checkpoint(args.model, max_memory=args.max_memory)
         out = plot.plot_history(ck["history"], args.out)
     else:
-        net = load_model(args.model)
+        net = load_model(args.model, max_memory=args.max_memory)
         d = _load_dataset(args, for_training=True)
         if "arrays" in d:
             Xs, ys = d["arrays"][0][:1000], d["arrays"][1][:1000]
@@ -578,6 +629,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except MemoryError:
+        if debug:
+            raise
+        print("chainrule: error: out of memory; use smaller data or a smaller network, or "
+              "a lower --max-memory to be refused before the work starts", file=sys.stderr)
+        return 1
     except Exception as exc:  # every user-facing failure ends here, in one line
         if debug:
             raise
@@ -598,8 +655,7 @@ def _is_user_error(exc: Exception) -> bool:
     from .training import TrainingDiverged
 
     return isinstance(exc, (DataError, ExpressionError, TracerError, TrainingDiverged,
-                            ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
-                            ImportError))
+                            ValueError, OSError, ImportError))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import time
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from .._safe_io import atomic_write, check_budget, open_regular
 from .errors import DataError
 
 FILES = {
@@ -45,21 +48,18 @@ def read_idx(path: str | Path, magic: int | None = None,
              shape: tuple[int, ...] | None = None, sha256: str | None = None) -> np.ndarray:
     """Read one IDX file (``.gz`` or raw) as a uint8 array, checking what is given."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(2)
-        if head == b"\x1f\x8b":
-            with gzip.open(path, "rb") as g:
-                raw = g.read(MAX_BYTES + 1)
-        else:
-            raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, expected an IDX file") from None
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"{path}: cannot read it as gzip or IDX ({exc}); delete it and "
-                        f"fetch it again") from None
+    with open_regular(path, "IDX file", DataError) as f:
+        try:
+            if f.read(2) == b"\x1f\x8b":
+                f.seek(0)
+                with gzip.GzipFile(fileobj=f, mode="rb") as g:
+                    raw = g.read(MAX_BYTES + 1)
+            else:
+                f.seek(0)
+                raw = f.read(MAX_BYTES + 1)
+        except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise DataError(f"{path}: cannot read it as gzip or IDX ({exc}); delete it and "
+                            f"fetch it again") from None
     if len(raw) > MAX_BYTES:
         raise DataError(f"{path}: larger than any MNIST file; not an MNIST IDX file")
     if len(raw) < 8:
@@ -75,7 +75,9 @@ def read_idx(path: str | Path, magic: int | None = None,
         raise DataError(f"{path}: IDX header declares {ndim} dimensions")
     dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     start = 4 + 4 * ndim
-    if len(raw) != start + int(np.prod(dims, dtype=np.int64)):
+    if len(raw) < start:
+        raise DataError(f"{path}: too short for its IDX header")
+    if len(raw) != start + math.prod(dims):
         raise DataError(f"{path}: header declares shape {dims} but the file holds "
                         f"{len(raw) - start} bytes of data (truncated or corrupted)")
     if shape is not None and dims != shape:
@@ -106,9 +108,7 @@ def _download(data_dir: Path, base: str, retries: int = 3, timeout: float = 30.0
             try:
                 with urllib.request.urlopen(mirror + base + ".gz", timeout=timeout) as r:
                     payload = r.read(20_000_000)
-                tmp = target.with_suffix(".gz.part")
-                tmp.write_bytes(payload)
-                os.replace(tmp, target)
+                atomic_write(target, payload, "MNIST file", DataError)
                 return target
             except (urllib.error.URLError, OSError, TimeoutError) as exc:
                 last = exc
@@ -124,7 +124,8 @@ def _download(data_dir: Path, base: str, retries: int = 3, timeout: float = 30.0
 
 
 def load_mnist(data_dir: str | Path | None = None, download: bool = True,
-               normalize: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+               normalize: bool = True, max_memory: int | str | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """MNIST as ``(X_train, y_train, X_test, y_test)``: X of shape (m, 784), float32 in
     [0, 1] (or uint8 with ``normalize=False``), y of int64 labels 0-9.
 
@@ -133,6 +134,9 @@ def load_mnist(data_dir: str | Path | None = None, download: bool = True,
     magic number, shape and SHA-256 are checked.
     """
     d = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    # the bytes of the four files, and the float32 copies of the images
+    check_budget(70000 * 785 + (70000 * 784 * 4 if normalize else 0), max_memory, "MNIST",
+                 DataError)
     if d.exists() and not d.is_dir():
         raise DataError(f"{d}: is a file; --data-dir must be a folder holding the MNIST files")
     out = {}

@@ -6,13 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._safe_io import check_budget, format_bytes, memory_budget, open_regular, read_bytes
 from .errors import DataError
 
 MAX_FILE_BYTES = 2 * 1024 ** 3
@@ -29,28 +32,21 @@ class Table:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def _read_text(path: Path) -> str:
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, expected a CSV file")
-    if size > MAX_FILE_BYTES:
-        raise DataError(f"{path}: {size / 1e9:.1f} GB is larger than the 2 GB limit")
-    try:
-        raw = path.read_bytes()
-    except PermissionError:
-        raise DataError(f"{path}: permission denied") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
-    if raw[:2] == b"\x1f\x8b" or raw[:4] == b"PK\x03\x04" or b"\x00" in raw[:4096]:
+def _read_text(path: Path, max_memory: int | str | None = None) -> str:
+    """The whole text of a small UTF-8 file (a regular file only, read with a budget)."""
+    limit = min(MAX_FILE_BYTES, memory_budget(max_memory))
+    raw = read_bytes(path, limit, "CSV file", DataError)
+    if _binary(raw[:4096]):
         raise DataError(f"{path}: this is a binary file, not a CSV text file")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV"
                         ) from None
+
+
+def _binary(head: bytes) -> bool:
+    return head[:2] == b"\x1f\x8b" or head[:4] == b"PK\x03\x04" or b"\x00" in head
 
 
 def _number(s: str) -> float:
@@ -60,65 +56,267 @@ def _number(s: str) -> float:
     return float(s)
 
 
-def load_csv(path: str | Path, target: str | None = None, allow_nan: bool = False) -> Table:
-    """A CSV file with a header row. ``target`` names the label column (default: the
-    last column); every other column must be numeric."""
-    path = Path(path)
-    text = _read_text(path)
-    try:
-        rows = list(csv.reader(io.StringIO(text)))
-    except csv.Error as exc:
-        raise DataError(f"{path}: not a readable CSV file ({exc})") from None
-    rows = [r for r in rows if any(c.strip() for c in r)]
-    if not rows:
+# --------------------------------------------------------------------------- streamed CSV
+# The file is read twice, in 1 MB pieces: once to count its lines (an upper bound on the
+# rows, so the array is allocated once, after the budget check), once through csv.reader
+# to fill it, a few thousand rows at a time. Peak memory: the array, plus one chunk.
+
+CHUNK_ROWS = 4096
+_INT = re.compile(r"^[+-]?[0-9]+$")
+INT64_MAX = 2 ** 63 - 1
+
+
+class _CSV:
+    """An open CSV file: its header, an upper bound on its data rows, and its rows."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.f = open_regular(path, "CSV file", DataError)
+        try:
+            self.lines = self._count()
+        except BaseException:
+            self.f.close()
+            raise
+
+    def _count(self) -> int:
+        n, size, head = 0, 0, b""
+        while True:
+            try:
+                piece = self.f.read(1 << 20)
+            except OSError as exc:
+                raise DataError(f"{self.path}: cannot read it ({exc.strerror})") from None
+            if not piece:
+                break
+            if not size:
+                head = piece[:4096]
+                if _binary(head):
+                    raise DataError(f"{self.path}: this is a binary file, not a CSV text file")
+            size += len(piece)
+            if size > MAX_FILE_BYTES:
+                raise DataError(f"{self.path}: larger than the "
+                                f"{format_bytes(MAX_FILE_BYTES)} limit for CSV files")
+            n += piece.count(b"\n")
+        self.f.seek(0)
+        return n + 1
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """(line number, fields) of each non-blank row, the header first."""
+        self.f.seek(0)
+        text = io.TextIOWrapper(self.f, encoding="utf-8-sig", newline="")
+        reader = csv.reader(text)
+        try:
+            for row in reader:
+                if any(c.strip() for c in row):
+                    yield reader.line_num, row
+        except UnicodeDecodeError:
+            raise DataError(f"{self.path}: not UTF-8 text (near line {reader.line_num + 1}); "
+                            f"save it as UTF-8 CSV") from None
+        except csv.Error as exc:
+            why = str(exc)
+            if "field larger than field limit" in why:
+                why = (f"a field longer than {csv.field_size_limit():,} characters; "
+                       f"is it a CSV file?")
+            raise DataError(f"{self.path}: line {reader.line_num}: not a readable CSV file "
+                            f"({why})") from None
+        finally:
+            text.detach()
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _header(path: Path, rows: Iterator[tuple[int, list[str]]]) -> list[str]:
+    first = next(rows, None)
+    if first is None:
         raise DataError(f"{path}: the file is empty")
-    header = [h.strip() for h in rows[0]]
-    if len(rows) == 1:
-        raise DataError(f"{path}: the file has a header but no data rows")
+    header = [h.strip() for h in first[1]]
     if len(set(header)) != len(header):
         dup = sorted({h for h in header if header.count(h) > 1})
-        raise DataError(f"{path}: the header names {', '.join(dup)} more than once")
-    if target is None:
-        target = header[-1]
-    if target not in header:
-        raise DataError(f"{path}: no column named {target!r}; the columns are "
-                        f"{', '.join(header[:20])}{' ...' if len(header) > 20 else ''}")
-    if len(header) < 2:
-        raise DataError(f"{path}: needs at least one feature column besides {target!r}")
-    t = header.index(target)
-    feats = [h for i, h in enumerate(header) if i != t]
-    X = np.empty((len(rows) - 1, len(header) - 1))
-    y = []
-    for r, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise DataError(f"{path}: line {r} has {len(row)} fields but the header has "
-                            f"{len(header)} (ragged rows)")
-        y.append(row[t].strip())
-        k = 0
-        for i, cell in enumerate(row):
-            if i == t:
-                continue
-            try:
-                X[r - 2, k] = _number(cell)
-            except ValueError:
-                raise DataError(f"{path}: line {r}, column {header[i]!r}: {cell.strip()!r} is "
-                                f"not a number; features must be numeric") from None
-            k += 1
-    _check_values(path, X, feats, allow_nan)
-    return Table(X, _typed(np.array(y, dtype=object), path, target), feats, target)
+        raise DataError(f"{path}: the header names {', '.join(_shown(d) for d in dup)} more "
+                        f"than once")
+    for h in header:
+        _check_name(path, h, "a column name")
+    return header
 
 
-def _typed(y: np.ndarray, path: Path, target: str) -> np.ndarray:
-    """Target strings become numbers when every one of them is a number."""
-    if any(v == "" for v in y):
-        raise DataError(f"{path}: the target column {target!r} has empty cells")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _shown(s: str) -> str:
+    return repr(s if len(s) <= 60 else s[:57] + "...")
+
+
+def printable_problem(s: str) -> str | None:
+    """Why the name or class ``s`` cannot be printed safely, or None: no control
+    characters (terminal escapes, line breaks, bidirectional overrides), at most 1,000
+    characters."""
+    if _CONTROL.search(s):
+        return (f"{_shown(s)} holds control characters (terminal escapes, line breaks or "
+                f"direction overrides)")
+    if len(s) > 1000:
+        return f"is {len(s):,} characters long; the limit is 1,000"
+    return None
+
+
+def _check_name(path: Path | str, s: str, what: str) -> None:
+    why = printable_problem(s)
+    if why:
+        raise DataError(f"{path}: {what} {why}; fix the file")
+
+
+def _fill(path: Path, X: np.ndarray, r0: int, chunk: list[list[str]], lines: list[int],
+          names: list[str], allow_nan: bool) -> None:
+    """Parse one chunk of rows into X[r0:], with the line and column of a bad cell."""
     try:
-        f = np.array([float(v) for v in y])
-    except (TypeError, ValueError):
-        return y.astype(str)
-    if not np.all(np.isfinite(f)):
-        raise DataError(f"{path}: the target column {target!r} holds NaN or infinite values")
-    return f.astype(np.int64) if np.all(f == np.round(f)) else f
+        block = np.array(chunk, dtype=np.float64)
+    except ValueError:
+        block = np.empty((len(chunk), len(names)))
+        for i, row in enumerate(chunk):
+            for k, cell in enumerate(row):
+                try:
+                    block[i, k] = _number(cell)
+                except ValueError:
+                    raise DataError(f"{path}: line {lines[i]}, column {_shown(names[k])}: "
+                                    f"{_shown(cell.strip())} is not a number; features must "
+                                    f"be numeric") from None
+    bad = ~np.isfinite(block)
+    if bad.any() and not allow_nan:
+        i, k = np.argwhere(bad)[0]
+        raise DataError(f"{path}: line {lines[i]}, column {_shown(names[k])} is missing, NaN "
+                        f"or infinite; fill or drop such rows first")
+    if np.any(np.abs(block[~bad]) > 1e30):
+        raise DataError(f"{path}: values larger than 1e30 in absolute value; rescale the "
+                        f"features")
+    X[r0:r0 + len(chunk)] = block
+
+
+def _read_matrix(path: Path, pick: Any, max_memory: int | str | None, allow_nan: bool,
+                 text_target: bool = False) -> tuple[np.ndarray, Any, list[str], Any]:
+    """Stream a CSV file into (X, target values or None, feature names, pick's extra).
+    ``pick(header)`` returns (feature column indices, target index or None, extra)."""
+    data = _CSV(path)
+    rows = data.rows()
+    try:
+        header = _header(path, rows)
+        cols, t, extra = pick(header)
+        names = [header[c] for c in cols]
+        m_max = data.lines
+        need = m_max * (len(cols) + (2 if t is not None else 0)) * 8
+        check_budget(need, max_memory, f"{path}: {m_max:,} lines x {len(cols)} columns",
+                     DataError)
+        X = np.empty((m_max, len(cols)))
+        yf = np.empty(m_max) if t is not None and not text_target else None
+        yi = np.empty(m_max, np.int64) if yf is not None else None
+        ys: list[str] | None = [] if t is not None and text_target else None
+        seen: dict[str, str] = {}
+        all_int = True
+        m = 0
+        chunk: list[list[str]] = []
+        lines: list[int] = []
+        for line, row in rows:
+            if len(row) != len(header):
+                raise DataError(f"{path}: line {line} has {len(row)} fields but the header "
+                                f"has {len(header)} (ragged rows)")
+            if t is not None:
+                v = row[t].strip()
+                if v == "":
+                    raise DataError(f"{path}: line {line}: the target column "
+                                    f"{_shown(header[t])} has empty cells")
+                if ys is not None:
+                    _check_name(path, v, f"line {line}: the class")
+                    ys.append(seen.setdefault(v, v))
+                else:
+                    assert yf is not None and yi is not None
+                    if all_int and _INT.match(v):
+                        iv = int(v)
+                        if abs(iv) > INT64_MAX:
+                            raise DataError(f"{path}: line {line}: the target {_shown(v)} is "
+                                            f"an integer beyond the 64-bit range; such labels"
+                                            f" would be rounded into one another")
+                        yi[m] = iv
+                        yf[m] = float(iv)
+                    else:
+                        try:
+                            yf[m] = float(v)
+                        except ValueError:
+                            rows.close()
+                            data.close()
+                            return _read_matrix(path, pick, max_memory, allow_nan, True)
+                        if not math.isfinite(yf[m]):
+                            raise DataError(f"{path}: the target column {_shown(header[t])} "
+                                            f"holds NaN or infinite values")
+                        all_int = False
+            chunk.append([row[c] for c in cols])
+            lines.append(line)
+            if len(chunk) == CHUNK_ROWS:
+                _fill(path, X, m + 1 - len(chunk), chunk, lines, names, allow_nan)
+                chunk, lines = [], []
+            m += 1
+        if chunk:
+            _fill(path, X, m - len(chunk), chunk, lines, names, allow_nan)
+    finally:
+        rows.close()
+        data.close()
+    if m == 0:
+        raise DataError(f"{path}: the file has a header but no data rows")
+    X = X[:m] if m == m_max else X[:m].copy()
+    if t is None:
+        y = None
+    elif ys is not None:
+        y = np.array(ys, dtype=str)
+    elif all_int:
+        assert yi is not None
+        y = yi[:m].copy()
+    else:
+        assert yf is not None
+        f = yf[:m].copy()
+        y = f.astype(np.int64) if np.all(f == np.round(f)) and np.all(
+            np.abs(f) < 2.0 ** 63) else f
+    return X, y, names, extra
+
+
+def load_csv(path: str | Path, target: str | None = None, allow_nan: bool = False,
+             max_memory: int | str | None = None) -> Table:
+    """A CSV file with a header row. ``target`` names the label column (default: the
+    last column); every other column must be numeric. The file is streamed into the
+    array, refused before allocation when it exceeds ``max_memory`` (bytes or "2G";
+    default: half the memory available)."""
+    path = Path(path)
+
+    def pick(header: list[str]) -> tuple[list[int], int, str]:
+        name = header[-1] if target is None else target
+        if name not in header:
+            raise DataError(f"{path}: no column named {_shown(name)}; the columns are "
+                            f"{', '.join(header[:20])}{' ...' if len(header) > 20 else ''}")
+        if len(header) < 2:
+            raise DataError(f"{path}: needs at least one feature column besides "
+                            f"{_shown(name)}")
+        t = header.index(name)
+        return [i for i in range(len(header)) if i != t], t, name
+
+    X, y, feats, tname = _read_matrix(path, pick, max_memory, allow_nan)
+    return Table(X, y, feats, tname)
+
+
+def read_features(path: str | Path, names: list[str] | None, n: int,
+                  max_memory: int | str | None = None) -> np.ndarray:
+    """The feature matrix of a CSV file for a model: the columns ``names`` (in that
+    order), or, without names, all ``n`` columns. Streamed, budgeted, finite values."""
+    path = Path(path)
+
+    def pick(header: list[str]) -> tuple[list[int], None, None]:
+        if names:
+            missing = [nm for nm in names if nm not in header]
+            if missing:
+                raise DataError(f"{path}: missing feature column(s) "
+                                f"{', '.join(_shown(nm) for nm in missing[:5])}")
+            return [header.index(nm) for nm in names], None, None
+        if len(header) != n:
+            raise DataError(f"{path}: {len(header)} columns but the model expects {n} "
+                            f"features")
+        return list(range(len(header))), None, None
+
+    return _read_matrix(path, pick, max_memory, False)[0]
 
 
 def _check_values(path: Path, X: np.ndarray, names: list[str], allow_nan: bool) -> None:
@@ -133,29 +331,78 @@ def _check_values(path: Path, X: np.ndarray, names: list[str], allow_nan: bool) 
                         f"features")
 
 
-def load_npz(path: str | Path, target: str | None = None) -> Table:
+MAX_NPZ_MEMBERS = 10_000
+
+
+def _npz_arrays(path: Path, max_memory: int | str | None) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file, each .npy header read and checked (no objects, the
+    declared shape matching the bytes stored) and the total checked against the memory
+    budget before any array is allocated. Never unpickles."""
+    fmt = np.lib.format
+    with open_regular(path, ".npz file", DataError) as f:
+        if f.read(4) != b"PK\x03\x04":
+            raise DataError(f"{path}: not a readable .npz file (an .npz is a zip archive of "
+                            f"arrays, as numpy.savez writes)")
+        f.seek(0)
+        try:
+            with zipfile.ZipFile(f) as zf:
+                infos = [i for i in zf.infolist() if not i.is_dir()]
+                if len(infos) > MAX_NPZ_MEMBERS:
+                    raise DataError(f"{path}: {len(infos):,} members; the limit is "
+                                    f"{MAX_NPZ_MEMBERS:,}")
+                heads = []
+                need = 0
+                for info in infos:
+                    with zf.open(info) as m:
+                        version = fmt.read_magic(m)
+                        if version == (1, 0):
+                            shape, fortran, dtype = fmt.read_array_header_1_0(m)
+                        elif version == (2, 0):
+                            shape, fortran, dtype = fmt.read_array_header_2_0(m)
+                        else:
+                            raise ValueError(f"unsupported .npy version {version}")
+                        start = m.tell()
+                    if dtype.hasobject:
+                        raise DataError(f"{path}: holds Python objects (pickled); chainrule "
+                                        f"reads only numeric arrays")
+                    if dtype.kind not in "biufcUS" or dtype.fields is not None:
+                        raise DataError(f"{path}: array {_shown(info.filename)} has dtype "
+                                        f"{dtype}; chainrule reads numbers and strings")
+                    nbytes = math.prod(shape) * dtype.itemsize
+                    if nbytes != info.file_size - start:
+                        raise DataError(f"{path}: array {_shown(info.filename)} declares shape"
+                                        f" {shape} but holds {info.file_size - start:,} bytes "
+                                        f"(corrupted)")
+                    # the array, and its float64 copy as features
+                    need += nbytes + math.prod(shape) * 8
+                    heads.append(info)
+                check_budget(need, max_memory, f"{path}: its arrays", DataError)
+                arrays = {}
+                for info in heads:
+                    with zf.open(info) as m:
+                        key = info.filename[:-4] if info.filename.endswith(".npy") else \
+                            info.filename
+                        _check_name(path, key, "the array name")
+                        arrays[key] = fmt.read_array(m, allow_pickle=False)
+        except DataError:
+            raise
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError, NotImplementedError,
+                RuntimeError) as exc:
+            if "pickle" in str(exc).lower():
+                raise DataError(f"{path}: holds Python objects (pickled); chainrule reads "
+                                f"only numeric arrays") from None
+            raise DataError(f"{path}: not a readable .npz file "
+                            f"({' '.join(str(exc).split())[:200]})") from None
+    return arrays
+
+
+def load_npz(path: str | Path, target: str | None = None,
+             max_memory: int | str | None = None) -> Table:
     """An NPZ file either with arrays ``X`` (m, n) and ``y`` (m,), or with one 1-D array per
-    column, ``target`` naming the label column. Never unpickles."""
+    column, ``target`` naming the label column. Never unpickles; every header is checked
+    against the bytes and the memory budget before an array is allocated."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, expected an .npz file")
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    if magic != b"PK\x03\x04":
-        raise DataError(f"{path}: not a readable .npz file (an .npz is a zip archive of "
-                        f"arrays, as numpy.savez writes)")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise DataError(f"{path}: holds Python objects (pickled); chainrule reads only "
-                            f"numeric arrays") from None
-        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    arrays = _npz_arrays(path, max_memory)
     if "X" in arrays and (target or "y") in arrays:
         X = arrays["X"]
         y = arrays[target or "y"]
@@ -183,6 +430,8 @@ def load_npz(path: str | Path, target: str | None = None) -> Table:
         tname = target
     if X.dtype.kind not in "fiub":
         raise DataError(f"{path}: features must be numeric, got dtype {X.dtype}")
+    if y.ndim != 1:
+        raise DataError(f"{path}: the target must be 1-D, got shape {y.shape}")
     if y.shape[0] != X.shape[0]:
         raise DataError(f"{path}: {X.shape[0]} rows of features but {y.shape[0]} targets")
     if X.shape[0] == 0:
@@ -191,8 +440,12 @@ def load_npz(path: str | Path, target: str | None = None) -> Table:
     _check_values(path, X, names, False)
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise DataError(f"{path}: the target holds NaN or infinite values")
+    if y.dtype.kind == "u" and y.size and int(y.max()) > INT64_MAX:
+        raise DataError(f"{path}: the target holds integers beyond the 64-bit signed range")
     if y.dtype.kind in "US":
         y = y.astype(str)
+        for c in np.unique(y):
+            _check_name(path, str(c), "the class")
     elif y.dtype.kind not in "fiub":
         raise DataError(f"{path}: the target must be numbers or strings, got {y.dtype}")
     return Table(X, y, names, tname)

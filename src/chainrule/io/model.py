@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, _safe_io
 from ..data.errors import DataError
+from ..data.tabular import printable_problem
 from ..nn import ACTIVATIONS, COSTS, Dense, Network, get_activation, get_cost
+from ..optim import get_optimizer
 
 __all__ = ["save_model", "load_model", "save_checkpoint", "load_checkpoint", "atomic_write",
            "Checkpoint",
@@ -46,46 +46,10 @@ class ModelFileError(DataError):
 
 
 def atomic_write(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all (temp file, fsync, rename, fsync)."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise ModelFileError(f"{path}: is a directory; give a file name such as "
-                             f"model.safetensors")
-    if not folder.is_dir():
-        raise ModelFileError(f"{folder}: folder does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        os.chmod(tmp, _mode_for(path))
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        try:
-            dfd = os.open(folder, os.O_RDONLY)
-        except OSError:  # pragma: no cover - platforms without directory fds
-            return
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _mode_for(path: Path) -> int:
-    """The permissions an ordinary new file would get (or the existing file's)."""
-    try:
-        return path.stat().st_mode & 0o777
-    except OSError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
+    """Write ``data`` to ``path`` whole or not at all (temp file, fsync, rename, fsync),
+    by the write rule of :mod:`chainrule._safe_io`: only where nothing is, or over a
+    regular file; never over a device, FIFO, socket or directory."""
+    _safe_io.atomic_write(path, data, "model file", ModelFileError)
 
 
 def _json_value(v: Any) -> Any:
@@ -295,12 +259,27 @@ def _validate_config(cfg: Any, name: str, custom: dict[str, Any] | None = None
                                                         layers[-1]["n_out"] == 1):
             raise ModelFileError(f"{name}: {len(classes)} class names for "
                                  f"{layers[-1]['n_out']} outputs")
+        if any(isinstance(c, int) and not -2 ** 63 <= c < 2 ** 63 for c in classes) or any(
+                isinstance(c, float) and not math.isfinite(c) for c in classes):
+            raise ModelFileError(f"{name}: class labels must be 64-bit integers, finite "
+                                 f"numbers or strings")
+        if len({json.dumps(c) for c in classes}) != len(classes):
+            raise ModelFileError(f"{name}: the class labels repeat")
     for k in ("feature_names",):
         v = cfg.get(k)
         if v is not None and not (isinstance(v, list) and all(isinstance(s, str) for s in v)):
             raise ModelFileError(f"{name}: {k} must be a list of strings")
+        if v is not None and len(set(v)) != len(v):
+            raise ModelFileError(f"{name}: the feature names repeat")
     if cfg.get("target") is not None and not isinstance(cfg.get("target"), str):
         raise ModelFileError(f"{name}: target must be a string")
+    texts = [c for c in classes or [] if isinstance(c, str)] + list(
+        cfg.get("feature_names") or []) + [cfg.get("target") or ""]
+    for text in texts:
+        if printable_problem(text):
+            raise ModelFileError(f"{name}: a class, feature or target name "
+                                 f"{printable_problem(text)}; chainrule prints these names, "
+                                 f"so it refuses the file")
     return cfg
 
 
@@ -317,23 +296,12 @@ def _known(v: Any, table: dict[str, Any], custom: dict[str, Any], name: str, wha
                          f"{', '.join(table)}")
 
 
-def _read(path: str | Path, max_bytes: int, custom: dict[str, Any] | None = None
+def _read(path: str | Path, max_bytes: int, max_memory: int | str | None = None,
+          custom: dict[str, Any] | None = None
           ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    path = Path(path)
     name = str(path)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise ModelFileError(f"{name}: file not found") from None
-    if path.is_dir():
-        raise ModelFileError(f"{name}: is a directory, expected a .safetensors model file")
-    if st.st_size > max_bytes:
-        raise ModelFileError(f"{name}: {st.st_size:,} bytes is above the {max_bytes:,}-byte "
-                             f"limit for model files")
-    try:
-        data = path.read_bytes()
-    except PermissionError:
-        raise ModelFileError(f"{name}: permission denied") from None
+    limit = min(max_bytes, _safe_io.memory_budget(max_memory))
+    data = _safe_io.read_bytes(path, limit, "model file", ModelFileError)
     try:
         header, start = read_header(data, name)
     except ModelFileError:
@@ -353,6 +321,7 @@ def _read(path: str | Path, max_bytes: int, custom: dict[str, Any] | None = None
     except (json.JSONDecodeError, RecursionError):
         raise ModelFileError(f"{name}: the chainrule metadata is not valid JSON") from None
     cfg = _validate_config(cfg, name, custom)
+    _check_against_header(cfg, header, name, len(data), max_memory)
     tensors = {}
     for key, info in header.items():
         if key == "__metadata__":
@@ -362,6 +331,31 @@ def _read(path: str | Path, max_bytes: int, custom: dict[str, Any] | None = None
             info["dtype"]].itemsize, offset=start + a).reshape(info["shape"])
         tensors[key] = arr
     return cfg, tensors
+
+
+def _check_against_header(cfg: dict[str, Any], header: dict[str, Any], name: str,
+                          file_bytes: int, max_memory: int | str | None) -> None:
+    """Before any layer is built: every layer's W and b is in the file with the shape and
+    dtype the metadata declares, and the network fits the memory budget. So a few hundred
+    bytes of metadata that declare a huge layer cost nothing."""
+    dtype = DTYPES["F32" if cfg["dtype"] == "float32" else "F64"]
+    for i, lc in enumerate(cfg["layers"]):
+        for part, shape in (("W", [lc["n_out"], lc["n_in"]]), ("b", [lc["n_out"]])):
+            key = f"layers.{i}.{part}"
+            info = header.get(key)
+            if info is None:
+                raise ModelFileError(f"{name}: tensor {key} is missing")
+            if info["shape"] != shape:
+                raise ModelFileError(f"{name}: tensor {key} has shape {tuple(info['shape'])},"
+                                     f" the architecture needs {tuple(shape)}")
+            if DTYPES[info["dtype"]] != dtype:
+                raise ModelFileError(f"{name}: tensor {key} is {DTYPES[info['dtype']]}, the "
+                                     f"model says {cfg['dtype']}")
+    params = sum(lc["n_out"] * (lc["n_in"] + 1) for lc in cfg["layers"])
+    # Theta, its gradient and the weight mask in the model's dtype; each layer's W and dW
+    # in float64 until Theta takes them over; the file's bytes are already held
+    need = file_bytes + params * (3 * dtype.itemsize + 16)
+    _safe_io.check_budget(need, max_memory, f"{name}: this model", ModelFileError)
 
 
 def _build(cfg: dict[str, Any], tensors: dict[str, np.ndarray], name: str,
@@ -417,32 +411,117 @@ def _build(cfg: dict[str, Any], tensors: dict[str, np.ndarray], name: str,
 
 
 def load_model(path: str | Path, max_bytes: int = MAX_FILE_BYTES,
+               max_memory: int | str | None = None,
                custom_objects: dict[str, Any] | None = None) -> Network:
     """Load and validate a model file (names, shapes, dtypes, finite values, schema
     version); raise :class:`ModelFileError` with the reason when it is not a sound model.
+    Only regular files are read; ``max_memory`` (bytes, or "2G"; default: half the memory
+    available) bounds what loading may allocate, checked before anything is built.
     ``custom_objects`` maps the names of your own activations and costs (the file holds
     names only, never code) to their functions or records."""
-    cfg, tensors = _read(path, max_bytes, custom_objects)
+    cfg, tensors = _read(path, max_bytes, max_memory, custom_objects)
     return _build(cfg, tensors, str(path), extra_ok=("optimizer.",), custom=custom_objects)
 
 
 def load_checkpoint(path: str | Path, max_bytes: int = MAX_FILE_BYTES,
+                    max_memory: int | str | None = None,
                     custom_objects: dict[str, Any] | None = None
                     ) -> tuple[Network, dict[str, Any], dict[str, np.ndarray]]:
     """A checkpoint: the network, the checkpoint record (epoch, optimiser config and step,
     history, fit settings) and the optimiser's state arrays."""
-    cfg, tensors = _read(path, max_bytes, custom_objects)
+    cfg, tensors = _read(path, max_bytes, max_memory, custom_objects)
     ck = cfg.get("checkpoint")
-    if not isinstance(ck, dict) or not isinstance(ck.get("epoch"), int):
+    if not isinstance(ck, dict):
         raise ModelFileError(f"{path}: a model file, but not a checkpoint (no training state "
                              f"to resume from)")
+    ck = _validate_checkpoint(ck, str(path))
     net = _build(cfg, tensors, str(path), extra_ok=("optimizer.",), custom=custom_objects)
     state = {k.split(".", 1)[1]: np.array(v) for k, v in tensors.items()
              if k.startswith("optimizer.")}
     for k, v in state.items():
         if v.shape != net.theta.shape or not np.all(np.isfinite(v)):
             raise ModelFileError(f"{path}: optimizer state {k!r} does not match the model")
+    oc = dict(ck["optimizer"])
+    t = oc.pop("t")
+    opt_name = oc.pop("name")
+    if opt_name != "sgd":
+        oc.pop("nesterov", None)
+    try:
+        opt = get_optimizer(opt_name, **oc)
+    except (ValueError, TypeError) as exc:
+        raise ModelFileError(f"{path}: the checkpoint's optimizer settings are invalid "
+                             f"({exc})") from None
+    needed = set(opt.STATE) if t > 0 else set()
+    missing, extra = sorted(needed - set(state)), sorted(set(state) - set(opt.STATE))
+    if missing or extra:
+        raise ModelFileError(f"{path}: the checkpoint's optimizer state is incomplete or "
+                             f"foreign (missing: {', '.join(missing) or 'none'}; unexpected: "
+                             f"{', '.join(extra) or 'none'}); resuming from it would not "
+                             f"continue the same run")
     return net, ck, state
+
+
+MAX_EPOCHS = 1_000_000
+_OPT_KEYS = {"name", "t", "lr", "weight_decay", "momentum", "nesterov", "beta1", "beta2",
+             "eps"}
+
+
+def _validate_checkpoint(ck: dict[str, Any], name: str) -> dict[str, Any]:
+    """The training record of a checkpoint, in a closed schema with sane ranges."""
+    def bad(what: str) -> ModelFileError:
+        return ModelFileError(f"{name}: malformed checkpoint: {what}")
+
+    def integer(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    if set(ck) - {"epoch", "optimizer", "history", "fit"} or not {"epoch", "optimizer"} <= set(
+            ck):
+        raise bad("it needs exactly epoch, optimizer, history and fit")
+    epoch = ck["epoch"]
+    if not integer(epoch) or not 0 <= epoch < MAX_EPOCHS:
+        raise bad(f"epoch {epoch!r} is not a whole number from 0 to {MAX_EPOCHS - 1:,}")
+    oc = ck["optimizer"]
+    if not isinstance(oc, dict) or not isinstance(oc.get("name"), str) or set(oc) - _OPT_KEYS:
+        raise bad("the optimizer record must name the optimizer and hold only its settings")
+    if not integer(oc.get("t")) or not 0 <= oc["t"] < 1 << 53:
+        raise bad(f"optimizer step {oc.get('t')!r} is not a whole number >= 0")
+    for k in ("lr", "weight_decay", "momentum", "beta1", "beta2", "eps"):
+        if k in oc and not number(oc[k]):
+            raise bad(f"optimizer {k} {oc[k]!r} is not a finite number")
+    if "lr" in oc and not 0 < oc["lr"] <= 1e6:
+        raise bad(f"learning rate {oc['lr']!r} must be in (0, 1e6]")
+    if "eps" in oc and not 0 < oc["eps"] < 1:
+        raise bad(f"eps {oc['eps']!r} must be in (0, 1)")
+    for k in ("beta1", "beta2", "momentum"):
+        if k in oc and not 0 <= oc[k] < 1:
+            raise bad(f"{k} {oc[k]!r} must be in [0, 1)")
+    if "nesterov" in oc and not isinstance(oc["nesterov"], bool):
+        raise bad("nesterov must be true or false")
+    hist = ck.get("history", {})
+    if not isinstance(hist, dict) or not all(
+            isinstance(k, str) and len(k) < 100 and isinstance(v, list) and
+            len(v) <= epoch + 1 and all(isinstance(x, (int, float)) and
+                                        not isinstance(x, bool) for x in v)
+            for k, v in hist.items()):
+        raise bad("the history must map metric names to at most epoch + 1 numbers")
+    fit = ck.get("fit", {})
+    if not isinstance(fit, dict) or set(fit) - {"epochs", "batch_size", "seed", "schedule"}:
+        raise bad("the fit settings hold unknown fields")
+    if "epochs" in fit and (not integer(fit["epochs"]) or not epoch < fit["epochs"] <=
+                            MAX_EPOCHS):
+        raise bad(f"epochs {fit['epochs']!r} must be a whole number above the epoch done "
+                  f"and at most {MAX_EPOCHS:,}")
+    if "batch_size" in fit and (not integer(fit["batch_size"]) or not
+                                1 <= fit["batch_size"] <= 1 << 31):
+        raise bad(f"batch_size {fit['batch_size']!r} is not a positive whole number")
+    if "seed" in fit and (not integer(fit["seed"]) or abs(fit["seed"]) >= 1 << 63):
+        raise bad(f"seed {fit['seed']!r} is not a 64-bit whole number")
+    if "schedule" in fit and fit["schedule"] not in ("cosine", "constant"):
+        raise bad(f"unknown schedule {fit['schedule']!r}")
+    return {"history": {}, "fit": {}, **ck}
 
 
 class Checkpoint:
