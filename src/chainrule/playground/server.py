@@ -149,8 +149,6 @@ def _handler(app: PlaygroundServer) -> type[BaseHTTPRequestHandler]:
             if not self._host_ok():
                 self._error(403, "this server answers only to 127.0.0.1 and localhost")
                 return False
-            if self._cookie_ok():
-                return True
             url = urlsplit(self.path)
             token = parse_qs(url.query).get("token", [""])[0]
             if url.path == "/" and self.command == "GET" and token and \
@@ -160,6 +158,8 @@ def _handler(app: PlaygroundServer) -> type[BaseHTTPRequestHandler]:
                     "Location": "/",
                     "Set-Cookie": f"{COOKIE}={app.cookie}; HttpOnly; SameSite=Strict; Path=/"})
                 return False
+            if self._cookie_ok():
+                return True
             self._error(403, "open the address that `chainrule playground` printed (it "
                              "carries the token)")
             return False
