@@ -231,7 +231,7 @@ function drawPoints(s) {
 }
 
 // network diagram geometry
-const BOX = 34, COLW = 118, ROWH = 46, TOP = 28, LEFT = 64;
+const BOX = 34, COLW = 118, ROWH = 46, TOP = 62, LEFT = 64;
 let layoutKey = "";
 function nodePos(col, row) { return [LEFT + col * COLW, TOP + row * ROWH]; }
 
@@ -243,7 +243,7 @@ function buildDiagram(s) {
   nodes.textContent = "";
   svg.textContent = "";
   const sizes = s.sizes, L = sizes.length - 1;
-  const width = LEFT + L * COLW + BOX + 40, height = TOP + 8 * ROWH + 10;
+  const width = LEFT + L * COLW + BOX + 40, height = TOP + 8 * ROWH + 4;
   svg.setAttribute("width", width); svg.setAttribute("height", height);
   $("diagram").style.width = width + "px"; $("diagram").style.height = height + "px";
   // all 7 features as toggles in column 0; the chosen ones are the inputs a^0
@@ -280,7 +280,7 @@ function buildDiagram(s) {
     if (l > 0 && l < L) {
       const pm = document.createElement("div");
       pm.className = "pm";
-      pm.style.left = (x - 18) + "px";
+      pm.style.left = (x - 6) + "px";
       pm.innerHTML = `<button type="button" aria-label="Add a neuron to layer ${l}">+</button>` +
         `<button type="button" aria-label="Remove a neuron from layer ${l}">&minus;</button>`;
       const [plus, minus] = pm.querySelectorAll("button");
@@ -302,7 +302,7 @@ function buildDiagram(s) {
         p.setAttribute("class", "link");
         p.setAttribute("tabindex", "0");
         p.setAttribute("role", "button");
-        p.setAttribute("aria-label", `weight w${l}_${j + 1},${k + 1}: layer ${l}, into node ${
+        p.setAttribute("aria-label", `weight ${uname([l, j + 1, k + 1])}: layer ${l}, into node ${
           j + 1} from node ${k + 1} of layer ${l - 1}`);
         p.dataset.w = `${l}:${j}:${k}`;
         const go = () => selectLink(l, j + 1, k + 1);
@@ -323,6 +323,10 @@ function buildDiagram(s) {
       b.style.left = x + "px"; b.style.top = y + "px";
       b.dataset.unit = `${l}:${j}`;
       b.setAttribute("aria-label", `neuron ${j + 1} of layer ${l}${l === L ? " (output)" : ""}`);
+      b.title = `neuron ${j + 1} of layer ${l}: click for z, a and \u03b4`;
+      const idx = document.createElement("span");
+      idx.className = "idx"; idx.textContent = String(j + 1); idx.setAttribute("aria-hidden", "true");
+      b.appendChild(idx);
       const cv = document.createElement("canvas");
       cv.width = cv.height = BOX;
       cv.dataset.unit = `${l}:${j}`;
@@ -489,6 +493,10 @@ function initControls() {
   });
 }
 
+const SUPS = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079";
+const SUBS = "\u2080\u2081\u2082\u2083\u2084\u2085\u2086\u2087\u2088\u2089";
+const uname = (w) => `w${SUPS[w[0]]}${SUBS[w[1]]},${SUBS[w[2]]}`;
+
 function fillWeightChoices(s) {
   const opts = [];
   for (let l = 1; l < s.sizes.length; l++) {
@@ -502,7 +510,7 @@ function fillWeightChoices(s) {
     for (const w of opts) {
       const o = document.createElement("option");
       o.value = JSON.stringify(w);
-      o.textContent = `w${w[0]}_${w[1]}${w[2]} (layer ${w[0]}: node ${w[2]} to node ${w[1]})`;
+      o.textContent = `${uname(w)}: into node ${w[1]} of layer ${w[0]} from node ${w[2]} of layer ${w[0] - 1}`;
       el.appendChild(o);
     }
     const keep = opts.some((w) => JSON.stringify(w) === old);
@@ -536,7 +544,7 @@ function exampleLine(r) {
 function renderNeuron(r) {
   const l = r.layer, j = r.neuron;
   const terms = r.w.map((w, k) => `${par(w)}&middot;${par(r.a_prev[k])}`).join(" + ");
-  const names = r.w.map((_, k) => `w${sup(l)}${sub(`${j}${k + 1}`)}a${sup(l - 1)}${sub(k + 1)}`).join(" + ");
+  const names = r.w.map((_, k) => `w${sup(l)}${sub(`${j},${k + 1}`)}a${sup(l - 1)}${sub(k + 1)}`).join(" + ");
   let delta;
   if (r.equation === "BP1") {
     delta = `<p><b>BP1</b> (output layer): &delta;${sup("L")}${sub(j)} = &part;C/&part;a${sup("L")}${sub(j)} &middot; &sigma;&prime;(z${sup("L")}${sub(j)})</p>
@@ -545,7 +553,7 @@ function renderNeuron(r) {
       <p class="hint">&sigma;&prime;(z) for ${ACT_TEX[r.activation]}: ${sigmaPrimeText(r.activation, r.z, r.a)} = ${num(r.sigma_prime)}</p>`;
   } else {
     const bt = r.w_next.map((w, i) => `${par(w)}&middot;${par(r.delta_next[i])}`).join(" + ");
-    delta = `<p><b>BP2</b> (hidden layer): &delta;${sup(l)}${sub(j)} = (&Sigma;${sub("i")} w${sup(l + 1)}${sub(`i${j}`)} &delta;${sup(l + 1)}${sub("i")}) &middot; &sigma;&prime;(z${sup(l)}${sub(j)})
+    delta = `<p><b>BP2</b> (hidden layer): &delta;${sup(l)}${sub(j)} = (&Sigma;${sub("i")} w${sup(l + 1)}${sub(`i,${j}`)} &delta;${sup(l + 1)}${sub("i")}) &middot; &sigma;&prime;(z${sup(l)}${sub(j)})
       &nbsp; [the j-th entry of ((W${sup(l + 1)})${sup("T")}&delta;${sup(l + 1)}) &#8857; &sigma;&prime;(z${sup(l)})]</p>
       <p class="num">= (${bt}) &middot; ${num(r.sigma_prime)} = ${num(r.back)} &middot; ${num(r.sigma_prime)} = <b>${num(r.delta)}</b></p>
       <p class="hint">&sigma;&prime;(z) for ${ACT_TEX[r.activation]}: ${sigmaPrimeText(r.activation, r.z, r.a)} = ${num(r.sigma_prime)}</p>`;
@@ -563,10 +571,10 @@ function renderNeuron(r) {
 
 function renderLink(r) {
   const {layer: l, j, k} = r;
-  $("equations").innerHTML = `<h3>Weight w${sup(l)}${sub(`${j}${k}`)}: from node ${k} of layer ${l - 1} into node ${j} of layer ${l}</h3>
+  $("equations").innerHTML = `<h3>Weight w${sup(l)}${sub(`${j},${k}`)}: from node ${k} of layer ${l - 1} into node ${j} of layer ${l}</h3>
     ${exampleLine(r)}
-    <p>w${sup(l)}${sub(`${j}${k}`)} = ${num(r.w)}</p>
-    <p><b>BP4</b>: &part;C/&part;w${sup(l)}${sub(`${j}${k}`)} = a${sup(l - 1)}${sub(k)} &delta;${sup(l)}${sub(j)}</p>
+    <p>w${sup(l)}${sub(`${j},${k}`)} = ${num(r.w)}</p>
+    <p><b>BP4</b>: &part;C/&part;w${sup(l)}${sub(`${j},${k}`)} = a${sup(l - 1)}${sub(k)} &delta;${sup(l)}${sub(j)}</p>
     <p class="num">= ${par(r.a_prev_k)} &middot; ${par(r.delta_j)} = <b>${num(r.dC_dw)}</b></p>
     <p>Over all ${r.m_train} training points (what GD steps with, BP4 averaged by the 1/m of C):
       &part;C/&part;w = ${num(r.dC_dw_train)}, so one GD step moves this weight by
@@ -653,6 +661,8 @@ function backwardTo(l) {
         &part;a${sup("L")}/&part;z${sup("L")}, two local derivatives multiplied (text 1.5.3).</p>`;
   } else {
     body = `<p><b>BP2</b>: &delta;${sup(l)} = ((W${sup(l + 1)})${sup("T")} &delta;${sup(l + 1)}) &#8857; &sigma;&prime;(z${sup(l)})</p>
+      <p class="num">with &delta;${sup(l + 1)} = ${vec(r.layers[L - l - 1].delta)} from the step before and
+        &sigma;&prime;(z${sup(l)}) = ${vec(rec.sigma_prime)} (${ACT_TEX[rec.activation]}):</p>
       <p class="num">= ${vec(rec.back)} &#8857; ${vec(rec.sigma_prime)} = <b>${vec(rec.delta)}</b></p>
       <p class="hint">One more link of the chain: &part;C/&part;z${sup(l)} = (&part;z${sup(l + 1)}/&part;a${sup(l)})${sup("T")}
         &part;C/&part;z${sup(l + 1)} &#8857; &part;a${sup(l)}/&part;z${sup(l)}. The Jacobian &part;z${sup(l + 1)}/&part;a${sup(l)} is W${sup(l + 1)}
@@ -660,6 +670,8 @@ function backwardTo(l) {
         flows back along the highlighted weights.</p>`;
   }
   $("equations").innerHTML = `<h3>Backward pass: layer l = ${l}${l === L ? " = L (output)" : ""}, step ${L - l + 1} of ${L}</h3>
+    <p class="hint">In the network: <span class="hotkey">red</span> the layer whose error &delta;${sup(l)} is computed now,
+      <span class="donekey">pink</span> the layers done; the moving dashes are the weights the error flows back along.</p>
     ${exampleLine(r)}${body}
     <p class="hint">With &delta;${sup(l)} known: &part;C/&part;b${sup(l)} = &delta;${sup(l)} (BP3) and
       &part;C/&part;W${sup(l)} = &delta;${sup(l)} (a${sup(l - 1)})${sup("T")} (BP4).
@@ -670,7 +682,7 @@ function backwardTo(l) {
 
 // the cost surface over two weights (text 3.7), with the path of gradient descent
 async function surface(w1, w2) {
-  const r = await send({type: "surface", w1, w2, steps: 41});
+  const r = await send({type: "surface", w1, w2, steps: 51});
   surfaceData = r;
   $("w1").value = JSON.stringify(w1); $("w2").value = JSON.stringify(w2);
   drawSurface(r);
@@ -698,7 +710,7 @@ function drawSurface(r) {
   tmp.width = tmp.height = n;
   tmp.getContext("2d").putImageData(img, 0, 0);
   ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, c.width, c.height);
-  ctx.imageSmoothingEnabled = false;
+  ctx.imageSmoothingEnabled = true;
   ctx.drawImage(tmp, pad, 10, size, size);
   const u0 = r.u[0], u1 = r.u[n - 1], v0 = r.v[0], v1 = r.v[n - 1];
   const X = (u) => pad + (u - u0) / (u1 - u0) * size, Y = (v) => 10 + (v1 - v) / (v1 - v0) * size;
@@ -712,15 +724,15 @@ function drawSurface(r) {
   ctx.fillStyle = "#e11"; ctx.beginPath(); ctx.arc(X(r.now[0]), Y(r.now[1]), 5, 0, 7); ctx.fill();
   ctx.restore();
   ctx.fillStyle = "#222"; ctx.font = "12px sans-serif";
-  const name = (w) => `w${w[0]}_${w[1]}${w[2]}`;
+  const name = uname;
   ctx.fillText(`${name(r.w1)} \u2192`, pad + size / 2 - 20, c.height - 6);
   ctx.fillText(num(u0, 3), pad, c.height - 20); ctx.fillText(num(u1, 3), pad + size - 30, c.height - 20);
   ctx.save(); ctx.translate(12, 10 + size / 2 + 20); ctx.rotate(-Math.PI / 2);
   ctx.fillText(`${name(r.w2)} \u2192`, 0, 0); ctx.restore();
   ctx.fillText(num(v1, 3), 2, 20); ctx.fillText(num(v0, 3), 2, 10 + size);
   const modes = {gd: "GD (all points per step)", sgd: "SGD (one point per step)", minibatch: "minibatch SGD"};
-  $("surface-caption").innerHTML = `The cost C over the training set as w${sup(r.w1[0])}${sub(`${r.w1[1]}${r.w1[2]}`)}
-    (across) and w${sup(r.w2[0])}${sub(`${r.w2[1]}${r.w2[2]}`)} (up) vary, every other weight and bias held at
+  $("surface-caption").innerHTML = `The cost C over the training set as w${sup(r.w1[0])}${sub(`${r.w1[1]},${r.w1[2]}`)}
+    (across) and w${sup(r.w2[0])}${sub(`${r.w2[1]},${r.w2[2]}`)} (up) vary, every other weight and bias held at
     its value now (epoch ${r.epoch}). Dark: low cost, light: high (C from ${num(lo, 3)} to ${num(hi, 3)}).
     The white line is the path these two weights took under ${modes[r.mode]}, from the green dot (epoch 0)
     to the red dot (now, C = ${num(r.cost_now, 4)}). Each step goes along &minus;&nabla;C, downhill; the other
