@@ -296,3 +296,75 @@ def test_cli_playground_no_browser_prints_the_address():
                        timeout=60)
     assert r.returncode == 0, r.stderr
     assert "http://127.0.0.1:" in r.stdout and "?token=" in r.stdout
+
+
+def test_a_diverged_network_stops_and_says_why(app):
+    s = Session({"dataset": "plane", "task": "regression", "lr": 10.0, "hidden": [8, 8],
+                 "activation": "relu", "features": ["x1", "x2", "x1^2", "x2^2", "x1x2"]})
+    try:
+        for _ in range(20):
+            s.step()
+            if s.diverged:
+                break
+        assert s.diverged
+        snap = s.snapshot(with_data=False)
+        json.dumps(snap, allow_nan=False)            # what the live channel sends
+        assert snap["diverged"] and snap["train_loss"] is None
+        with pytest.raises(MessageError, match="diverged"):
+            s.neuron(1, 1)
+        with pytest.raises(MessageError, match="diverged"):
+            s.export_model()
+        s.reset()
+        assert not s.diverged
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("name", ["circle", "xor", "gauss", "spiral", "moons", "plane",
+                                  "multigauss"])
+def test_every_dataset_lives_on_the_square(name):
+    from chainrule.playground.datasets import CLASSIFY, generate
+
+    X, y = generate(name, 0.2, seed=3)
+    assert X.shape == (500, 2) and y.shape == (500,)
+    assert np.all(np.abs(X) < 9) and np.all(np.isfinite(y))
+    if name in CLASSIFY:
+        assert set(np.unique(y)) == {0.0, 1.0}
+    np.testing.assert_array_equal(generate(name, 0.2, seed=3)[0], X)   # seeded
+
+
+def test_no_hidden_layer_and_regression():
+    s = Session({"dataset": "plane", "task": "regression", "hidden": [], "lr": 0.01})
+    try:
+        for _ in range(5):
+            s.step()
+        assert s.net.sizes == [2, 1] and s.test_acc is None
+        r = s.neuron(1, 1)
+        assert r["equation"] == "BP1" and r["activation"] == "identity"
+        assert abs(r["grad_a"] * r["sigma_prime"] - r["delta"]) <= 1e-15
+    finally:
+        s.close()
+
+
+def test_the_live_channel_sends_snapshots_and_nothing_while_paused(app):
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", app.port), timeout=5)
+    sock.sendall(f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{app.port}\r\n"
+                 f"Cookie: {COOKIE}={app.cookie}\r\n\r\n".encode())
+    buf = b""
+    while b"\n\n" not in buf.split(b"\r\n\r\n", 1)[-1] or b"data: " not in buf:
+        buf += sock.recv(65536)
+    head, body = buf.split(b"\r\n\r\n", 1)
+    assert b"200" in head.split(b"\r\n")[0] and b"text/event-stream" in head
+    snap = json.loads(body.split(b"data: ", 1)[1].split(b"\n\n", 1)[0])
+    assert "points" in snap and snap["playing"] is False
+    sock.settimeout(1.0)
+    with pytest.raises(socket.timeout):     # paused: nothing more comes
+        while True:
+            more = sock.recv(65536)
+            assert not more.startswith(b"data: "), more[:80]
+    message(app, {"type": "step"})
+    sock.settimeout(5)
+    assert b"data: " in sock.recv(65536)
+    sock.close()

@@ -118,7 +118,7 @@ def test_keyboard_only_every_control_is_reachable_and_labelled(browser, app):
         'button:not([disabled]), select:not([disabled]), input:not([disabled]), a[href], '
         + '[tabindex="0"]')].map((el, i) => { el.dataset.kbd = i; return i; })""")
     seen, names = set(), {}
-    for _ in range(len(controls) + 10):
+    for _ in range(2 * len(controls) + 10):
         page.keyboard.press("Tab")
         info = page.evaluate("""() => { const el = document.activeElement;
             if (!el || el.dataset.kbd === undefined) return null;
@@ -182,4 +182,34 @@ def test_backward_mode_cost_surface_and_the_configuration_in_the_url(browser, ap
     page.wait_for_function(f"() => {API}.state().config.hidden[2] === 3")
     assert "hidden=3%2C3%2C3" in page.url
     assert not page.errors
+    page.close()
+
+
+def test_user_csv_feature_toggles_and_a_bad_file_through_the_page(browser, app, tmp_path):
+    page = open_page(browser, app)
+    good = tmp_path / "mine.csv"
+    rows = [f"{a / 10},{b / 10},{'in' if a * a + b * b < 400 else 'out'}"
+            for a in range(-30, 31, 6) for b in range(-30, 31, 6)]
+    good.write_text("u,v,label\n" + "\n".join(rows) + "\n")
+    page.get_by_label("Your own CSV").set_input_files(str(good))
+    page.wait_for_selector("#status:has-text('Loaded 121 rows (classification)')")
+    page.wait_for_function(f"() => {API}.state().config.dataset === 'csv'")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("u,v,label\n1,x,in\n2,3,out\n")
+    page.get_by_label("Your own CSV").set_input_files(str(bad))
+    page.wait_for_selector("#status.bad:has-text('not a number')")
+    page.get_by_role("button", name="input feature x1 squared").click()
+    page.wait_for_function(f"() => {API}.state().config.features.includes('x1^2')")
+    assert state(page)["sizes"][0] == 3
+    page.get_by_role("button", name="Step").click()
+    page.wait_for_function(f"() => {API}.state().epoch === 1")
+    # the page's export links answer with a model file and the mapped points
+    size = page.evaluate("() => fetch('/api/export/model').then(r => r.arrayBuffer())"
+                         ".then(b => b.byteLength)")
+    assert size > 200
+    head = page.evaluate("() => fetch('/api/export/data.csv').then(r => r.text())"
+                         ".then(t => t.split(/\\r?\\n/)[0])")
+    assert head == "x1,x2,x1^2,label"
+    errors = [e for e in page.errors if "400" not in e]   # the bad upload's 400 is expected
+    assert not errors
     page.close()

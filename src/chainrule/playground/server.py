@@ -182,7 +182,7 @@ def _handler(app: PlaygroundServer) -> type[BaseHTTPRequestHandler]:
             elif path == "/api/export/model":
                 try:
                     body = session.export_model()
-                except DataError as exc:
+                except (DataError, MessageError) as exc:
                     self._error(400, str(exc))
                     return
                 self._send(200, body, "application/octet-stream", {
@@ -254,9 +254,14 @@ def _handler(app: PlaygroundServer) -> type[BaseHTTPRequestHandler]:
                 if body is None:
                     return
                 try:
-                    self._json(200, _dispatch(session, parse_message(body)))
+                    reply = _dispatch(session, parse_message(body))
                 except MessageError as exc:
                     self._error(400, str(exc))
+                    return
+                except Exception as exc:  # a bug: say so, keep serving
+                    self._error(500, f"internal error: {type(exc).__name__}: {exc}")
+                    return
+                self._json(200, reply)
             elif path == "/api/upload":
                 body = self._body(MAX_UPLOAD_BYTES, "text/csv")
                 if body is None:

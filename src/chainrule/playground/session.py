@@ -217,7 +217,12 @@ class Session:
         return [order[i:i + size] for i in range(0, m, size)]
 
     def _epoch(self) -> None:
-        """One pass over the training points (text 3.8), then the scores."""
+        """One pass over the training points (text 3.8), then the scores. Overflow is
+        not an error here: a diverged network stops and the page says so."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            self._descend()
+
+    def _descend(self) -> None:
         net, cfg = self.net, self.config
         reg, lam = cfg["regularization"], cfg["reg_rate"]
         for idx in self._batches():
@@ -246,7 +251,7 @@ class Session:
                     self.changed.wait()
                 if self.closed:
                     return
-                if not np.all(np.isfinite(self.net.theta)):
+                if self.diverged:
                     self.playing = False     # diverged: stop, the page shows NaN
                     self.version += 1
                     self.changed.notify_all()
@@ -271,7 +276,8 @@ class Session:
                 "test_loss": _clean(self.test_loss), "train_accuracy": self.train_acc,
                 "test_accuracy": self.test_acc, "example": self.example,
                 "sizes": self.net.sizes, "domain": self.domain,
-                "layers": [{"W": layer.W.tolist(), "b": layer.b.tolist()}
+                "diverged": self.diverged,
+                "layers": [{"W": _finite(layer.W), "b": _finite(layer.b)}
                            for layer in self.net.layers],
                 "history": [[e, _clean(a), _clean(b)] for e, a, b in h],
             }
@@ -280,7 +286,15 @@ class Session:
                                   "train": self.train.tolist(), "test": self.test.tolist()}
             return snap
 
+    @property
+    def diverged(self) -> bool:
+        """Theta holds NaN or infinity: the learning rate was too large."""
+        return not bool(np.all(np.isfinite(self.net.theta)))
+
     def _example(self) -> tuple[np.ndarray, np.ndarray, list[Any], list[Any], Any]:
+        if self.diverged:
+            raise MessageError("the training diverged (NaN or infinite weights): lower the "
+                               "learning rate and press Reset")
         i = self.example
         x = self.X_train[i:i + 1]
         y = self.y_train[i:i + 1].reshape(1, 1)
@@ -387,6 +401,9 @@ class Session:
         parameter held at its current value (text 3.7), and the path of those two weights
         during training."""
         with self.lock:
+            if self.diverged:
+                raise MessageError("the training diverged (NaN or infinite weights): lower "
+                                   "the learning rate and press Reset")
             i1, i2 = self._theta_index(w1), self._theta_index(w2)
             if i1 == i2:
                 raise MessageError("pick two different weights")
@@ -414,6 +431,9 @@ class Session:
         """The network as a chainrule model file (safetensors); its feature_names are the
         input feature map (x1, x2, x1^2, ..., sin(x1)), in the file's closed schema."""
         with self.lock:
+            if self.diverged:
+                raise MessageError("the network diverged (NaN or infinite weights); there "
+                                   "is nothing to export")
             net = self.net.copy()
             net.preprocessing = {"feature_names": list(self.config["features"]),
                                  "target": "label"}
@@ -435,6 +455,11 @@ class Session:
                 lab = str(int(t)) if classify else repr(float(t))
                 lines.append(",".join(repr(float(v)) for v in row) + "," + lab)
             return (os.linesep.join(lines) + os.linesep).encode()
+
+
+def _finite(a: np.ndarray) -> list[Any]:
+    """An array as lists, with NaN and infinity (a diverged network) sent as 0."""
+    return np.where(np.isfinite(a), a, 0.0).tolist()
 
 
 def _clean(x: Any) -> float | None:

@@ -192,6 +192,7 @@ function draw() {
   $("train_loss").textContent = fmt(s.train_loss, 3);
   $("test_loss").textContent = fmt(s.test_loss, 3);
   $("test_acc").textContent = s.test_accuracy === null ? "-" : fmt(s.test_accuracy, 3);
+  if (s.diverged) status("The training diverged (NaN or infinite weights): lower the learning rate and press Reset.", true);
   const play = $("play");
   play.textContent = s.playing ? "Pause" : "Play";
   play.setAttribute("aria-pressed", String(s.playing));
@@ -763,7 +764,11 @@ async function start() {
   const es = new EventSource("/events");
   es.onmessage = (ev) => {
     onSnapshot(JSON.parse(ev.data));
-    if (readyResolve) { readyResolve(); readyResolve = null; }
+    if (readyResolve) {   // ready: the first snapshot drawn, the diagram built
+      draw();
+      readyResolve();
+      readyResolve = null;
+    }
   };
   es.onerror = () => status("Lost the connection to the chainrule server (is it still running?)", true);
 }
