@@ -179,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--lr", type=_positive_float, default=0.5, help="alpha for the gradient "
                    "descent step")
     x.add_argument("--format", choices=["text", "markdown", "latex"], default="text")
+
+    g = sub.add_parser("playground", parents=[common], help="train a network in the browser "
+                       "and watch the equations with live numbers (local server)")
+    g.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    g.add_argument("--no-browser", action="store_true", help="print the address instead of "
+                   "opening the browser")
     return p
 
 
@@ -607,6 +613,16 @@ def cmd_plot(args: argparse.Namespace) -> int:
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
             "jacobian": cmd_symbolic, "grad": cmd_symbolic, "explain": cmd_explain,
             "export": cmd_export, "plot": cmd_plot}
+
+
+def cmd_playground(args: argparse.Namespace) -> int:
+    from .playground import serve  # lazy: the server loads only for this command
+
+    serve(port=args.port, open_browser=not args.no_browser, say=_say)
+    return 0
+
+
+COMMANDS["playground"] = cmd_playground
 
 
 def main(argv: Sequence[str] | None = None) -> int:
