@@ -927,3 +927,10 @@ def _det_jvp(t: Any, ans: Any, a: Any) -> Any:
 
 
 det.vjps[0], det.jvps[0] = _det_vjp, _det_jvp
+
+
+# The numerically stable NumPy forms of the primitives above, for the modules that compute
+# on plain arrays (nn's records): one home for each, read from here.
+stable_sigmoid = _sigmoid_impl
+stable_softmax = _softmax_impl
+stable_logsumexp = _logsumexp_impl

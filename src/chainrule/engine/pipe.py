@@ -25,7 +25,8 @@ runs on). With one worker the split is at half the rows, as before the N-worker 
 The thread policy (``engine.threads``) gives a run T threads; the pipe then has
 N = min(T - 1, parts the batch splits into - 1) workers. A run uses it where N >= 1, the
 compiled kernels are built, NumPy's BLAS exports ``cblas_?gemm`` (``blas``), and some
-product of a batch is large enough to split; it then limits the BLAS to one thread. Waiting threads spin briefly, then sleep (the workers after about a
+product of a batch is large enough to split; it then limits the BLAS to one thread.
+Waiting threads spin briefly, then sleep (the workers after about a
 millisecond idle, the main thread after 100 us), so a machine shared with other work is
 not fought over. Everything else is unchanged; ``Pipe.matmul`` returns False where it
 does not apply and the caller uses NumPy.

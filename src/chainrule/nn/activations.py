@@ -213,7 +213,7 @@ def _softplus_onnx(z: str, op: Any, const: Any, f64: bool) -> str:
 _SOFTPLUS = Activation(
     "softplus", lambda z: _cnp().softplus(z),
     lambda z: np.logaddexp(0.0, z).astype(z.dtype, copy=False),
-    lambda z, a, g: g * _R._sigmoid_impl(z), init="he", onnx=_softplus_onnx,
+    lambda z, a, g: g * _R.stable_sigmoid(z), init="he", onnx=_softplus_onnx,
     latex=r"\log(1 + e^z)", text="log(1 + exp(z))")
 
 
@@ -223,7 +223,7 @@ def _sigmoid_onnx(z: str, op: Any, const: Any, f64: bool) -> str:
 
 
 _SIGMOID = Activation(
-    "sigmoid", lambda z: _cnp().sigmoid(z), _R._sigmoid_impl,
+    "sigmoid", lambda z: _cnp().sigmoid(z), _R.stable_sigmoid,
     lambda z, a, g: g * a * (1.0 - a),
     backward_into=lambda z, a, g: np.multiply(g, a * (1.0 - a), out=g),
     onnx=_sigmoid_onnx, latex=r"\frac{1}{1 + e^{-z}}", text="1 / (1 + exp(-z))")
@@ -247,7 +247,7 @@ def _softmax_onnx(z: str, op: Any, const: Any, f64: bool) -> str:
 
 
 _SOFTMAX = Activation(
-    "softmax", lambda z: _cnp().softmax(z, axis=-1), lambda z: _R._softmax_impl(z, -1),
+    "softmax", lambda z: _cnp().softmax(z, axis=-1), lambda z: _R.stable_softmax(z, -1),
     lambda z, a, g: a * (g - np.sum(g * a, axis=-1, keepdims=True)),
     onnx=_softmax_onnx, latex=r"\frac{e^{z_j}}{\sum_k e^{z_k}}",
     text="exp(z_j) / sum_k exp(z_k)", elementwise=False)

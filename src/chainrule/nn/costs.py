@@ -98,7 +98,7 @@ def _xent_value(a: Array, y: Array, z: Array | None = None) -> float:
     if z is None:  # from probabilities (not fused): clip away from log 0
         p = np.clip(a, np.finfo(a.dtype).tiny, 1.0)
         return float(-np.sum(y * np.log(p))) / a.shape[0]
-    lse = _R._logsumexp_impl(z, (-1,), False)
+    lse = _R.stable_logsumexp(z, (-1,), False)
     return float(np.sum(lse) - np.vdot(y, z)) / z.shape[0]
 
 

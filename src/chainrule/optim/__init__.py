@@ -29,7 +29,8 @@ from .optimizers import (
 from .schedules import constant, cosine, exponential, step_decay, warmup
 
 __all__ = [
-    "DEFAULT_LR", "Optimizer", "GradientDescent", "SGD", "Momentum", "Nesterov", "RMSProp", "Adam", "AdamW",
+    "DEFAULT_LR", "Optimizer", "GradientDescent", "SGD", "Momentum", "Nesterov", "RMSProp",
+    "Adam", "AdamW",
     "get_optimizer", "clip_grad_norm", "constant", "step_decay", "exponential", "cosine",
     "warmup",
 ]

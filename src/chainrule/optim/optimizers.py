@@ -16,8 +16,8 @@ from .._names import lookup
 from ..engine import get_engine
 from .schedules import Schedule
 
-__all__ = ["DEFAULT_LR", "Optimizer", "GradientDescent", "SGD", "Momentum", "Nesterov", "RMSProp", "Adam",
-           "AdamW", "get_optimizer", "clip_grad_norm"]
+__all__ = ["DEFAULT_LR", "Optimizer", "GradientDescent", "SGD", "Momentum", "Nesterov",
+           "RMSProp", "Adam", "AdamW", "get_optimizer", "clip_grad_norm"]
 
 
 # The learning rate for each optimiser name when none is given (with fit's default cosine
