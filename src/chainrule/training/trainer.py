@@ -82,12 +82,10 @@ class Trainer:
         self.shuffle, self.drop_last, self.blas_threads = shuffle, drop_last, blas_threads
 
     def _schedule(self, total_steps: int) -> None:
-        opt, base = self.opt, self.opt.lr
-        if callable(base):
-            return
-        s = self.schedule
-        opt.schedule = s if callable(s) else cosine(float(base), max(1, total_steps)) \
-            if s == "cosine" else constant(float(base))
+        s, base = self.schedule, self.opt.lr
+        if not callable(base):
+            self.opt.schedule = s if callable(s) else cosine(float(base), max(
+                1, total_steps)) if s == "cosine" else constant(float(base))
 
     def step(self, xb: np.ndarray, yb: np.ndarray) -> tuple[float, int | None]:
         """One step: the gradient, the hooks, the optimiser (or the fused step)."""
