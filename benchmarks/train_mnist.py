@@ -264,6 +264,8 @@ class Interleave(Callback):
     as on a quiet machine, as a user running one library sees it. ``--settle 0`` turns it
     off (benchmarks/NOTES.md has figures both ways)."""
 
+    needs_gradient = False          # reads no gradient: plain SGD's step may stay fused
+
     def __init__(self, peers: list[Any], threads: int, settle: float) -> None:
         self.peers = peers
         self.threads = threads
