@@ -28,9 +28,9 @@ is one; the BLAS's thread count is ``blas_threads`` when it is a number, and the
 NumPy's BLAS runs now where it is "auto". ``fit`` uses the pipe where that gives N >= 1,
 the compiled kernels are built, NumPy's BLAS exports ``cblas_?gemm`` (``_blas``), and
 some product of a batch is large enough to split; it then limits the BLAS to one thread
-for the run. Waiting threads spin briefly, then sleep (the workers after about a
-millisecond idle, the main thread after 100 us), so a machine shared with other work is
-not fought over. Everything else is unchanged; ``Pipe.matmul`` returns False where it
+for the run. Waiting threads spin briefly, then sleep (the workers after 200 us idle,
+the main thread after 100 us of waiting), so a machine shared with other work is not
+fought over. Everything else is unchanged; ``Pipe.matmul`` returns False where it
 does not apply and the caller uses NumPy.
 
 Environment:
