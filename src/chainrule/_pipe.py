@@ -61,8 +61,10 @@ SPLIT_MIN = DESCEND_BLAS_MIN
 # 64 rows a side OpenBLAS gives the bits of the unsplit product, below that its
 # small-matrix kernels may sum in another order (the split is fixed: runs repeat)
 MIN_ROWS = 8
-# the main thread's share of a product's rows; with the gather queued before the
-# worker's share, 0.53 to 0.74 measured no faster on 784-100-10 at B = 256 (NOTES.md)
+# the main thread's share of a product's rows with one worker (with P parts it takes
+# SHARE x 2 / P, the workers the rest in equal parts: 0.5 gives equal parts); with the
+# gather queued before the worker's share, 0.53 to 0.74 measured no faster on
+# 784-100-10 at B = 256 (NOTES.md)
 SHARE = 0.5
 # Adam's vector is split when it has at least this many entries
 ADAM_SPLIT_MIN = 1 << 15
