@@ -352,7 +352,7 @@ now_ns(void)
 #define PIPE_QSIZE 8
 #define PIPE_MAX_WORKERS 64
 #ifndef PIPE_SPIN_NS
-#define PIPE_SPIN_NS 1000000    /* how long an idle worker spins before it sleeps */
+#define PIPE_SPIN_NS 200000     /* how long an idle worker spins before it sleeps */
 #endif
 #ifndef PIPE_WAIT_SPIN_NS
 #define PIPE_WAIT_SPIN_NS 100000   /* how long the main thread spins before it sleeps */

@@ -26,8 +26,8 @@ The thread policy (``engine.threads``) gives a run T threads; the pipe then has
 N = min(T - 1, parts the batch splits into - 1) workers. A run uses it where N >= 1, the
 compiled kernels are built, NumPy's BLAS exports ``cblas_?gemm`` (``blas``), and some
 product of a batch is large enough to split; it then limits the BLAS to one thread.
-Waiting threads spin briefly, then sleep (the workers after about a
-millisecond idle, the main thread after 100 us), so a machine shared with other work is
+Waiting threads spin briefly, then sleep (the workers after
+200 us idle, the main thread after 100 us of waiting), so a machine shared with other work is
 not fought over. Everything else is unchanged; ``Pipe.matmul`` returns False where it
 does not apply and the caller uses NumPy.
 
@@ -59,8 +59,10 @@ SPLIT_MIN = 1 << 20
 # 64 rows a side OpenBLAS gives the bits of the unsplit product, below that its
 # small-matrix kernels may sum in another order (the split is fixed: runs repeat)
 MIN_ROWS = 8
-# the main thread's share of a product's rows; with the gather queued before the
-# worker's share, 0.53 to 0.74 measured no faster on 784-100-10 at B = 256 (NOTES.md)
+# the main thread's share of a product's rows with one worker (with P parts it takes
+# SHARE x 2 / P, the workers the rest in equal parts: 0.5 gives equal parts); with the
+# gather queued before the worker's share, 0.53 to 0.74 measured no faster on
+# 784-100-10 at B = 256 (NOTES.md)
 SHARE = 0.5
 # Adam's vector is split when it has at least this many entries
 ADAM_SPLIT_MIN = 1 << 15
