@@ -53,9 +53,11 @@ let points = null;      // the data points (sent when they change)
 let drawn = -1;         // version last drawn
 let pending = false;
 const stats = {heatmaps: 0, draws: 0};
+let lastSum = NaN;
 let selected = null;    // {kind: "neuron"|"link", ...}
 let back = null;        // backward animation state
 let surfaceData = null;
+let surfaceAt = 0, surfaceBusy = false;
 
 // ------------------------------------------------------------------ server
 async function send(msg) {
@@ -96,44 +98,53 @@ function decodeConfig(hash) {
 }
 
 // ------------------------------------------------------------------ forward pass
-function forwardGrid(s, n, keepAll) {
-  // a^l over an n x n grid of the domain, row 0 at the top; returns [per layer][node] arrays
+const inputCache = new Map();
+function gridInputs(s, n) {
+  // a^0 over the grid: one column per chosen feature, computed once per (grid, features)
+  const key = JSON.stringify([n, s.domain, s.config.features]);
+  let cols = inputCache.get(key);
+  if (cols) return cols;
   const [x0, x1, y0, y1] = s.domain;
+  cols = s.config.features.map(() => new Float64Array(n * n));
   const feats = s.config.features.map((f) => FEATURES[f]);
-  const acts = s.config.activation;
-  const L = s.layers.length;
-  const outAct = s.config.task === "classification" ? "sigmoid" : "identity";
-  const maps = [];
-  if (keepAll) {
-    maps.push(feats.map(() => new Float64Array(n * n)));
-    for (const layer of s.layers) maps.push(layer.b.map(() => new Float64Array(n * n)));
-  }
-  const out = new Float64Array(n * n);
-  let a = new Float64Array(8), z;
   for (let r = 0; r < n; r++) {
     const p2 = y1 - (r + 0.5) / n * (y1 - y0);
     for (let c = 0; c < n; c++) {
       const p1 = x0 + (c + 0.5) / n * (x1 - x0);
-      const i = r * n + c;
-      let prev = feats.map((f) => f(p1, p2));
-      if (keepAll) prev.forEach((v, k) => { maps[0][k][i] = v; });
-      for (let l = 0; l < L; l++) {
-        const {W, b} = s.layers[l];
-        const f = ACT[l === L - 1 ? outAct : acts];
-        a = new Array(b.length);
-        for (let j = 0; j < b.length; j++) {
-          z = b[j];
-          const w = W[j];
-          for (let k = 0; k < prev.length; k++) z += w[k] * prev[k];
-          a[j] = f(z);
-          if (keepAll) maps[l + 1][j][i] = a[j];
-        }
-        prev = a;
-      }
-      out[i] = prev[0];
+      for (let k = 0; k < feats.length; k++) cols[k][r * n + c] = feats[k](p1, p2);
     }
   }
-  return {out, maps};
+  if (inputCache.size > 8) inputCache.clear();
+  inputCache.set(key, cols);
+  return cols;
+}
+
+function forwardGrid(s, n) {
+  // a^l = sigma(W^l a^{l-1} + b^l) over an n x n grid of the domain (row 0 at the top),
+  // one layer at a time over all the points; returns the output and every a^l
+  const L = s.layers.length;
+  const outAct = s.config.task === "classification" ? "sigmoid" : "identity";
+  const m = n * n;
+  let prev = gridInputs(s, n);
+  const maps = [prev];
+  for (let l = 0; l < L; l++) {
+    const {W, b} = s.layers[l];
+    const f = ACT[l === L - 1 ? outAct : s.config.activation];
+    const next = [];
+    for (let j = 0; j < b.length; j++) {
+      const z = new Float64Array(m).fill(b[j]);
+      const w = W[j];
+      for (let k = 0; k < prev.length; k++) {
+        const wk = w[k], col = prev[k];
+        for (let i = 0; i < m; i++) z[i] += wk * col[i];
+      }
+      for (let i = 0; i < m; i++) z[i] = f(z[i]);
+      next.push(z);
+    }
+    maps.push(next);
+    prev = next;
+  }
+  return {out: prev[0], maps};
 }
 
 // orange (-1) .. white (0) .. blue (+1), as TensorFlow Playground
@@ -163,7 +174,8 @@ function paint(canvas, values, n, scale) {
   ctx.drawImage(canvas._tmp, 0, 0, canvas.width, canvas.height);
 }
 
-const outScale = (s) => (s.config.task === "classification" ? (v) => 2 * v - 1 : (v) => v);
+const outScale = (s) => (s.config.task !== "classification" ? (v) => v
+  : $("discretize").checked ? (v) => (v > 0.5 ? 1 : -1) : (v) => 2 * v - 1);
 function unitScale(act) {
   if (act === "sigmoid") return (v) => 2 * v - 1;
   if (act === "relu") return (v) => Math.min(v, 1);
@@ -181,10 +193,12 @@ function draw() {
   if (!s || s.version === drawn) return;
   drawn = s.version;
   stats.draws++;
-  const {out, maps} = forwardGrid(s, GRID, false);
+  const {out} = forwardGrid(s, GRID);
   paint($("heatmap"), out, GRID, outScale(s));
   drawPoints(s);
-  stats.heatmaps++;
+  let sum = 0;                           // a fingerprint: count only heat maps that differ
+  for (let i = 0; i < out.length; i++) sum += out[i] * (1 + (i % 97));
+  if (sum !== lastSum) { stats.heatmaps++; lastSum = sum; }
   drawUnits(s);
   drawLinks(s);
   drawLoss(s);
@@ -196,7 +210,10 @@ function draw() {
   const play = $("play");
   play.textContent = s.playing ? "Pause" : "Play";
   play.setAttribute("aria-pressed", String(s.playing));
-  return maps;
+  if (surfaceData && s.playing && performance.now() - surfaceAt > 1000 && !surfaceBusy) {
+    surfaceBusy = true;                  // the cost surface follows the training, once a second
+    surface(surfaceData.w1, surfaceData.w2, 31).finally(() => { surfaceBusy = false; });
+  }
 }
 
 function drawPoints(s) {
@@ -343,7 +360,7 @@ function buildDiagram(s) {
 
 function drawUnits(s) {
   buildDiagram(s);
-  const {maps} = forwardGrid(s, SMALL, true);
+  const {maps} = forwardGrid(s, SMALL);
   const L = s.layers.length;
   for (const cv of document.querySelectorAll("#nodes canvas")) {
     const [l, j] = cv.dataset.unit.split(":").map(Number);
@@ -460,6 +477,7 @@ function initControls() {
     if (h.length) setConfig({hidden: h.slice(0, -1)});
   });
   $("show_test").addEventListener("change", () => { drawn = -1; schedule(); });
+  $("discretize").addEventListener("change", () => { drawn = -1; schedule(); });
   $("example").addEventListener("change", () => {
     send({type: "example", index: Number($("example").value)}).then(refreshSelection);
   });
@@ -682,9 +700,10 @@ function backwardTo(l) {
 }
 
 // the cost surface over two weights (text 3.7), with the path of gradient descent
-async function surface(w1, w2) {
-  const r = await send({type: "surface", w1, w2, steps: 51});
+async function surface(w1, w2, steps = 51) {
+  const r = await send({type: "surface", w1, w2, steps});
   surfaceData = r;
+  surfaceAt = performance.now();
   $("w1").value = JSON.stringify(w1); $("w2").value = JSON.stringify(w2);
   drawSurface(r);
   return r;
