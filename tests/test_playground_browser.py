@@ -213,3 +213,23 @@ def test_user_csv_feature_toggles_and_a_bad_file_through_the_page(browser, app, 
     errors = [e for e in page.errors if "400" not in e]   # the bad upload's 400 is expected
     assert not errors
     page.close()
+
+
+def test_two_playgrounds_in_one_browser_keep_their_own_cookies(browser, app):
+    other = PlaygroundServer().start()
+    ctx = browser.new_context()
+    try:
+        a, b = ctx.new_page(), ctx.new_page()
+        for page, srv in ((a, app), (b, other)):
+            page.goto(srv.url)
+            page.evaluate(f"{API}.ready")
+        # both cookies live side by side (cookies ignore the port): each page still talks
+        status = "() => fetch('/api/state').then(r => r.status)"
+        assert a.evaluate(status) == 200 and b.evaluate(status) == 200
+        names = sorted(c["name"] for c in ctx.cookies())
+        assert names == sorted([app.cookie_name, other.cookie_name])
+        assert all(c["httpOnly"] and c["sameSite"] == "Strict" for c in ctx.cookies())
+        assert a.evaluate("() => document.cookie") == ""     # HttpOnly: no script sees it
+    finally:
+        ctx.close()
+        other.stop()
