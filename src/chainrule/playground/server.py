@@ -97,6 +97,7 @@ def _handler(app: PlaygroundServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "chainrule-playground"
         sys_version = ""
+        timeout = 60           # an idle or half-sent request does not hold a thread forever
 
         def log_message(self, format: str, *args: Any) -> None:
             if not app.quiet:
@@ -176,6 +177,9 @@ def _handler(app: PlaygroundServer) -> type[BaseHTTPRequestHandler]:
                 body, ctype = app.static[path]
                 self._send(200, body, ctype)
             elif path == "/events":
+                if self.command == "HEAD":
+                    self._error(405, "the event stream answers GET only")
+                    return
                 if not self._origin_ok():
                     self._error(403, "foreign Origin")
                     return

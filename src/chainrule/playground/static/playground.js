@@ -543,6 +543,8 @@ const num = (v, d = 4) => (v === null || v === undefined ? "NaN" : Number(v).toP
 function fmt(v, d = 4) { return v === null || v === undefined ? "NaN" : Number(v).toFixed(d); }
 const par = (v) => (v < 0 ? `(${num(v)})` : num(v));
 const sub = (s) => `<sub>${s}</sub>`, sup = (s) => `<sup>${s}</sup>`;
+// a result on the page: rounded to read, and its exact float64 in data-exact for tests
+const shown = (q, v) => `<b data-q="${q}" data-exact="${v}">${num(v)}</b>`;
 const inName = (r, k) => (r.layer === 1 ? `a${sup(0)}${sub(k)} = ${FEATURE_LABEL[r.features[k - 1]]}`
   : `a${sup(r.layer - 1)}${sub(k)}`);
 
@@ -568,21 +570,21 @@ function renderNeuron(r) {
   if (r.equation === "BP1") {
     delta = `<p><b>BP1</b> (output layer): &delta;${sup("L")}${sub(j)} = &part;C/&part;a${sup("L")}${sub(j)} &middot; &sigma;&prime;(z${sup("L")}${sub(j)})</p>
       <p class="num">= (a &minus; y) &middot; &sigma;&prime;(z) = (${num(r.a)} &minus; ${num(r.example.y)}) &middot; ${num(r.sigma_prime)}
-      = ${num(r.grad_a)} &middot; ${num(r.sigma_prime)} = <b>${num(r.delta)}</b></p>
+      = ${num(r.grad_a)} &middot; ${num(r.sigma_prime)} = ${shown("delta", r.delta)}</p>
       <p class="hint">&sigma;&prime;(z) for ${ACT_TEX[r.activation]}: ${sigmaPrimeText(r.activation, r.z, r.a)} = ${num(r.sigma_prime)}</p>`;
   } else {
     const bt = r.w_next.map((w, i) => `${par(w)}&middot;${par(r.delta_next[i])}`).join(" + ");
     delta = `<p><b>BP2</b> (hidden layer): &delta;${sup(l)}${sub(j)} = (&Sigma;${sub("i")} w${sup(l + 1)}${sub(`i,${j}`)} &delta;${sup(l + 1)}${sub("i")}) &middot; &sigma;&prime;(z${sup(l)}${sub(j)})
       &nbsp; [the j-th entry of ((W${sup(l + 1)})${sup("T")}&delta;${sup(l + 1)}) &#8857; &sigma;&prime;(z${sup(l)})]</p>
-      <p class="num">= (${bt}) &middot; ${num(r.sigma_prime)} = ${num(r.back)} &middot; ${num(r.sigma_prime)} = <b>${num(r.delta)}</b></p>
+      <p class="num">= (${bt}) &middot; ${num(r.sigma_prime)} = ${num(r.back)} &middot; ${num(r.sigma_prime)} = ${shown("delta", r.delta)}</p>
       <p class="hint">&sigma;&prime;(z) for ${ACT_TEX[r.activation]}: ${sigmaPrimeText(r.activation, r.z, r.a)} = ${num(r.sigma_prime)}</p>`;
   }
   const inputs = l === 1 ? `<p class="hint">Inputs: ${r.a_prev.map((v, k) => `${inName(r, k + 1)} = ${num(v)}`).join(", ")}</p>` : "";
   $("equations").innerHTML = `<h3>Neuron ${j} of layer l = ${l}${l === r.L ? " (the output, L)" : ""}</h3>
     ${exampleLine(r)}${inputs}
     <p><b>Forward</b>: z${sup(l)}${sub(j)} = ${names} + b${sup(l)}${sub(j)}</p>
-    <p class="num">= ${terms} + ${par(r.b)} = <b>${num(r.z)}</b></p>
-    <p>a${sup(l)}${sub(j)} = &sigma;(z${sup(l)}${sub(j)}) = ${ACT_TEX[r.activation]}(${num(r.z)}) = <b>${num(r.a)}</b></p>
+    <p class="num">= ${terms} + ${par(r.b)} = ${shown("z", r.z)}</p>
+    <p>a${sup(l)}${sub(j)} = &sigma;(z${sup(l)}${sub(j)}) = ${ACT_TEX[r.activation]}(${num(r.z)}) = ${shown("a", r.a)}</p>
     <p><b>Backward</b>: the error of this node, &delta;${sup(l)}${sub(j)} = &part;C/&part;z${sup(l)}${sub(j)}</p>${delta}
     <p class="hint">BP3: &part;C/&part;b${sup(l)}${sub(j)} = &delta;${sup(l)}${sub(j)} = ${num(r.delta)}. Numbers rounded to 4 digits here;
       window.chainrulePlayground.select(${l}, ${j}) gives them unrounded.</p>`;
@@ -594,7 +596,7 @@ function renderLink(r) {
     ${exampleLine(r)}
     <p>w${sup(l)}${sub(`${j},${k}`)} = ${num(r.w)}</p>
     <p><b>BP4</b>: &part;C/&part;w${sup(l)}${sub(`${j},${k}`)} = a${sup(l - 1)}${sub(k)} &delta;${sup(l)}${sub(j)}</p>
-    <p class="num">= ${par(r.a_prev_k)} &middot; ${par(r.delta_j)} = <b>${num(r.dC_dw)}</b></p>
+    <p class="num">= ${par(r.a_prev_k)} &middot; ${par(r.delta_j)} = ${shown("dC_dw", r.dC_dw)}</p>
     <p>Over all ${r.m_train} training points (what GD steps with, BP4 averaged by the 1/m of C):
       &part;C/&part;w = ${num(r.dC_dw_train)}, so one GD step moves this weight by
       &minus;&alpha; &middot; ${num(r.dC_dw_train)} = ${num(-r.lr * r.dC_dw_train)} (&alpha; = ${r.lr}).</p>`;
