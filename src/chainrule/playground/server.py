@@ -99,6 +99,9 @@ def _handler(app: PlaygroundServer) -> type[BaseHTTPRequestHandler]:
         sys_version = ""
         timeout = 60           # an idle or half-sent request does not hold a thread forever
 
+        def version_string(self) -> str:
+            return self.server_version
+
         def log_message(self, format: str, *args: Any) -> None:
             if not app.quiet:
                 super().log_message(format, *args)

@@ -52,7 +52,7 @@ let snap = null;        // the latest snapshot
 let points = null;      // the data points (sent when they change)
 let drawn = -1;         // version last drawn
 let pending = false;
-const stats = {heatmaps: 0, draws: 0};
+const stats = {heatmaps: 0, draws: 0, snapshots: 0, drawMs: 0};
 let lastSum = NaN;
 let selected = null;    // {kind: "neuron"|"link", ...}
 let back = null;        // backward animation state
@@ -156,6 +156,10 @@ function colour(v) {
   return [w[0] + (e[0] - w[0]) * t, w[1] + (e[1] - w[1]) * t, w[2] + (e[2] - w[2]) * t];
 }
 
+const PALETTE = 513, HALF = (PALETTE - 1) / 2;
+const PAL = new Uint8ClampedArray(3 * PALETTE);
+for (let q = 0; q < PALETTE; q++) PAL.set(colour(q / HALF - 1), 3 * q);
+
 function paint(canvas, values, n, scale) {
   const ctx = canvas.getContext("2d");
   if (!canvas._img || canvas._n !== n) {
@@ -166,8 +170,13 @@ function paint(canvas, values, n, scale) {
   }
   const d = canvas._img.data;
   for (let i = 0; i < n * n; i++) {
-    const [r, g, b] = colour(scale(values[i]));
-    d[4 * i] = r; d[4 * i + 1] = g; d[4 * i + 2] = b; d[4 * i + 3] = 255;
+    const v = scale(values[i]);
+    // the colour table, 0..PALETTE-1 for -1..1; grey for NaN
+    const q = v === v ? Math.round((Math.max(-1, Math.min(1, v)) + 1) * HALF) * 3 : -1;
+    if (q < 0) { d[4 * i] = d[4 * i + 1] = d[4 * i + 2] = 128; } else {
+      d[4 * i] = PAL[q]; d[4 * i + 1] = PAL[q + 1]; d[4 * i + 2] = PAL[q + 2];
+    }
+    d[4 * i + 3] = 255;
   }
   canvas._tmp.getContext("2d").putImageData(canvas._img, 0, 0);
   ctx.imageSmoothingEnabled = true;
@@ -193,6 +202,7 @@ function draw() {
   if (!s || s.version === drawn) return;
   drawn = s.version;
   stats.draws++;
+  const t0 = performance.now();
   const {out} = forwardGrid(s, GRID);
   paint($("heatmap"), out, GRID, outScale(s));
   drawPoints(s);
@@ -210,19 +220,43 @@ function draw() {
   const play = $("play");
   play.textContent = s.playing ? "Pause" : "Play";
   play.setAttribute("aria-pressed", String(s.playing));
+  stats.drawMs += performance.now() - t0;
   if (surfaceData && s.playing && performance.now() - surfaceAt > 1000 && !surfaceBusy) {
     surfaceBusy = true;                  // the cost surface follows the training, once a second
     surface(surfaceData.w1, surfaceData.w2, 31).finally(() => { surfaceBusy = false; });
   }
 }
 
+let dotsKey = "", dotsCanvas = null;
 function drawPoints(s) {
   if (!points) return;
-  const c = $("heatmap"), ctx = c.getContext("2d");
+  const c = $("heatmap");
   const [x0, x1, y0, y1] = s.domain;
   const sx = (v) => (v - x0) / (x1 - x0) * c.width, sy = (v) => (y1 - v) / (y1 - y0) * c.height;
   const showTest = $("show_test").checked;
   const cls = s.config.task === "classification";
+  // the dots change only with the data: drawn once into their own layer, then copied
+  const key = JSON.stringify([s.data_version, showTest, cls, s.domain]);
+  if (key !== dotsKey) {
+    dotsKey = key;
+    dotsCanvas = document.createElement("canvas");
+    dotsCanvas.width = c.width; dotsCanvas.height = c.height;
+    drawDots(dotsCanvas.getContext("2d"), sx, sy, showTest, cls);
+  }
+  const ctx = c.getContext("2d");
+  ctx.drawImage(dotsCanvas, 0, 0);
+  const e = points.train[s.example];
+  if (e !== undefined) {
+    const [p1, p2] = points.X[e];
+    ctx.beginPath();
+    ctx.arc(sx(p1), sy(p2), 8, 0, 2 * Math.PI);
+    ctx.lineWidth = 2.5;
+    ctx.strokeStyle = "#d00";
+    ctx.stroke();
+  }
+}
+
+function drawDots(ctx, sx, sy, showTest, cls) {
   const dot = (i, test) => {
     const [p1, p2] = points.X[i];
     const v = cls ? 2 * points.y[i] - 1 : points.y[i];
@@ -237,15 +271,6 @@ function drawPoints(s) {
   };
   for (const i of points.train) dot(i, false);
   if (showTest) for (const i of points.test) dot(i, true);
-  const e = points.train[s.example];
-  if (e !== undefined) {
-    const [p1, p2] = points.X[e];
-    ctx.beginPath();
-    ctx.arc(sx(p1), sy(p2), 8, 0, 2 * Math.PI);
-    ctx.lineWidth = 2.5;
-    ctx.strokeStyle = "#d00";
-    ctx.stroke();
-  }
 }
 
 // network diagram geometry
@@ -372,9 +397,14 @@ function drawUnits(s) {
 
 function drawLinks(s) {
   for (const p of document.querySelectorAll("#links path")) {
-    const [l, j, k] = p.dataset.w.split(":").map(Number);
+    if (!p._w) p._w = p.dataset.w.split(":").map(Number);
+    const [l, j, k] = p._w;
     const w = s.layers[l - 1].W[j][k];
-    p.style.strokeWidth = Math.min(8, 0.6 + Math.abs(w) * 1.6);
+    const width = Math.round(Math.min(8, 0.6 + Math.abs(w) * 1.6) * 10) / 10;
+    const key = w >= 0 ? width : -width;
+    if (p._key === key) continue;        // touch the DOM only when the picture changes
+    p._key = key;
+    p.style.strokeWidth = width;
     p.style.stroke = w >= 0 ? "#0877bd" : "#f59322";
   }
 }
@@ -784,6 +814,7 @@ async function start() {
   }
   const es = new EventSource("/events");
   es.onmessage = (ev) => {
+    stats.snapshots++;
     onSnapshot(JSON.parse(ev.data));
     if (readyResolve) {   // ready: the first snapshot drawn, the diagram built
       draw();
