@@ -30,6 +30,9 @@ const FEATURE_LABEL = {
 };
 const FEATURE_TEXT = {"x1": "x1", "x2": "x2", "x1^2": "x1 squared", "x2^2": "x2 squared",
   "x1x2": "x1 times x2", "sin(x1)": "sine of x1", "sin(x2)": "sine of x2"};
+// an input feature's range on [-6, 6]^2, mapped to the colours' -1..1
+const FEATURE_SCALE = {"x1": (v) => v / 6, "x2": (v) => v / 6, "x1^2": (v) => v / 18 - 1,
+  "x2^2": (v) => v / 18 - 1, "x1x2": (v) => v / 18, "sin(x1)": (v) => v, "sin(x2)": (v) => v};
 const ACT = {
   tanh: Math.tanh, relu: (z) => (z > 0 ? z : 0),
   sigmoid: (z) => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z))),
@@ -390,7 +393,8 @@ function drawUnits(s) {
   for (const cv of document.querySelectorAll("#nodes canvas")) {
     const [l, j] = cv.dataset.unit.split(":").map(Number);
     if (j < 0 || !maps[l] || !maps[l][j]) continue;
-    const sc = l === 0 ? (v) => v / 6 : (l === L ? outScale(s) : unitScale(s.config.activation));
+    const sc = l === 0 ? FEATURE_SCALE[s.config.features[j]]
+      : (l === L ? outScale(s) : unitScale(s.config.activation));
     paint(cv, maps[l][j], SMALL, sc);
   }
 }
