@@ -47,8 +47,8 @@ const DATASETS = [
 ];
 const LRS = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
 const REGS = [0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
-const GRID = 64;        // output heat map: GRID x GRID points
-const SMALL = 20;       // neuron heat maps
+const GRID = 50;        // output heat map: GRID x GRID points (smoothed to 300 x 300)
+const SMALL = 16;       // neuron heat maps
 const $ = (id) => document.getElementById(id);
 
 let snap = null;        // the latest snapshot
@@ -404,7 +404,7 @@ function drawLinks(s) {
     if (!p._w) p._w = p.dataset.w.split(":").map(Number);
     const [l, j, k] = p._w;
     const w = s.layers[l - 1].W[j][k];
-    const width = Math.round(Math.min(8, 0.6 + Math.abs(w) * 1.6) * 10) / 10;
+    const width = Math.round(Math.min(8, 0.6 + Math.abs(w) * 1.6) * 4) / 4;
     const key = w >= 0 ? width : -width;
     if (p._key === key) continue;        // touch the DOM only when the picture changes
     p._key = key;
@@ -796,13 +796,19 @@ function drawSurface(r) {
 }
 
 // ------------------------------------------------------------------ start
+let syncedKey = "";
 function onSnapshot(s) {
   if (s.points) points = s.points;
   const layoutChanged = !snap || JSON.stringify(snap.sizes) !== JSON.stringify(s.sizes);
   snap = s;
-  syncControls(s.config);
-  $("example").max = points ? points.train.length - 1 : 0;
-  $("example").value = s.example;
+  // the controls follow the configuration; touched only when it (or the example) changes
+  const key = JSON.stringify([s.config, s.example, s.data_version]);
+  if (key !== syncedKey) {
+    syncedKey = key;
+    syncControls(s.config);
+    $("example").max = points ? points.train.length - 1 : 0;
+    $("example").value = s.example;
+  }
   if (layoutChanged) { selected = null; stopBackward(); }
   schedule();
 }
