@@ -134,7 +134,8 @@ def test_an_oversized_upload_gets_413_and_a_bad_csv_400(app):
     assert r.status == 413
     still_serving(app)
     for bad in (b"x1,x2,label\n1,oops,0\n2,3,1\n", b"\x1f\x8b\x08\x00binary",
-                b"a,b,c,label\n1,2,3,0\n1,2,3,1\n1,2,3,0\n1,2,3,1\n", b"x1,x2,label\n"):
+                b"a,b,c,label\n1,2,3,0\n1,2,3,1\n1,2,3,0\n1,2,3,1\n", b"x1,x2,label\n",
+                b"x1,x2,label\n1,2,a\n2,3,b\n3,4,c\n4,5,a\n"):
         r, data = request(app, "POST", "/api/upload", bad, {"Content-Type": "text/csv"})
         assert r.status == 400, data
     still_serving(app)
