@@ -115,6 +115,9 @@ def main() -> int:
         print(f"training: {(h1 - h0) / (t1 - t0):.1f} distinct output heat maps drawn per "
               f"second ({h1 - h0} in {t1 - t0:.1f} s; {(e1 - e0) / (t1 - t0):.1f} epochs/s)")
         print(f"paused, 10 s: {hq - hp} heat maps drawn")
+        st = page.evaluate(f"{API}.stats()")
+        print(f"page: {st['snapshots']} snapshots received, {st['draws']} drawn, "
+              f"{st['drawMs'] / max(st['draws'], 1):.1f} ms of script per drawing")
         for k, v in idle.items():
             print(f"paused, 10 s: {k}: {v * 100:.2f}% of a core")
         print(f"paused, 10 s: server + chromium: "

@@ -29,7 +29,7 @@ def request(app, method, path, body=None, headers=None, host=None, cookie=True):
     conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=10)
     h = {"Host": f"127.0.0.1:{app.port}" if host is None else host}
     if cookie:
-        h["Cookie"] = f"{COOKIE}={app.cookie}"
+        h["Cookie"] = f"{app.cookie_name}={app.cookie}"
     h.update(headers or {})
     conn.request(method, path, body=body, headers=h)
     r = conn.getresponse()
@@ -54,7 +54,7 @@ def test_token_is_swapped_for_an_httponly_samesite_cookie(app):
     r, _ = request(app, "GET", f"/?token={app.token}", cookie=False)
     assert r.status == 303 and r.getheader("Location") == "/"
     cookie = r.getheader("Set-Cookie")
-    assert cookie.startswith(f"{COOKIE}={app.cookie};")
+    assert cookie.startswith(f"{COOKIE}_{app.port}={app.cookie};")
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert app.token not in cookie
     r, body = request(app, "GET", "/")
@@ -69,7 +69,8 @@ def test_token_is_swapped_for_an_httponly_samesite_cookie(app):
 def test_a_missing_or_wrong_token_gets_403(app, path):
     r, _ = request(app, "GET", path, cookie=False)
     assert r.status == 403
-    r, _ = request(app, "GET", path, cookie=False, headers={"Cookie": f"{COOKIE}=forged"})
+    r, _ = request(app, "GET", path, cookie=False,
+                   headers={"Cookie": f"{app.cookie_name}=forged"})
     assert r.status == 403
     still_serving(app)
 
@@ -133,7 +134,8 @@ def test_an_oversized_upload_gets_413_and_a_bad_csv_400(app):
     assert r.status == 413
     still_serving(app)
     for bad in (b"x1,x2,label\n1,oops,0\n2,3,1\n", b"\x1f\x8b\x08\x00binary",
-                b"a,b,c,label\n1,2,3,0\n1,2,3,1\n1,2,3,0\n1,2,3,1\n", b"x1,x2,label\n"):
+                b"a,b,c,label\n1,2,3,0\n1,2,3,1\n1,2,3,0\n1,2,3,1\n", b"x1,x2,label\n",
+                b"x1,x2,label\n1,2,a\n2,3,b\n3,4,c\n4,5,a\n"):
         r, data = request(app, "POST", "/api/upload", bad, {"Content-Type": "text/csv"})
         assert r.status == 400, data
     still_serving(app)
@@ -351,7 +353,7 @@ def test_the_live_channel_sends_snapshots_and_nothing_while_paused(app):
 
     sock = socket.create_connection(("127.0.0.1", app.port), timeout=5)
     sock.sendall(f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{app.port}\r\n"
-                 f"Cookie: {COOKIE}={app.cookie}\r\n\r\n".encode())
+                 f"Cookie: {app.cookie_name}={app.cookie}\r\n\r\n".encode())
     buf = b""
     while b"\n\n" not in buf.split(b"\r\n\r\n", 1)[-1] or b"data: " not in buf:
         buf += sock.recv(65536)

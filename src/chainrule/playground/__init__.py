@@ -29,7 +29,7 @@ def serve(port: int = 0, open_browser: bool = True, say: Any = print) -> None:
 
     app = PlaygroundServer(port=port)
     say(f"chainrule playground: {app.url}")
-    say("(the address carries a one-time token; Ctrl-C stops the server)")
+    say("(the address carries a secret token: do not share it; Ctrl-C stops the server)")
     if open_browser:
         import webbrowser
 

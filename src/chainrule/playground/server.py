@@ -38,7 +38,7 @@ from .session import MAX_UPLOAD_BYTES, Session
 
 __all__ = ["PlaygroundServer", "COOKIE", "CSP"]
 
-COOKIE = "chainrule_playground"
+COOKIE = "chainrule_playground"   # + "_PORT": cookies are per host, not per port
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
@@ -67,6 +67,7 @@ class PlaygroundServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
+        self.cookie_name = f"{COOKIE}_{self.port}"
         self.hosts = {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
         self.origins = {f"http://{h}" for h in self.hosts}
         self._thread: threading.Thread | None = None
@@ -96,6 +97,10 @@ def _handler(app: PlaygroundServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "chainrule-playground"
         sys_version = ""
+        timeout = 60           # an idle or half-sent request does not hold a thread forever
+
+        def version_string(self) -> str:
+            return self.server_version
 
         def log_message(self, format: str, *args: Any) -> None:
             if not app.quiet:
@@ -133,7 +138,8 @@ def _handler(app: PlaygroundServer) -> type[BaseHTTPRequestHandler]:
         def _cookie_ok(self) -> bool:
             for part in self.headers.get("Cookie", "").split(";"):
                 name, _, value = part.strip().partition("=")
-                if name == COOKIE and hmac.compare_digest(value.encode(), app.cookie.encode()):
+                if name == app.cookie_name and hmac.compare_digest(value.encode(),
+                                                                   app.cookie.encode()):
                     return True
             return False
 
@@ -156,7 +162,8 @@ def _handler(app: PlaygroundServer) -> type[BaseHTTPRequestHandler]:
                 # the swap: the token becomes a cookie and leaves the address bar
                 self._send(303, b"", headers={
                     "Location": "/",
-                    "Set-Cookie": f"{COOKIE}={app.cookie}; HttpOnly; SameSite=Strict; Path=/"})
+                    "Set-Cookie": f"{app.cookie_name}={app.cookie}; HttpOnly; SameSite=Strict; "
+                                  f"Path=/"})
                 return False
             if self._cookie_ok():
                 return True
@@ -173,6 +180,9 @@ def _handler(app: PlaygroundServer) -> type[BaseHTTPRequestHandler]:
                 body, ctype = app.static[path]
                 self._send(200, body, ctype)
             elif path == "/events":
+                if self.command == "HEAD":
+                    self._error(405, "the event stream answers GET only")
+                    return
                 if not self._origin_ok():
                     self._error(403, "foreign Origin")
                     return

@@ -190,13 +190,21 @@ class Session:
                             f"most {MAX_CSV_ROWS}")
         if table.X.shape[0] < 4:
             raise DataError("the file needs at least 4 rows")
+        y = np.asarray(table.y)
+        n_classes = int(np.unique(y).size)
+        if n_classes != 2 and y.dtype.kind not in "fiu":
+            raise DataError(f"the label column {table.target!r} has {n_classes} classes; the "
+                            f"playground classifies 2 classes, or regresses on numbers")
+        task = "classification" if n_classes == 2 else "regression"
         with self.lock:
-            self.csv = (table.X.astype(np.float64), np.asarray(table.y))
-            n_classes = int(np.unique(table.y).size)
-            task = "classification" if n_classes == 2 else "regression"
-            self.set_config({"dataset": "csv", "task": task})
-            self.data_version += 1
-            self._build(new_data=True)
+            old = self.csv
+            self.csv = (table.X.astype(np.float64), y)
+            try:
+                self.set_config({"dataset": "csv", "task": task})
+                self._build(new_data=True)
+            except MessageError:
+                self.csv = old
+                raise
         return {"rows": int(table.X.shape[0]), "task": task,
                 "features": table.feature_names, "target": table.target}
 

@@ -30,6 +30,9 @@ const FEATURE_LABEL = {
 };
 const FEATURE_TEXT = {"x1": "x1", "x2": "x2", "x1^2": "x1 squared", "x2^2": "x2 squared",
   "x1x2": "x1 times x2", "sin(x1)": "sine of x1", "sin(x2)": "sine of x2"};
+// an input feature's range on [-6, 6]^2, mapped to the colours' -1..1
+const FEATURE_SCALE = {"x1": (v) => v / 6, "x2": (v) => v / 6, "x1^2": (v) => v / 18 - 1,
+  "x2^2": (v) => v / 18 - 1, "x1x2": (v) => v / 18, "sin(x1)": (v) => v, "sin(x2)": (v) => v};
 const ACT = {
   tanh: Math.tanh, relu: (z) => (z > 0 ? z : 0),
   sigmoid: (z) => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z))),
@@ -44,18 +47,20 @@ const DATASETS = [
 ];
 const LRS = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
 const REGS = [0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
-const GRID = 64;        // output heat map: GRID x GRID points
-const SMALL = 20;       // neuron heat maps
+const GRID = 50;        // output heat map: GRID x GRID points (smoothed to 300 x 300)
+const SMALL = 16;       // neuron heat maps
 const $ = (id) => document.getElementById(id);
 
 let snap = null;        // the latest snapshot
 let points = null;      // the data points (sent when they change)
 let drawn = -1;         // version last drawn
 let pending = false;
-const stats = {heatmaps: 0, draws: 0};
+const stats = {heatmaps: 0, draws: 0, snapshots: 0, drawMs: 0};
+let lastSum = NaN;
 let selected = null;    // {kind: "neuron"|"link", ...}
 let back = null;        // backward animation state
 let surfaceData = null;
+let surfaceAt = 0, surfaceBusy = false;
 
 // ------------------------------------------------------------------ server
 async function send(msg) {
@@ -96,44 +101,53 @@ function decodeConfig(hash) {
 }
 
 // ------------------------------------------------------------------ forward pass
-function forwardGrid(s, n, keepAll) {
-  // a^l over an n x n grid of the domain, row 0 at the top; returns [per layer][node] arrays
+const inputCache = new Map();
+function gridInputs(s, n) {
+  // a^0 over the grid: one column per chosen feature, computed once per (grid, features)
+  const key = JSON.stringify([n, s.domain, s.config.features]);
+  let cols = inputCache.get(key);
+  if (cols) return cols;
   const [x0, x1, y0, y1] = s.domain;
+  cols = s.config.features.map(() => new Float64Array(n * n));
   const feats = s.config.features.map((f) => FEATURES[f]);
-  const acts = s.config.activation;
-  const L = s.layers.length;
-  const outAct = s.config.task === "classification" ? "sigmoid" : "identity";
-  const maps = [];
-  if (keepAll) {
-    maps.push(feats.map(() => new Float64Array(n * n)));
-    for (const layer of s.layers) maps.push(layer.b.map(() => new Float64Array(n * n)));
-  }
-  const out = new Float64Array(n * n);
-  let a = new Float64Array(8), z;
   for (let r = 0; r < n; r++) {
     const p2 = y1 - (r + 0.5) / n * (y1 - y0);
     for (let c = 0; c < n; c++) {
       const p1 = x0 + (c + 0.5) / n * (x1 - x0);
-      const i = r * n + c;
-      let prev = feats.map((f) => f(p1, p2));
-      if (keepAll) prev.forEach((v, k) => { maps[0][k][i] = v; });
-      for (let l = 0; l < L; l++) {
-        const {W, b} = s.layers[l];
-        const f = ACT[l === L - 1 ? outAct : acts];
-        a = new Array(b.length);
-        for (let j = 0; j < b.length; j++) {
-          z = b[j];
-          const w = W[j];
-          for (let k = 0; k < prev.length; k++) z += w[k] * prev[k];
-          a[j] = f(z);
-          if (keepAll) maps[l + 1][j][i] = a[j];
-        }
-        prev = a;
-      }
-      out[i] = prev[0];
+      for (let k = 0; k < feats.length; k++) cols[k][r * n + c] = feats[k](p1, p2);
     }
   }
-  return {out, maps};
+  if (inputCache.size > 8) inputCache.clear();
+  inputCache.set(key, cols);
+  return cols;
+}
+
+function forwardGrid(s, n) {
+  // a^l = sigma(W^l a^{l-1} + b^l) over an n x n grid of the domain (row 0 at the top),
+  // one layer at a time over all the points; returns the output and every a^l
+  const L = s.layers.length;
+  const outAct = s.config.task === "classification" ? "sigmoid" : "identity";
+  const m = n * n;
+  let prev = gridInputs(s, n);
+  const maps = [prev];
+  for (let l = 0; l < L; l++) {
+    const {W, b} = s.layers[l];
+    const f = ACT[l === L - 1 ? outAct : s.config.activation];
+    const next = [];
+    for (let j = 0; j < b.length; j++) {
+      const z = new Float64Array(m).fill(b[j]);
+      const w = W[j];
+      for (let k = 0; k < prev.length; k++) {
+        const wk = w[k], col = prev[k];
+        for (let i = 0; i < m; i++) z[i] += wk * col[i];
+      }
+      for (let i = 0; i < m; i++) z[i] = f(z[i]);
+      next.push(z);
+    }
+    maps.push(next);
+    prev = next;
+  }
+  return {out: prev[0], maps};
 }
 
 // orange (-1) .. white (0) .. blue (+1), as TensorFlow Playground
@@ -145,6 +159,10 @@ function colour(v) {
   return [w[0] + (e[0] - w[0]) * t, w[1] + (e[1] - w[1]) * t, w[2] + (e[2] - w[2]) * t];
 }
 
+const PALETTE = 513, HALF = (PALETTE - 1) / 2;
+const PAL = new Uint8ClampedArray(3 * PALETTE);
+for (let q = 0; q < PALETTE; q++) PAL.set(colour(q / HALF - 1), 3 * q);
+
 function paint(canvas, values, n, scale) {
   const ctx = canvas.getContext("2d");
   if (!canvas._img || canvas._n !== n) {
@@ -155,15 +173,21 @@ function paint(canvas, values, n, scale) {
   }
   const d = canvas._img.data;
   for (let i = 0; i < n * n; i++) {
-    const [r, g, b] = colour(scale(values[i]));
-    d[4 * i] = r; d[4 * i + 1] = g; d[4 * i + 2] = b; d[4 * i + 3] = 255;
+    const v = scale(values[i]);
+    // the colour table, 0..PALETTE-1 for -1..1; grey for NaN
+    const q = v === v ? Math.round((Math.max(-1, Math.min(1, v)) + 1) * HALF) * 3 : -1;
+    if (q < 0) { d[4 * i] = d[4 * i + 1] = d[4 * i + 2] = 128; } else {
+      d[4 * i] = PAL[q]; d[4 * i + 1] = PAL[q + 1]; d[4 * i + 2] = PAL[q + 2];
+    }
+    d[4 * i + 3] = 255;
   }
   canvas._tmp.getContext("2d").putImageData(canvas._img, 0, 0);
   ctx.imageSmoothingEnabled = true;
   ctx.drawImage(canvas._tmp, 0, 0, canvas.width, canvas.height);
 }
 
-const outScale = (s) => (s.config.task === "classification" ? (v) => 2 * v - 1 : (v) => v);
+const outScale = (s) => (s.config.task !== "classification" ? (v) => v
+  : $("discretize").checked ? (v) => (v > 0.5 ? 1 : -1) : (v) => 2 * v - 1);
 function unitScale(act) {
   if (act === "sigmoid") return (v) => 2 * v - 1;
   if (act === "relu") return (v) => Math.min(v, 1);
@@ -181,10 +205,13 @@ function draw() {
   if (!s || s.version === drawn) return;
   drawn = s.version;
   stats.draws++;
-  const {out, maps} = forwardGrid(s, GRID, false);
+  const t0 = performance.now();
+  const {out} = forwardGrid(s, GRID);
   paint($("heatmap"), out, GRID, outScale(s));
   drawPoints(s);
-  stats.heatmaps++;
+  let sum = 0;                           // a fingerprint: count only heat maps that differ
+  for (let i = 0; i < out.length; i++) sum += out[i] * (1 + (i % 97));
+  if (sum !== lastSum) { stats.heatmaps++; lastSum = sum; }
   drawUnits(s);
   drawLinks(s);
   drawLoss(s);
@@ -196,16 +223,43 @@ function draw() {
   const play = $("play");
   play.textContent = s.playing ? "Pause" : "Play";
   play.setAttribute("aria-pressed", String(s.playing));
-  return maps;
+  stats.drawMs += performance.now() - t0;
+  if (surfaceData && s.playing && performance.now() - surfaceAt > 1000 && !surfaceBusy) {
+    surfaceBusy = true;                  // the cost surface follows the training, once a second
+    surface(surfaceData.w1, surfaceData.w2, 31).finally(() => { surfaceBusy = false; });
+  }
 }
 
+let dotsKey = "", dotsCanvas = null;
 function drawPoints(s) {
   if (!points) return;
-  const c = $("heatmap"), ctx = c.getContext("2d");
+  const c = $("heatmap");
   const [x0, x1, y0, y1] = s.domain;
   const sx = (v) => (v - x0) / (x1 - x0) * c.width, sy = (v) => (y1 - v) / (y1 - y0) * c.height;
   const showTest = $("show_test").checked;
   const cls = s.config.task === "classification";
+  // the dots change only with the data: drawn once into their own layer, then copied
+  const key = JSON.stringify([s.data_version, showTest, cls, s.domain]);
+  if (key !== dotsKey) {
+    dotsKey = key;
+    dotsCanvas = document.createElement("canvas");
+    dotsCanvas.width = c.width; dotsCanvas.height = c.height;
+    drawDots(dotsCanvas.getContext("2d"), sx, sy, showTest, cls);
+  }
+  const ctx = c.getContext("2d");
+  ctx.drawImage(dotsCanvas, 0, 0);
+  const e = points.train[s.example];
+  if (e !== undefined) {
+    const [p1, p2] = points.X[e];
+    ctx.beginPath();
+    ctx.arc(sx(p1), sy(p2), 8, 0, 2 * Math.PI);
+    ctx.lineWidth = 2.5;
+    ctx.strokeStyle = "#d00";
+    ctx.stroke();
+  }
+}
+
+function drawDots(ctx, sx, sy, showTest, cls) {
   const dot = (i, test) => {
     const [p1, p2] = points.X[i];
     const v = cls ? 2 * points.y[i] - 1 : points.y[i];
@@ -220,15 +274,6 @@ function drawPoints(s) {
   };
   for (const i of points.train) dot(i, false);
   if (showTest) for (const i of points.test) dot(i, true);
-  const e = points.train[s.example];
-  if (e !== undefined) {
-    const [p1, p2] = points.X[e];
-    ctx.beginPath();
-    ctx.arc(sx(p1), sy(p2), 8, 0, 2 * Math.PI);
-    ctx.lineWidth = 2.5;
-    ctx.strokeStyle = "#d00";
-    ctx.stroke();
-  }
 }
 
 // network diagram geometry
@@ -343,21 +388,27 @@ function buildDiagram(s) {
 
 function drawUnits(s) {
   buildDiagram(s);
-  const {maps} = forwardGrid(s, SMALL, true);
+  const {maps} = forwardGrid(s, SMALL);
   const L = s.layers.length;
   for (const cv of document.querySelectorAll("#nodes canvas")) {
     const [l, j] = cv.dataset.unit.split(":").map(Number);
     if (j < 0 || !maps[l] || !maps[l][j]) continue;
-    const sc = l === 0 ? (v) => v / 6 : (l === L ? outScale(s) : unitScale(s.config.activation));
+    const sc = l === 0 ? FEATURE_SCALE[s.config.features[j]]
+      : (l === L ? outScale(s) : unitScale(s.config.activation));
     paint(cv, maps[l][j], SMALL, sc);
   }
 }
 
 function drawLinks(s) {
   for (const p of document.querySelectorAll("#links path")) {
-    const [l, j, k] = p.dataset.w.split(":").map(Number);
+    if (!p._w) p._w = p.dataset.w.split(":").map(Number);
+    const [l, j, k] = p._w;
     const w = s.layers[l - 1].W[j][k];
-    p.style.strokeWidth = Math.min(8, 0.6 + Math.abs(w) * 1.6);
+    const width = Math.round(Math.min(8, 0.6 + Math.abs(w) * 1.6) * 4) / 4;
+    const key = w >= 0 ? width : -width;
+    if (p._key === key) continue;        // touch the DOM only when the picture changes
+    p._key = key;
+    p.style.strokeWidth = width;
     p.style.stroke = w >= 0 ? "#0877bd" : "#f59322";
   }
 }
@@ -460,6 +511,7 @@ function initControls() {
     if (h.length) setConfig({hidden: h.slice(0, -1)});
   });
   $("show_test").addEventListener("change", () => { drawn = -1; schedule(); });
+  $("discretize").addEventListener("change", () => { drawn = -1; schedule(); });
   $("example").addEventListener("change", () => {
     send({type: "example", index: Number($("example").value)}).then(refreshSelection);
   });
@@ -525,6 +577,8 @@ const num = (v, d = 4) => (v === null || v === undefined ? "NaN" : Number(v).toP
 function fmt(v, d = 4) { return v === null || v === undefined ? "NaN" : Number(v).toFixed(d); }
 const par = (v) => (v < 0 ? `(${num(v)})` : num(v));
 const sub = (s) => `<sub>${s}</sub>`, sup = (s) => `<sup>${s}</sup>`;
+// a result on the page: rounded to read, and its exact float64 in data-exact for tests
+const shown = (q, v) => `<b data-q="${q}" data-exact="${v}">${num(v)}</b>`;
 const inName = (r, k) => (r.layer === 1 ? `a${sup(0)}${sub(k)} = ${FEATURE_LABEL[r.features[k - 1]]}`
   : `a${sup(r.layer - 1)}${sub(k)}`);
 
@@ -550,21 +604,21 @@ function renderNeuron(r) {
   if (r.equation === "BP1") {
     delta = `<p><b>BP1</b> (output layer): &delta;${sup("L")}${sub(j)} = &part;C/&part;a${sup("L")}${sub(j)} &middot; &sigma;&prime;(z${sup("L")}${sub(j)})</p>
       <p class="num">= (a &minus; y) &middot; &sigma;&prime;(z) = (${num(r.a)} &minus; ${num(r.example.y)}) &middot; ${num(r.sigma_prime)}
-      = ${num(r.grad_a)} &middot; ${num(r.sigma_prime)} = <b>${num(r.delta)}</b></p>
+      = ${num(r.grad_a)} &middot; ${num(r.sigma_prime)} = ${shown("delta", r.delta)}</p>
       <p class="hint">&sigma;&prime;(z) for ${ACT_TEX[r.activation]}: ${sigmaPrimeText(r.activation, r.z, r.a)} = ${num(r.sigma_prime)}</p>`;
   } else {
     const bt = r.w_next.map((w, i) => `${par(w)}&middot;${par(r.delta_next[i])}`).join(" + ");
     delta = `<p><b>BP2</b> (hidden layer): &delta;${sup(l)}${sub(j)} = (&Sigma;${sub("i")} w${sup(l + 1)}${sub(`i,${j}`)} &delta;${sup(l + 1)}${sub("i")}) &middot; &sigma;&prime;(z${sup(l)}${sub(j)})
       &nbsp; [the j-th entry of ((W${sup(l + 1)})${sup("T")}&delta;${sup(l + 1)}) &#8857; &sigma;&prime;(z${sup(l)})]</p>
-      <p class="num">= (${bt}) &middot; ${num(r.sigma_prime)} = ${num(r.back)} &middot; ${num(r.sigma_prime)} = <b>${num(r.delta)}</b></p>
+      <p class="num">= (${bt}) &middot; ${num(r.sigma_prime)} = ${num(r.back)} &middot; ${num(r.sigma_prime)} = ${shown("delta", r.delta)}</p>
       <p class="hint">&sigma;&prime;(z) for ${ACT_TEX[r.activation]}: ${sigmaPrimeText(r.activation, r.z, r.a)} = ${num(r.sigma_prime)}</p>`;
   }
   const inputs = l === 1 ? `<p class="hint">Inputs: ${r.a_prev.map((v, k) => `${inName(r, k + 1)} = ${num(v)}`).join(", ")}</p>` : "";
   $("equations").innerHTML = `<h3>Neuron ${j} of layer l = ${l}${l === r.L ? " (the output, L)" : ""}</h3>
     ${exampleLine(r)}${inputs}
     <p><b>Forward</b>: z${sup(l)}${sub(j)} = ${names} + b${sup(l)}${sub(j)}</p>
-    <p class="num">= ${terms} + ${par(r.b)} = <b>${num(r.z)}</b></p>
-    <p>a${sup(l)}${sub(j)} = &sigma;(z${sup(l)}${sub(j)}) = ${ACT_TEX[r.activation]}(${num(r.z)}) = <b>${num(r.a)}</b></p>
+    <p class="num">= ${terms} + ${par(r.b)} = ${shown("z", r.z)}</p>
+    <p>a${sup(l)}${sub(j)} = &sigma;(z${sup(l)}${sub(j)}) = ${ACT_TEX[r.activation]}(${num(r.z)}) = ${shown("a", r.a)}</p>
     <p><b>Backward</b>: the error of this node, &delta;${sup(l)}${sub(j)} = &part;C/&part;z${sup(l)}${sub(j)}</p>${delta}
     <p class="hint">BP3: &part;C/&part;b${sup(l)}${sub(j)} = &delta;${sup(l)}${sub(j)} = ${num(r.delta)}. Numbers rounded to 4 digits here;
       window.chainrulePlayground.select(${l}, ${j}) gives them unrounded.</p>`;
@@ -576,7 +630,7 @@ function renderLink(r) {
     ${exampleLine(r)}
     <p>w${sup(l)}${sub(`${j},${k}`)} = ${num(r.w)}</p>
     <p><b>BP4</b>: &part;C/&part;w${sup(l)}${sub(`${j},${k}`)} = a${sup(l - 1)}${sub(k)} &delta;${sup(l)}${sub(j)}</p>
-    <p class="num">= ${par(r.a_prev_k)} &middot; ${par(r.delta_j)} = <b>${num(r.dC_dw)}</b></p>
+    <p class="num">= ${par(r.a_prev_k)} &middot; ${par(r.delta_j)} = ${shown("dC_dw", r.dC_dw)}</p>
     <p>Over all ${r.m_train} training points (what GD steps with, BP4 averaged by the 1/m of C):
       &part;C/&part;w = ${num(r.dC_dw_train)}, so one GD step moves this weight by
       &minus;&alpha; &middot; ${num(r.dC_dw_train)} = ${num(-r.lr * r.dC_dw_train)} (&alpha; = ${r.lr}).</p>`;
@@ -682,9 +736,10 @@ function backwardTo(l) {
 }
 
 // the cost surface over two weights (text 3.7), with the path of gradient descent
-async function surface(w1, w2) {
-  const r = await send({type: "surface", w1, w2, steps: 51});
+async function surface(w1, w2, steps = 51) {
+  const r = await send({type: "surface", w1, w2, steps});
   surfaceData = r;
+  surfaceAt = performance.now();
   $("w1").value = JSON.stringify(w1); $("w2").value = JSON.stringify(w2);
   drawSurface(r);
   return r;
@@ -741,13 +796,19 @@ function drawSurface(r) {
 }
 
 // ------------------------------------------------------------------ start
+let syncedKey = "";
 function onSnapshot(s) {
   if (s.points) points = s.points;
   const layoutChanged = !snap || JSON.stringify(snap.sizes) !== JSON.stringify(s.sizes);
   snap = s;
-  syncControls(s.config);
-  $("example").max = points ? points.train.length - 1 : 0;
-  $("example").value = s.example;
+  // the controls follow the configuration; touched only when it (or the example) changes
+  const key = JSON.stringify([s.config, s.example, s.data_version]);
+  if (key !== syncedKey) {
+    syncedKey = key;
+    syncControls(s.config);
+    $("example").max = points ? points.train.length - 1 : 0;
+    $("example").value = s.example;
+  }
   if (layoutChanged) { selected = null; stopBackward(); }
   schedule();
 }
@@ -763,6 +824,7 @@ async function start() {
   }
   const es = new EventSource("/events");
   es.onmessage = (ev) => {
+    stats.snapshots++;
     onSnapshot(JSON.parse(ev.data));
     if (readyResolve) {   // ready: the first snapshot drawn, the diagram built
       draw();
