@@ -42,7 +42,7 @@ class ColumnEngine:
         out[...] = act.forward(z)
         return out
 
-    def output_error(self, z, b, act, cost, Y, a_out, delta_out):
+    def output_error(self, z, b, act, cost, Y, a_out, delta_out, db=None):
         if Y.ndim == 1:
             Y = np.eye(z.shape[1], dtype=z.dtype)[Y]
         a = self.bias_activation(z, b, act, a_out)
@@ -53,7 +53,7 @@ class ColumnEngine:
         delta_out[...] = delta
         return float(C), a, delta_out, None
 
-    def act_backward(self, act, z, a, g):
+    def act_backward(self, act, z, a, g, db=None):
         g[...] = act.backward(z, a, g)
         return g
 

@@ -8,7 +8,8 @@ in ``chainrule.optim`` are written once, against the small interface of an engin
 ``bias_activation`` z += b, a = sigma(z) (an activation forward, in place)
 ``act_backward``    delta = g (Hadamard) sigma'(z) (an activation backward, in place)
 ``output_error``    z^L += b^L, a^L, the cost and delta^L (BP1; fused where exact)
-``sum_rows``        the sum over a batch's rows (BP3)
+``sum_rows``        the sum over a batch's rows (BP3; output_error and act_backward are
+                    told where it will land, so a kernel may do it in their pass)
 ``axpy``, ``scal``  y += alpha x, x *= alpha (optimiser steps over Theta)
 ``adam``            one Adam step over Theta
 ``workspace``       the z^l, a^l, delta^l buffers of a batch

@@ -28,6 +28,15 @@ Array = np.ndarray
 DESCEND_BLAS_MIN = SPLIT_MIN
 
 
+def _sums_into(db: Array | None, n: int, dtype: Any) -> Array:
+    """Where a kernel writes the column sums: the ``db`` BP3 will ask for, where it is a
+    contiguous vector of the right size and dtype, else a new one."""
+    if db is not None and db.shape == (n,) and db.dtype == dtype and db.flags.c_contiguous \
+            and db.flags.writeable:
+        return db
+    return np.empty(n, dtype)
+
+
 def _relu(act: Any) -> bool:
     return act.builtin and act.name == "relu"
 
@@ -50,6 +59,8 @@ class FastEngine(NumpyEngine):
         # the column sums of the last delta a fused kernel produced (BP3 done in its pass)
         self._sums: tuple[Array, Array] | None = None
         self._adam_seen: tuple[Array, ...] | None = None
+        self._pair: Any = None                     # (act, cost) of the last output layer
+        self._softmax_xent = False
 
     # ------------------------------------------------------------------ a run
     @property
@@ -95,10 +106,10 @@ class FastEngine(NumpyEngine):
     # ------------------------------------------------------------------ the network
     def matmul(self, a: Array, b: Array, out: Array, alpha: float = 1.0,
                beta: float = 0.0) -> Array:
-        m, k = a.shape
-        n = out.shape[1]
-        big = m * n * k >= DESCEND_BLAS_MIN
         pipe = self._pipe
+        if pipe is None and alpha == 1.0 and beta == 0.0:
+            return np.matmul(a, b, out=out)             # the common case, first
+        big = a.shape[0] * a.shape[1] * out.shape[1] >= DESCEND_BLAS_MIN
         if big and pipe is not None and pipe.matmul(a, b, out, alpha, beta):
             return out
         if alpha == 1.0 and beta == 0.0:
@@ -118,13 +129,19 @@ class FastEngine(NumpyEngine):
         return super().bias_activation(z, b, act, out)
 
     def output_error(self, z: Array, b: Array, act: Any, cost: Any, Y: Array, a_out: Array,
-                     delta_out: Array) -> tuple[float, Array, Array, int | None]:
+                     delta_out: Array, db: Array | None = None
+                     ) -> tuple[float, Array, Array, int | None]:
         k = self._k
         m, n = z.shape
         labels = Y.ndim == 1
-        if k is not None and m and act.builtin and cost.builtin and act.name == "softmax" \
-                and cost.name == "cross_entropy" and z.dtype in (np.float32, np.float64) \
-                and z.dtype == a_out.dtype == delta_out.dtype == b.dtype and \
+        pair = self._pair
+        if pair is None or pair[0] is not act or pair[1] is not cost:
+            self._pair = (act, cost)
+            self._softmax_xent = act.builtin and cost.builtin and act.name == "softmax" \
+                and cost.name == "cross_entropy"
+        if k is not None and m and self._softmax_xent and \
+                z.dtype in (np.float32, np.float64) and \
+                z.dtype == a_out.dtype == delta_out.dtype == b.dtype and \
                 (Y.dtype == np.int64 if labels else Y.dtype == z.dtype) and \
                 z.flags.c_contiguous and Y.flags.c_contiguous and a_out.flags.c_contiguous \
                 and delta_out.flags.c_contiguous:
@@ -134,28 +151,30 @@ class FastEngine(NumpyEngine):
             mx = np.empty(m, z.dtype)
             k.softmax_pre(z, b, a_out, mx, m, n, f64)
             np.exp(a_out, out=a_out)
-            sums = np.empty(n, z.dtype)
+            sums = _sums_into(db, n, z.dtype)
             value, hits = k.softmax_post(z, Y, a_out, delta_out, mx, sums, m, n, f64, labels)
             self._sums = (delta_out, sums)
             return value, a_out, delta_out, hits
-        return super().output_error(z, b, act, cost, Y, a_out, delta_out)
+        return super().output_error(z, b, act, cost, Y, a_out, delta_out, db)
 
-    def act_backward(self, act: Any, z: Array, a: Array, g: Array) -> Array:
+    def act_backward(self, act: Any, z: Array, a: Array, g: Array, db: Array | None = None
+                     ) -> Array:
         k = self._k
         if k is not None and _relu(act) and g.flags.c_contiguous and z.flags.c_contiguous \
                 and g.dtype == z.dtype:
             m, n = g.shape
-            sums = np.empty(n, g.dtype)
+            sums = _sums_into(db, n, g.dtype)
             # g *= (z > 0) and its column sums (BP3, handed to sum_rows) in one pass
             k.relu_back_bias(g, z, sums, m, n, g.dtype == np.float64)
             self._sums = (g, sums)
             return g
-        return super().act_backward(act, z, a, g)
+        return super().act_backward(act, z, a, g, db)
 
     def sum_rows(self, delta: Array, out: Array) -> Array:
         done, self._sums = self._sums, None
-        if done is not None and done[0] is delta:
-            np.copyto(out, done[1])
+        if done is not None and done[0] is delta:     # BP3 done in the kernel's pass
+            if done[1] is not out:
+                np.copyto(out, done[1])
             return out
         return np.add.reduce(delta, axis=0, out=out)
 

@@ -72,13 +72,15 @@ class NumpyEngine:
         return act.forward_into(z, out)
 
     def output_error(self, z: Array, b: Array, act: Any, cost: Any, Y: Array, a_out: Array,
-                     delta_out: Array) -> tuple[float, Array, Array, int | None]:
+                     delta_out: Array, db: Array | None = None
+                     ) -> tuple[float, Array, Array, int | None]:
         """The output layer and BP1: z^L += b^L, a^L = sigma(z^L), the cost C, and
         delta^L = grad_a C (Hadamard) sigma'(z^L); where the cost has an exact fused form
         for this output (softmax or sigmoid with their cross-entropies), delta^L is that
         form, (a^L - y)/m. ``Y``: targets (m, n_L), or m class labels standing for their
         one-hot rows. Returns (C, a^L, delta^L, hits), hits: rows classified right, or
-        None where this engine did not count them."""
+        None where this engine did not count them. ``db``: where BP3 of this layer will be
+        asked for (``sum_rows(delta, db)``); an engine may fill it in the same pass."""
         if Y.ndim == 1:
             Y = one_hot(Y, z.shape[1], z.dtype)
         z += b
@@ -92,8 +94,10 @@ class NumpyEngine:
         np.copyto(delta_out, delta)
         return float(C), a, delta_out, None
 
-    def act_backward(self, act: Any, z: Array, a: Array, g: Array) -> Array:
-        """delta = g (Hadamard) sigma'(z), in place in g where it can be."""
+    def act_backward(self, act: Any, z: Array, a: Array, g: Array, db: Array | None = None
+                     ) -> Array:
+        """delta = g (Hadamard) sigma'(z), in place in g where it can be. ``db``: where
+        BP3 of this layer will be asked for (see ``output_error``)."""
         return act.backward_into(z, a, g)
 
     def sum_rows(self, delta: Array, out: Array) -> Array:

@@ -93,6 +93,8 @@ class Network:
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
         self.layers = layers
+        # [n_0, ..., n_L] as the engine's key for its buffers (the layers are fixed)
+        self._shape = tuple([layers[0].n_in] + [layer.n_out for layer in layers])
         self.cost = get_cost(cost)
         out = layers[-1].activation
         if out.name == "softmax" and self.cost.name == "binary_cross_entropy":
@@ -199,7 +201,7 @@ class Network:
         return aL
 
     def _fresh(self, m: int) -> list[Array]:
-        return [np.empty((m, n), self.dtype) for n in self.sizes[1:]]
+        return [np.empty((m, n), self.dtype) for n in self._shape[1:]]
 
     def _forward(self, X: Array, zs: list[Array], acts: list[Array],
                  output: bool = True) -> Array:
@@ -255,11 +257,11 @@ class Network:
           BP4  dC/dW^l = delta^l (a^{l-1})^T    (summed over the examples)
         """
         eng, L = self.engine, len(self.layers)
-        zs, acts, back = eng.workspace(self.sizes, X.shape[0], self.dtype)
+        zs, acts, back = eng.workspace(self._shape, X.shape[0], self.dtype)
         z = self._forward(X, zs, acts, output=False)
         out = self.layers[-1]
         C, a, delta, hits = eng.output_error(z, out.b, out.activation, self.cost, Y,
-                                             acts[-1], back[L])           # BP1
+                                             acts[-1], back[L], out.db)   # BP1
         deltas = [delta.copy()] if keep else None
         for l in range(L, 0, -1):
             layer, a_prev = self.layers[l - 1], (X if l == 1 else acts[l - 2])
@@ -274,7 +276,8 @@ class Network:
                 eng.axpy(-alpha, layer.db, layer.b)
             if l > 1:
                 below = self.layers[l - 2]
-                delta = eng.act_backward(below.activation, zs[l - 2], acts[l - 2], g)  # BP2
+                delta = eng.act_backward(below.activation, zs[l - 2], acts[l - 2], g,
+                                         below.db)                            # BP2
                 if keep:
                     deltas.insert(0, delta.copy())
         if keep:
@@ -321,7 +324,7 @@ class Network:
         total, correct, m = 0.0, 0, X.shape[0]
         for i in range(0, m, batch_size):
             xb, yb = X[i:i + batch_size], Y[i:i + batch_size]
-            zs, acts, back = eng.workspace(self.sizes, xb.shape[0], self.dtype)
+            zs, acts, back = eng.workspace(self._shape, xb.shape[0], self.dtype)
             z = self._forward(xb, zs, acts, output=False)
             C, a, _, hits = eng.output_error(z, out.b, out.activation, self.cost, yb,
                                              acts[-1], back[L])
