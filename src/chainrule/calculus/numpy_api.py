@@ -658,7 +658,7 @@ def diag(v: Any, k: int = 0) -> Any:
 
 
 def _tri_mask(x: Any, k: int, lower: bool) -> Any:
-    n, m = _shape(x)[-2:]
+    n, m = (_shape(x) * 2)[-2:]           # a vector is broadcast to a square, as NumPy
     mask = _np.tri(n, m, k, dtype=bool)
     return mask if lower else ~_np.tri(n, m, k - 1, dtype=bool)
 
@@ -739,6 +739,8 @@ def diff(a: Any, n: int = 1, axis: int = -1, prepend: Any = _DEFAULT,
 
 @implements(_np.roll)
 def roll(a: Any, shift: Any, axis: Any = None) -> Any:
+    if _contains_tracer(shift):
+        raise TracerError("roll: the shift cannot be a traced value (it is an index)")
     if axis is None:
         return reshape(roll(ravel(a), shift, 0), _shape(a))
     shifts = (shift,) if isinstance(shift, (int, _np.integer)) else tuple(shift)
@@ -872,6 +874,12 @@ def meshgrid(*xi: Any, copy: bool = True, sparse: bool = False,
         full = _np.broadcast_shapes(*[_shape(o) for o in outs])
         outs = [broadcast_to(o, full) for o in outs]
     return outs
+
+
+@implements(_np.ascontiguousarray, _np.asfortranarray)
+def ascontiguousarray(a: Any, dtype: Any = None, *, like: Any = None) -> Any:
+    a = _arr(a)
+    return a if dtype is None else astype(a, dtype)
 
 
 @implements(_np.real)
@@ -1437,7 +1445,7 @@ VALUE_ONLY = (
     "searchsorted", "digitize", "shape", "ndim", "size", "result_type", "can_cast",
     "min_scalar_type", "nanargmax", "nanargmin", "argpartition", "lexsort", "bincount",
     "zeros_like", "ones_like", "empty_like", "isin", "in1d", "broadcast_shapes",
-    "iterable", "may_share_memory", "shares_memory", "floor_divide",
+    "iterable", "may_share_memory", "shares_memory", "floor_divide", "isfortran",
 )
 # shapes without computing a deferred value
 FUNCTIONS[_np.shape] = lambda a: _shape(a)
@@ -1446,6 +1454,8 @@ for _name in VALUE_ONLY:
     _obj = getattr(_np, _name, None)
     if _obj is not None and _obj not in UFUNCS and _obj not in FUNCTIONS:
         (UFUNCS if isinstance(_obj, _np.ufunc) else FUNCTIONS)[_obj] = _values_only(_obj)
+        if not isinstance(_obj, _np.ufunc) and not hasattr(_obj, "_implementation"):
+            EXPORTS[_name] = _values_only(_obj)   # NumPy does not dispatch it
 
 core.install(_sys.modules[__name__], UFUNCS, FUNCTIONS)
 globals().update({k: v for k, v in EXPORTS.items() if k not in globals()})
