@@ -99,6 +99,9 @@ REDUCTIONS = {"sum": np.sum, "mean": np.mean, "prod": np.prod, "max": np.max,
 STRUCTURAL = {"where", "softmax", "matmul", "einsum", "reshape", "broadcast_to",
               "transpose", "astype", "concatenate", "getitem", "untake", "cumsum", "inv",
               "det", "round"}
+# the decompositions, checked against JAX in test_numpy_functions.py
+STRUCTURAL |= {"cholesky", "eigh_w", "eigh_v", "svd_s", "svd_u", "svd_vh", "qr_q", "qr_r",
+               "logabsdet", "pinv"}
 
 
 def test_every_primitive_has_a_generated_test():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import sys as _sys
+from collections import namedtuple as _nt
 from collections.abc import Sequence
 from typing import Any
 
@@ -169,6 +170,7 @@ def _reduce_args(name: str, dtype: Any, out: Any, initial: Any = None,
 def sum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,  # noqa: A001
         keepdims: bool = False, initial: Any = None, where: Any = True) -> Any:
     _reduce_args("sum", dtype, out, initial, where)
+    a = _arr(a)
     x = a if dtype is None else astype(a, dtype)
     return R.sum_(x, _axes(x, axis), builtins.bool(keepdims))
 
@@ -177,6 +179,7 @@ def sum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,  # noqa: A
 def mean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
          keepdims: bool = False, *, where: Any = True) -> Any:
     _reduce_args("mean", dtype, out, None, where)
+    a = _arr(a)
     x = a if dtype is None else astype(a, dtype)
     return R.mean(x, _axes(x, axis), builtins.bool(keepdims))
 
@@ -185,6 +188,7 @@ def mean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
 def prod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
          keepdims: bool = False, initial: Any = None, where: Any = True) -> Any:
     _reduce_args("prod", dtype, out, initial, where)
+    a = _arr(a)
     x = a if dtype is None else astype(a, dtype)
     return R.prod(x, _axes(x, axis), builtins.bool(keepdims))
 
@@ -193,7 +197,7 @@ def prod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
 def max(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False,  # noqa: A001
         initial: Any = None, where: Any = True) -> Any:
     _reduce_args("max", None, out, initial, where)
-    x = a
+    x = _arr(a)
     return R.max_(x, _axes(x, axis), builtins.bool(keepdims))
 
 
@@ -201,7 +205,7 @@ def max(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False,  # no
 def min(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False,  # noqa: A001
         initial: Any = None, where: Any = True) -> Any:
     _reduce_args("min", None, out, initial, where)
-    x = a
+    x = _arr(a)
     return R.min_(x, _axes(x, axis), builtins.bool(keepdims))
 
 
@@ -246,6 +250,7 @@ def var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: floa
         correction: Any = None) -> Any:
     _reduce_args("var", dtype, out, None, where)
     _no_extras("var", {"mean": mean})
+    a = _arr(a)
     if correction is not None:
         ddof = correction
     x = a if dtype is None else astype(a, dtype)
@@ -360,6 +365,21 @@ def _letters(n: int, skip: str = "") -> str:
     return "".join(free[:n])
 
 
+def _sublist_to_subscripts(*args: Any) -> tuple[str, tuple[Any, ...]]:
+    """einsum(op0, sublist0, op1, sublist1, ..., [sublistout]) as subscripts and operands."""
+    args = list(args)
+    out = args.pop() if len(args) % 2 else None
+
+    def letters(sub: Any) -> str:
+        return "".join("..." if k is Ellipsis else _ALPHA[int(k)] for k in sub)
+
+    ops = tuple(args[0::2])
+    spec = ",".join(letters(s) for s in args[1::2])
+    if out is not None:
+        spec += "->" + letters(out)
+    return spec, ops
+
+
 @implements(_np.einsum)
 def einsum(subscripts: str, *operands: Any, **kw: Any) -> Any:
     """Einstein summation with derivatives for any number of operands. Ellipses are
@@ -368,7 +388,7 @@ def einsum(subscripts: str, *operands: Any, **kw: Any) -> Any:
     if kw:
         raise TypeError(f"einsum() got unsupported arguments {sorted(kw)}")
     if not isinstance(subscripts, str):
-        raise TracerError("einsum: only the subscripts-string form is supported")
+        subscripts, operands = _sublist_to_subscripts(subscripts, *operands)
     spec = subscripts.replace(" ", "")
     if "->" in spec:
         ins_s, out = spec.split("->")
@@ -579,7 +599,12 @@ def take(a: Any, indices: Any, axis: int | None = None, out: Any = None,
 
 @implements(*_opt("astype"))
 def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
-    return R.astype(x, _np.dtype(dtype))
+    dt = _np.dtype(dtype)
+    if dt.kind not in "fc":
+        # an integer or boolean cast is piecewise constant: its derivative is zero, and
+        # the result is a plain value (as JAX's, whose integer tangents are float0)
+        return _np.asarray(getval(x)).astype(dt)
+    return R.astype(x, dt)
 
 
 @implements(_np.cumsum)
@@ -603,13 +628,14 @@ def flip(m: Any, axis: Any = None) -> Any:
 
 @implements(_np.diagonal)
 def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
-    x = a
-    if _ndim(x) != 2 or (axis1, axis2) != (0, 1):
-        raise TracerError("diagonal on traced values supports 2-D arrays with the default axes")
-    n, m = _shape(x)
+    """The diagonal of the (axis1, axis2) planes, as the last axis (NumPy's layout)."""
+    nd = _ndim(a)
+    i1, i2 = axis1 % nd, axis2 % nd
+    x = moveaxis(a, (i1, i2), (nd - 2, nd - 1)) if (i1, i2) != (nd - 2, nd - 1) else a
+    n, m = _shape(x)[-2:]
     k = builtins.max(0, builtins.min(n - builtins.max(-offset, 0), m - builtins.max(offset, 0)))
     rows = _np.arange(k) + builtins.max(-offset, 0)
-    return getitem(x, (rows, rows + offset))
+    return getitem(x, (Ellipsis, rows, rows + offset))
 
 
 @implements(_np.trace)
@@ -623,10 +649,267 @@ def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = 
 def diag(v: Any, k: int = 0) -> Any:
     if _ndim(v) == 2:
         return diagonal(v, k)
-    if _ndim(v) != 1 or k != 0:
-        raise TracerError("diag on traced values supports a 1-D vector (k=0) or a 2-D matrix")
-    n = _shape(v)[0]
-    return R.multiply(reshape(v, (n, 1)), _np.eye(n, dtype=R._dtype(v)))
+    if _ndim(v) != 1:
+        raise ValueError("Input must be 1- or 2-d.")
+    n = _shape(v)[0] + builtins.abs(k)
+    rows = _np.arange(_shape(v)[0]) + builtins.max(-k, 0)
+    # scatter into zeros: the adjoint of taking the diagonal
+    return R.untake(v, (rows, rows + k), (n, n), 1)
+
+
+def _tri_mask(x: Any, k: int, lower: bool) -> Any:
+    n, m = (_shape(x) * 2)[-2:]           # a vector is broadcast to a square, as NumPy
+    mask = _np.tri(n, m, k, dtype=bool)
+    return mask if lower else ~_np.tri(n, m, k - 1, dtype=bool)
+
+
+@implements(_np.tril)
+def tril(m: Any, k: int = 0) -> Any:
+    return R.where(_tri_mask(m, k, True), m, 0.0)
+
+
+@implements(_np.triu)
+def triu(m: Any, k: int = 0) -> Any:
+    return R.where(_tri_mask(m, k, False), m, 0.0)
+
+
+@implements(_np.atleast_2d)
+def atleast_2d(*arys: Any) -> Any:
+    out = [reshape(a, (1,) * (2 - _ndim(a)) + _shape(a)) if _ndim(a) < 2 else a
+           for a in arys]
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+@implements(_np.atleast_3d)
+def atleast_3d(*arys: Any) -> Any:
+    out = []
+    for a in arys:
+        s = _shape(a)
+        if len(s) == 0:
+            a = reshape(a, (1, 1, 1))
+        elif len(s) == 1:
+            a = reshape(a, (1, s[0], 1))
+        elif len(s) == 2:
+            a = reshape(a, s + (1,))
+        out.append(a)
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+@implements(_np.column_stack)
+def column_stack(tup: Sequence[Any]) -> Any:
+    return concatenate([reshape(a, (-1, 1)) if _ndim(a) < 2 else a for a in tup], axis=1)
+
+
+@implements(_np.dstack)
+def dstack(tup: Sequence[Any]) -> Any:
+    return concatenate([atleast_3d(a) for a in tup], axis=2)
+
+
+@implements(_np.append)
+def append(arr: Any, values: Any, axis: Any = None) -> Any:
+    if axis is None:
+        return concatenate([ravel(arr), ravel(values)])
+    return concatenate([arr, values], axis=axis)
+
+
+@implements(_np.diff)
+def diff(a: Any, n: int = 1, axis: int = -1, prepend: Any = _DEFAULT,
+         append: Any = _DEFAULT) -> Any:  # noqa: A002
+    nd = _ndim(a)
+    ax = axis % nd
+    parts = []
+    for extra in (prepend, append):
+        if extra is _DEFAULT:
+            parts.append(None)
+            continue
+        if _ndim(extra) == 0:
+            shape = list(_shape(a))
+            shape[ax] = 1
+            extra = broadcast_to(extra, tuple(shape))
+        parts.append(extra)
+    if parts[0] is not None or parts[1] is not None:
+        a = concatenate([p for p in (parts[0], a, parts[1]) if p is not None], axis=ax)
+    for _ in range(n):
+        m = _shape(a)[ax]
+        hi = (slice(None),) * ax + (slice(1, m),)
+        lo = (slice(None),) * ax + (slice(0, m - 1),)
+        a = R.subtract(getitem(a, hi), getitem(a, lo))
+    return a
+
+
+@implements(_np.roll)
+def roll(a: Any, shift: Any, axis: Any = None) -> Any:
+    if _contains_tracer(shift):
+        raise TracerError("roll: the shift cannot be a traced value (it is an index)")
+    if axis is None:
+        return reshape(roll(ravel(a), shift, 0), _shape(a))
+    shifts = (shift,) if isinstance(shift, (int, _np.integer)) else tuple(shift)
+    axes = (axis,) if isinstance(axis, (int, _np.integer)) else tuple(axis)
+    if len(shifts) == 1 and len(axes) > 1:
+        shifts = shifts * len(axes)
+    for sh, ax in zip(shifts, axes):
+        n = _shape(a)[ax]
+        a = take(a, (_np.arange(n) - sh) % n, axis=ax) if n else a
+    return a
+
+
+@implements(_np.pad)
+def pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> Any:
+    """Padding as gathers of the input's entries (edge, reflect, symmetric, wrap...) and,
+    for a constant, a scatter into the constant: every mode is differentiable."""
+    nd = _ndim(array)
+    pw = _np.broadcast_to(_np.asarray(pad_width, dtype=_np.int64), (nd, 2))
+    if mode == "constant":
+        cv = kwargs.pop("constant_values", 0)
+        _no_extras("pad", kwargs)
+        shape = tuple(int(s + lo + hi) for s, (lo, hi) in zip(_shape(array), pw))
+        idx = tuple(slice(int(lo), int(lo + s)) for s, (lo, _) in zip(_shape(array), pw))
+        out = R.untake(array, idx, shape, nd)
+        if _np.any(_np.asarray(getval(cv)) != 0):
+            inside = _np.zeros(shape, bool)
+            inside[idx] = True
+            cvv = _np.broadcast_to(_np.asarray(getval(cv), R._dtype(array)), (nd, 2))
+            fill = _np.pad(_np.zeros(_shape(array), R._dtype(array)), pw, mode="constant",
+                           constant_values=cvv)
+            out = R.add(out, _np.where(inside, 0.0, fill))
+        return out
+    if callable(mode) or mode in ("mean", "median", "maximum", "minimum", "linear_ramp",
+                                  "empty"):
+        raise TracerError(f"pad(..., mode={mode!r}) is not supported on traced values")
+    for ax in range(nd):
+        n = _shape(array)[ax]
+        idx = _np.pad(_np.arange(n), (int(pw[ax][0]), int(pw[ax][1])), mode=mode, **kwargs)
+        array = take(array, idx, axis=ax)
+    return array
+
+
+@implements(_np.kron)
+def kron(a: Any, b: Any) -> Any:
+    nd = builtins.max(_ndim(a), _ndim(b))
+    sa = (1,) * (nd - _ndim(a)) + _shape(a)
+    sb = (1,) * (nd - _ndim(b)) + _shape(b)
+    ea = reshape(a, tuple(k for s in sa for k in (s, 1)))
+    eb = reshape(b, tuple(k for s in sb for k in (1, s)))
+    return reshape(R.multiply(ea, eb), tuple(x * y for x, y in zip(sa, sb)))
+
+
+def _split(ary: Any, indices_or_sections: Any, axis: int, exact: bool) -> list[Any]:
+    nd = _ndim(ary)
+    ax = axis % nd
+    n = _shape(ary)[ax]
+    fn = _np.split if exact else _np.array_split
+    pieces = fn(_np.arange(n), indices_or_sections)
+    out = []
+    for p in pieces:
+        lo = int(p[0]) if p.size else 0
+        if not p.size:
+            lo = builtins.min(lo, n)
+        idx = (slice(None),) * ax + (slice(lo, lo + p.size),)
+        out.append(getitem(ary, idx))
+    return out
+
+
+@implements(_np.split)
+def split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
+    return _split(ary, indices_or_sections, axis, True)
+
+
+@implements(_np.array_split)
+def array_split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
+    return _split(ary, indices_or_sections, axis, False)
+
+
+@implements(_np.hsplit)
+def hsplit(ary: Any, indices_or_sections: Any) -> list[Any]:
+    return _split(ary, indices_or_sections, 1 if _ndim(ary) > 1 else 0, True)
+
+
+@implements(_np.vsplit)
+def vsplit(ary: Any, indices_or_sections: Any) -> list[Any]:
+    return _split(ary, indices_or_sections, 0, True)
+
+
+@implements(_np.dsplit)
+def dsplit(ary: Any, indices_or_sections: Any) -> list[Any]:
+    return _split(ary, indices_or_sections, 2, True)
+
+
+@implements(_np.linspace)
+def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True,
+             retstep: bool = False, dtype: Any = None, axis: int = 0, *,
+             device: Any = None) -> Any:
+    """start + (stop - start) t for t = 0, 1/(num-1), ..., 1: linear in both ends."""
+    div = (num - 1) if endpoint else num
+    shape = _np.broadcast_shapes(_shape(start), _shape(stop))
+    t = _np.arange(num, dtype=_np.float64).reshape((num,) + (1,) * len(shape))
+    delta = R.subtract(stop, start)
+    step = R.divide(delta, float(div)) if div > 0 else R.multiply(delta, _np.nan)
+    out = R.add(start, R.multiply(t, step)) if div > 0 else \
+        R.add(start, R.multiply(t, delta))
+    if endpoint and num > 1:   # the last point is stop itself, as NumPy's
+        last = expand_dims(broadcast_to(stop, shape), 0)
+        out = concatenate([getitem(out, slice(0, num - 1)), last], axis=0)
+    if axis != 0:
+        out = moveaxis(out, 0, axis)
+    if dtype is not None:
+        out = astype(out, dtype)
+    return (out, step) if retstep else out
+
+
+@implements(_np.meshgrid)
+def meshgrid(*xi: Any, copy: bool = True, sparse: bool = False,
+             indexing: str = "xy") -> list[Any]:
+    nd = len(xi)
+    outs = []
+    for i, x in enumerate(xi):
+        shape = [1] * nd
+        shape[i] = -1
+        outs.append(reshape(x, tuple(shape)))
+    if indexing == "xy" and nd > 1:
+        for k, o in enumerate(outs):
+            s = list(_shape(o))
+            s[0], s[1] = s[1], s[0]
+            outs[k] = reshape(o, tuple(s))
+    if not sparse:
+        full = _np.broadcast_shapes(*[_shape(o) for o in outs])
+        outs = [broadcast_to(o, full) for o in outs]
+    return outs
+
+
+@implements(_np.ascontiguousarray, _np.asfortranarray)
+def ascontiguousarray(a: Any, dtype: Any = None, *, like: Any = None) -> Any:
+    a = _arr(a)
+    return a if dtype is None else astype(a, dtype)
+
+
+@implements(_np.real)
+def real(val: Any) -> Any:
+    _real_only("real", val)
+    return val
+
+
+@implements(_np.conj, _np.conjugate)
+def conj(x: Any) -> Any:
+    _real_only("conj", x)
+    return x
+
+
+@implements(_np.imag)
+def imag(val: Any) -> Any:
+    _real_only("imag", val)
+    return _np.zeros(_shape(val), R._dtype(val))
+
+
+@implements(_np.angle)
+def angle(z: Any, deg: bool = False) -> Any:
+    _real_only("angle", z)
+    return _np.angle(getval(z), deg)
+
+
+def _real_only(name: str, x: Any) -> None:
+    if R._dtype(x).kind == "c":
+        raise TracerError(f"{name} of a complex traced value: complex derivatives are not "
+                          f"supported by chainrule yet")
 
 
 @implements(_np.take_along_axis)
@@ -689,11 +972,160 @@ def linalg_solve(a: Any, b: Any) -> Any:
     return R.matmul(R.inv(a), b)
 
 
+class EighResult(_nt("EighResult", "eigenvalues eigenvectors")):  # type: ignore[misc]
+    """numpy.linalg.eigh's result: (w, V)."""
+
+
+class SVDResult(_nt("SVDResult", "U S Vh")):  # type: ignore[misc]
+    """numpy.linalg.svd's result: (U, S, Vh)."""
+
+
+class QRResult(_nt("QRResult", "Q R")):  # type: ignore[misc]
+    """numpy.linalg.qr's result: (Q, R)."""
+
+
+class SlogdetResult(_nt("SlogdetResult", "sign logabsdet")):  # type: ignore[misc]
+    """numpy.linalg.slogdet's result: (sign, log |det|)."""
+
+
+@implements(_np.linalg.cholesky)
+def cholesky(a: Any, /, *, upper: bool = False) -> Any:
+    low = R.cholesky(a)
+    return R._swap(low) if upper else low
+
+
+@implements(_np.linalg.eigh)
+def eigh(a: Any, UPLO: str = "L") -> Any:  # noqa: N803
+    """Eigenvalues and eigenvectors of the symmetric part (A + A^T) / 2, as JAX's."""
+    return EighResult(R.eigh_w(a), R.eigh_v(a))
+
+
+@implements(_np.linalg.eigvalsh)
+def eigvalsh(a: Any, UPLO: str = "L") -> Any:  # noqa: N803
+    return R.eigh_w(a)
+
+
+@implements(_np.linalg.svd)
+def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True,
+        hermitian: bool = False) -> Any:
+    if not compute_uv:
+        return R.svd_s(a)
+    m, n = _shape(a)[-2:]
+    if full_matrices and m != n:
+        raise TracerError("svd(..., full_matrices=True) of a non-square traced matrix has no "
+                          "unique derivative: pass full_matrices=False")
+    return SVDResult(R.svd_u(a), R.svd_s(a), R.svd_vh(a))
+
+
+@implements(_np.linalg.svdvals)
+def svdvals(x: Any, /) -> Any:
+    return R.svd_s(x)
+
+
+@implements(_np.linalg.qr)
+def qr(a: Any, mode: str = "reduced") -> Any:
+    if mode == "r":
+        return R.qr_r(a)
+    if mode != "reduced":
+        raise TracerError(f"qr(..., mode={mode!r}) is not supported on traced values")
+    return QRResult(R.qr_q(a), R.qr_r(a))
+
+
+@implements(_np.linalg.slogdet)
+def slogdet(a: Any) -> Any:
+    return SlogdetResult(_np.linalg.slogdet(getval(a))[0], R.logabsdet(a))
+
+
+@implements(_np.linalg.pinv)
+def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = _DEFAULT) -> Any:
+    if rcond is not None or rtol not in (_DEFAULT, None):
+        raise TracerError("pinv(..., rcond=/rtol=) is not supported on traced values")
+    return R.pinv(a)
+
+
+@implements(_np.linalg.matrix_power)
+def matrix_power(a: Any, n: int) -> Any:
+    if n < 0:
+        a, n = R.inv(a), -n
+    if n == 0:
+        return _np.broadcast_to(_np.eye(_shape(a)[-1], dtype=R._dtype(a)), _shape(a)).copy()
+    out = a
+    for _ in range(n - 1):
+        out = R.matmul(out, a)
+    return out
+
+
+@implements(_np.linalg.multi_dot)
+def multi_dot(arrays: Sequence[Any], *, out: Any = None) -> Any:
+    _no_extras("multi_dot", {"out": out})
+    arrays = list(arrays)
+    r = arrays[0]
+    for b in arrays[1:]:
+        r = dot(r, b)
+    return r
+
+
+@implements(_np.linalg.matmul)
+def linalg_matmul(x1: Any, x2: Any, /) -> Any:
+    return R.matmul(x1, x2)
+
+
+
 @implements(_np.linalg.norm)
-def linalg_norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
-    if ord not in (None, 2, "fro") or (ord == 2 and axis is None and _ndim(x) > 1):
-        raise TracerError("chainrule.numpy.linalg.norm supports only the 2-norm/Frobenius norm")
-    return R.sqrt(sum(R.multiply(x, x), axis=axis, keepdims=keepdims))
+def linalg_norm(x: Any, ord: Any = None, axis: Any = None,  # noqa: A002
+                keepdims: bool = False) -> Any:
+    """Every order of numpy.linalg.norm: vector p-norms (inf, -inf, 0 included) and the
+    matrix norms 'fro', 'nuc', 1, -1, inf, -inf, 2, -2 (the last three through the SVD)."""
+    nd = _ndim(x)
+    if axis is None:
+        if ord is None or (ord == "fro" and nd == 2) or (ord == 2 and nd == 1):
+            return R.sqrt(sum(R.multiply(x, x), keepdims=keepdims))
+        axes = tuple(range(nd))
+    else:
+        axes = (axis,) if isinstance(axis, (int, _np.integer)) else tuple(axis)
+    axes = tuple(a % nd for a in axes)
+    if len(axes) == 1:
+        return _vector_norm(x, ord, axes[0], keepdims)
+    if len(axes) != 2:
+        raise ValueError("Improper number of dimensions to norm.")
+    r = _matrix_norm(moveaxis(x, axes, (-2, -1)), ord)
+    if keepdims:
+        r = reshape(r, tuple(1 if i in axes else s for i, s in enumerate(_shape(x))))
+    return r
+
+
+def _vector_norm(x: Any, ord: Any, axis: int, keepdims: bool) -> Any:
+    a = R.abs_(x)
+    if ord is None or ord == 2:
+        return R.sqrt(sum(R.multiply(x, x), axis=axis, keepdims=keepdims))
+    if ord == _np.inf:
+        return max(a, axis=axis, keepdims=keepdims)
+    if ord == -_np.inf:
+        return min(a, axis=axis, keepdims=keepdims)
+    if ord == 0:
+        return sum(astype(getval(x) != 0, R._dtype(x)), axis=axis, keepdims=keepdims)
+    if ord == 1:
+        return sum(a, axis=axis, keepdims=keepdims)
+    p = float(ord)
+    return R.power(sum(R.power(a, p), axis=axis, keepdims=keepdims), 1.0 / p)
+
+
+def _matrix_norm(x: Any, ord: Any) -> Any:
+    if ord is None or ord == "fro":
+        return R.sqrt(sum(R.multiply(x, x), axis=(-2, -1)))
+    if ord == "nuc":
+        return sum(R.svd_s(x), axis=-1)
+    if ord in (2, -2):
+        s = R.svd_s(x)
+        return max(s, axis=-1) if ord == 2 else min(s, axis=-1)
+    if ord in (1, -1):
+        c = sum(R.abs_(x), axis=-2)
+        return max(c, axis=-1) if ord == 1 else min(c, axis=-1)
+    if ord in (_np.inf, -_np.inf):
+        r = sum(R.abs_(x), axis=-1)
+        return max(r, axis=-1) if ord > 0 else min(r, axis=-1)
+    raise ValueError(f"Invalid norm order {ord!r} for matrices.")
+
 
 
 @implements(name="array")
@@ -716,6 +1148,268 @@ def _contains_tracer(obj: Any) -> bool:
     if isinstance(obj, (list, tuple)):
         return builtins.any(_contains_tracer(o) for o in obj)
     return False
+
+
+# ---------------------------------------------------------------- more of NumPy, composed
+
+
+def _arr(a: Any) -> Any:
+    """A (nested) list or tuple with traced values in it, as one traced array."""
+    if isinstance(a, (list, tuple)) and _contains_tracer(a):
+        return array(a)
+    return a
+
+
+@implements(_np.cumprod)
+def cumprod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+    """Running products as masked products, prod(where(j <= k, x_j, 1)) over j: O(n^2)
+    work, exact at zero entries (where a division by x would not be)."""
+    _reduce_args("cumprod", dtype, out)
+    x = _arr(a)
+    if axis is None:
+        x, axis = ravel(x), 0
+    x = moveaxis(x, axis, -1)
+    n = _shape(x)[-1]
+    tri = _np.tri(n, dtype=bool)                        # [k, j]: j <= k
+    rows = R.where(tri, expand_dims(x, -2), 1.0)        # (..., k, j)
+    return moveaxis(prod(rows, axis=-1), -1, axis)
+
+
+@implements(_np.cross)
+def cross(a: Any, b: Any, axisa: int = -1, axisb: int = -1, axisc: int = -1,
+          axis: Any = None) -> Any:
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a, b = moveaxis(a, axisa, -1), moveaxis(b, axisb, -1)
+    if _shape(a)[-1] != 3 or _shape(b)[-1] != 3:
+        raise TracerError("cross on traced values supports 3-vectors")
+    c = [R.subtract(R.multiply(a[..., (i + 1) % 3], b[..., (i + 2) % 3]),
+                    R.multiply(a[..., (i + 2) % 3], b[..., (i + 1) % 3])) for i in range(3)]
+    return moveaxis(stack(c, axis=-1), -1, axisc)
+
+
+@implements(_np.average)
+def average(a: Any, axis: Any = None, weights: Any = None, returned: bool = False, *,
+            keepdims: bool = False) -> Any:
+    a = _arr(a)
+    if weights is None:
+        r = mean(a, axis=axis, keepdims=keepdims)
+        n = _np.size(getval(a)) / _np.size(getval(r))
+        return (r, _np.full(_shape(r), n, R._dtype(a))) if returned else r
+    w = _arr(weights)
+    if axis is not None and _ndim(w) == 1 and _ndim(a) > 1:
+        shape = [1] * _ndim(a)
+        shape[axis % _ndim(a)] = _shape(w)[0]
+        w = reshape(w, tuple(shape))
+    w = broadcast_to(w, _shape(a)) if _shape(w) != _shape(a) else w
+    sw = sum(w, axis=axis, keepdims=keepdims)
+    r = R.divide(sum(R.multiply(a, w), axis=axis, keepdims=keepdims), sw)
+    return (r, sw) if returned else r
+
+
+@implements(_np.ptp)
+def ptp(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+    _no_extras("ptp", {"out": out})
+    return R.subtract(max(a, axis=axis, keepdims=keepdims), min(a, axis=axis, keepdims=keepdims))
+
+
+@implements(_np.nansum)
+def nansum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
+           keepdims: bool = False, initial: Any = None, where: Any = True) -> Any:
+    _reduce_args("nansum", dtype, out, initial, where)
+    return sum(R.where(_np.isnan(getval(a)), 0.0, a), axis=axis, keepdims=keepdims)
+
+
+@implements(_np.nanmean)
+def nanmean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
+            keepdims: bool = False, *, where: Any = True) -> Any:
+    _reduce_args("nanmean", dtype, out, None, where)
+    ok = ~_np.isnan(getval(a))
+    n = _np.sum(ok, axis=axis, keepdims=keepdims)
+    return R.divide(nansum(a, axis=axis, keepdims=keepdims), n.astype(R._dtype(a)))
+
+
+@implements(_np.nan_to_num)
+def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None,
+               neginf: Any = None) -> Any:
+    v = getval(x)
+    fi = _np.finfo(R._dtype(x))
+    big = fi.max if posinf is None else posinf
+    small = fi.min if neginf is None else neginf
+    r = R.where(_np.isnan(v), nan, x)
+    r = R.where(_np.isposinf(v), big, r)
+    return R.where(_np.isneginf(v), small, r)
+
+
+@implements(_np.cov)
+def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: Any = None,
+        fweights: Any = None, aweights: Any = None, *, dtype: Any = None) -> Any:
+    if fweights is not None or aweights is not None:
+        raise TracerError("cov(..., fweights=/aweights=) is not supported on traced values")
+    x = atleast_2d(_arr(m))
+    if not rowvar and _shape(x)[0] != 1:
+        x = transpose(x)
+    if y is not None:
+        yy = atleast_2d(_arr(y))
+        if not rowvar and _shape(yy)[0] != 1:
+            yy = transpose(yy)
+        x = concatenate([x, yy], axis=0)
+    n = _shape(x)[1]
+    dd = (0 if bias else 1) if ddof is None else ddof
+    xc = R.subtract(x, mean(x, axis=1, keepdims=True))
+    c = R.divide(R.matmul(xc, transpose(xc)), float(n - dd))
+    return squeeze(c) if _shape(c) == (1, 1) else c
+
+
+@implements(_np.corrcoef)
+def corrcoef(x: Any, y: Any = None, rowvar: bool = True, *, dtype: Any = None) -> Any:
+    c = cov(x, y, rowvar)
+    if _ndim(c) == 0:
+        return R.divide(c, c)
+    d = R.sqrt(diagonal(c))
+    return R.divide(R.divide(c, reshape(d, (-1, 1))), reshape(d, (1, -1)))
+
+
+@implements(_np.interp)
+def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None,
+           period: Any = None) -> Any:
+    """Piecewise-linear interpolation, differentiable in x, xp and fp."""
+    if period is not None:
+        raise TracerError("interp(..., period=) is not supported on traced values")
+    xv, xpv = _np.asarray(getval(x)), _np.asarray(getval(xp))
+    n = xpv.shape[0]
+    i = _np.clip(_np.searchsorted(xpv, xv, side="right") - 1, 0, n - 2)
+    x0, x1 = take(xp, i), take(xp, i + 1)
+    f0, f1 = take(fp, i), take(fp, i + 1)
+    t = R.divide(R.subtract(x, x0), R.subtract(x1, x0))
+    r = R.add(f0, R.multiply(t, R.subtract(f1, f0)))
+    lo = take(fp, 0) if left is None else left
+    hi = take(fp, n - 1) if right is None else right
+    r = R.where(xv < xpv[0], lo, r)
+    return R.where(xv > xpv[-1], hi, r)
+
+
+@implements(_np.polyval)
+def polyval(p: Any, x: Any) -> Any:
+    p = _arr(p)
+    r = R.multiply(x, 0.0)
+    for k in range(_shape(p)[0]):
+        r = R.add(R.multiply(r, x), getitem(p, k))
+    return r
+
+
+def _conv_full(a: Any, v: Any) -> Any:
+    """out[k] = sum_j a[j] v[k - j], as a gather and one product-sum."""
+    n, m = _shape(a)[0], _shape(v)[0]
+    ap = pad(a, (m - 1, m - 1))
+    idx = _np.arange(n + m - 1)[:, None] + _np.arange(m)[None, :]
+    return R.einsum(getitem(ap, idx), flip(v), spec="kj,j->k")
+
+
+@implements(_np.convolve)
+def convolve(a: Any, v: Any, mode: str = "full") -> Any:
+    if _shape(v)[0] > _shape(a)[0]:
+        a, v = v, a
+    full = _conv_full(a, v)
+    n, m = _shape(a)[0], _shape(v)[0]
+    if mode == "full":
+        return full
+    if mode == "same":
+        start = (m - 1) // 2
+        return getitem(full, slice(start, start + n))
+    if mode == "valid":
+        return getitem(full, slice(m - 1, n))
+    raise ValueError(f"mode {mode!r} not recognised")
+
+
+@implements(_np.correlate)
+def correlate(a: Any, v: Any, mode: str = "valid") -> Any:
+    return convolve(a, flip(v), mode)
+
+
+@implements(_np.rot90)
+def rot90(m: Any, k: int = 1, axes: Any = (0, 1)) -> Any:
+    k %= 4
+    a0, a1 = axes
+    if k == 0:
+        return m
+    if k == 2:
+        return flip(flip(m, a0), a1)
+    if k == 1:
+        return swapaxes(flip(m, a1), a0, a1)
+    return flip(swapaxes(m, a0, a1), a1)
+
+
+@implements(_np.fliplr)
+def fliplr(m: Any) -> Any:
+    return flip(m, 1)
+
+
+@implements(_np.flipud)
+def flipud(m: Any) -> Any:
+    return flip(m, 0)
+
+
+@implements(_np.sinc)
+def sinc(x: Any) -> Any:
+    """sin(pi x) / (pi x), 1 at 0 (with derivative 0 there)."""
+    zero = getval(x) == 0
+    px = R.multiply(R.where(zero, 1.0, x), float(_np.pi))
+    return R.where(zero, 1.0, R.divide(R.sin(px), px))
+
+
+@implements(_np.logaddexp2)
+def logaddexp2(x1: Any, x2: Any) -> Any:
+    ln2 = float(_np.log(2.0))
+    return R.divide(R.logaddexp(R.multiply(x1, ln2), R.multiply(x2, ln2)), ln2)
+
+
+@implements(_np.heaviside)
+def heaviside(x1: Any, x2: Any) -> Any:
+    """A step: its derivative is zero (the value only)."""
+    return _np.heaviside(getval(x1), getval(x2))
+
+
+@implements(_np.select)
+def select(condlist: Sequence[Any], choicelist: Sequence[Any], default: Any = 0) -> Any:
+    r = default
+    for c, v in reversed(list(zip(condlist, choicelist))):
+        r = R.where(_np.asarray(getval(c), bool), v, r)
+    return r
+
+
+@implements(_np.piecewise)
+def piecewise(x: Any, condlist: Any, funclist: Any, *args: Any, **kw: Any) -> Any:
+    conds = [_np.asarray(getval(c), bool) for c in (
+        condlist if isinstance(condlist, list) else [condlist])]
+    if len(funclist) == len(conds) + 1:
+        conds.append(~_np.any(conds, axis=0))
+    r = R.multiply(x, 0.0)
+    for c, f in zip(conds, funclist):
+        v = f(x, *args, **kw) if callable(f) else f
+        r = R.where(c, v, r)
+    return r
+
+
+@implements(_np.unique)
+def unique(ar: Any, return_index: bool = False, return_inverse: bool = False,
+           return_counts: bool = False, axis: Any = None, *, equal_nan: bool = True,
+           sorted: bool = True) -> Any:  # noqa: A002
+    """The unique values, each taken from its first occurrence (so differentiable), and
+    NumPy's index arrays."""
+    if axis is not None:
+        raise TracerError("unique(..., axis=) is not supported on traced values")
+    v = _np.ravel(getval(ar))
+    vals, first, inv_, counts = _np.unique(v, return_index=True, return_inverse=True,
+                                           return_counts=True)
+    out = [take(ravel(ar), first)]
+    if return_index:
+        out.append(first)
+    if return_inverse:
+        out.append(inv_.reshape(_np.shape(getval(ar))))
+    if return_counts:
+        out.append(counts)
+    return out[0] if len(out) == 1 else tuple(out)
 
 
 # ---------------------------------------------------------------- values only
@@ -751,7 +1445,7 @@ VALUE_ONLY = (
     "searchsorted", "digitize", "shape", "ndim", "size", "result_type", "can_cast",
     "min_scalar_type", "nanargmax", "nanargmin", "argpartition", "lexsort", "bincount",
     "zeros_like", "ones_like", "empty_like", "isin", "in1d", "broadcast_shapes",
-    "iterable", "may_share_memory", "shares_memory", "floor_divide",
+    "iterable", "may_share_memory", "shares_memory", "floor_divide", "isfortran",
 )
 # shapes without computing a deferred value
 FUNCTIONS[_np.shape] = lambda a: _shape(a)
@@ -760,6 +1454,8 @@ for _name in VALUE_ONLY:
     _obj = getattr(_np, _name, None)
     if _obj is not None and _obj not in UFUNCS and _obj not in FUNCTIONS:
         (UFUNCS if isinstance(_obj, _np.ufunc) else FUNCTIONS)[_obj] = _values_only(_obj)
+        if not isinstance(_obj, _np.ufunc) and not hasattr(_obj, "_implementation"):
+            EXPORTS[_name] = _values_only(_obj)   # NumPy does not dispatch it
 
 core.install(_sys.modules[__name__], UFUNCS, FUNCTIONS)
 globals().update({k: v for k, v in EXPORTS.items() if k not in globals()})

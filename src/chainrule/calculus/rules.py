@@ -929,6 +929,310 @@ def _det_jvp(t: Any, ans: Any, a: Any) -> Any:
 det.vjps[0], det.jvps[0] = _det_vjp, _det_jvp
 
 
+# ---- decompositions. Each output of a decomposition is its own primitive (the value of
+# eigh is the pair (w, V): eigh_w and eigh_v), so that every rule maps one cotangent.
+# As JAX does, eigh and cholesky read the symmetric part (A + A^T) / 2 of their input.
+
+
+def _sym(a: Any) -> Any:
+    return multiply(0.5, add(a, _swap(a)))
+
+
+def _sym_v(a: Any) -> Any:
+    a = _np.asarray(a)
+    return 0.5 * (a + _np.swapaxes(a, -1, -2))
+
+
+def _eye_like(a: Any) -> Any:
+    n = _shape(a)[-1]
+    return _np.eye(n, dtype=_dtype(a))
+
+
+def _phi(x: Any) -> Any:
+    """The lower triangle with half the diagonal (the cholesky rule's Phi)."""
+    n = _shape(x)[-1]
+    w = _np.tril(_np.ones((n, n)), -1) + 0.5 * _np.eye(n)
+    return multiply(x, w.astype(_dtype(x)))
+
+
+def _tril(x: Any, k: int = 0) -> Any:
+    n, m = _shape(x)[-2:]
+    return multiply(x, _np.tri(n, m, k, dtype=_dtype(x)))
+
+
+def _cholesky_impl(a: Any) -> Any:
+    return _np.linalg.cholesky(_sym_v(a))
+
+
+cholesky = _prim("cholesky", _cholesky_impl, "linear algebra (decompositions)")
+
+
+def _cholesky_vjp(g: Any, ans: Any, a: Any) -> Any:
+    # P = Phi(L^T Lbar), Abar = sym(L^-T P L^-1)  (Murray 2016)
+    li = inv(ans)
+    p = _phi(matmul(_swap(ans), g))
+    return _sym(matmul(matmul(_swap(li), p), li))
+
+
+def _cholesky_jvp(t: Any, ans: Any, a: Any) -> Any:
+    li = inv(ans)
+    return matmul(ans, _phi(matmul(matmul(li, _sym(t)), _swap(li))))
+
+
+cholesky.vjps[0], cholesky.jvps[0] = _cholesky_vjp, _cholesky_jvp
+
+
+def _eigh_w_impl(a: Any) -> Any:
+    return _np.linalg.eigh(_sym_v(a))[0]
+
+
+def _eigh_v_impl(a: Any) -> Any:
+    return _np.linalg.eigh(_sym_v(a))[1]
+
+
+eigh_w = _prim("eigh_w", _eigh_w_impl, "linear algebra (decompositions)")
+eigh_v = _prim("eigh_v", _eigh_v_impl, "linear algebra (decompositions)")
+
+
+def _col_scale(v: Any, d: Any) -> Any:
+    """v diag(d) for a batch of diagonals d (..., n)."""
+    return multiply(v, reshape(d, _shape(d)[:-1] + (1, _shape(d)[-1])))
+
+
+def _gap_inverse(w: Any) -> Any:
+    """F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it."""
+    n = _shape(w)[-1]
+    eye = _np.eye(n, dtype=bool)
+    s = _shape(w)
+    diff = subtract(reshape(w, s[:-1] + (1, n)), reshape(w, s[:-1] + (n, 1)))
+    return where(eye, 0.0, reciprocal(where(eye, 1.0, diff)))
+
+
+# eigenvalues: dw = diag(V^T dA V); Abar = V diag(wbar) V^T
+eigh_w.vjps[0] = lambda g, ans, a: matmul(_col_scale(eigh_v(a), g), _swap(eigh_v(a)))
+eigh_w.jvps[0] = lambda t, ans, a: sum_(multiply(eigh_v(a), matmul(_sym(t), eigh_v(a))),
+                                        (-2,), False)
+
+
+def _eigh_v_vjp(g: Any, ans: Any, a: Any) -> Any:
+    f = _gap_inverse(eigh_w(a))
+    inner = multiply(f, matmul(_swap(ans), g))
+    return _sym(matmul(matmul(ans, inner), _swap(ans)))
+
+
+def _eigh_v_jvp(t: Any, ans: Any, a: Any) -> Any:
+    f = _gap_inverse(eigh_w(a))
+    return matmul(ans, multiply(f, matmul(matmul(_swap(ans), _sym(t)), ans)))
+
+
+eigh_v.vjps[0], eigh_v.jvps[0] = _eigh_v_vjp, _eigh_v_jvp
+
+
+# ---- the reduced SVD A = U diag(s) V^T (JAX's svd rules, transposed for reverse mode)
+
+
+def _svd_s_impl(a: Any) -> Any:
+    return _np.linalg.svd(a, compute_uv=False)
+
+
+def _svd_u_impl(a: Any) -> Any:
+    return _np.linalg.svd(a, full_matrices=False)[0]
+
+
+def _svd_vh_impl(a: Any) -> Any:
+    return _np.linalg.svd(a, full_matrices=False)[2]
+
+
+svd_s = _prim("svd_s", _svd_s_impl, "linear algebra (decompositions)")
+svd_u = _prim("svd_u", _svd_u_impl, "linear algebra (decompositions)")
+svd_vh = _prim("svd_vh", _svd_vh_impl, "linear algebra (decompositions)")
+
+
+def _svd_parts(a: Any) -> Any:
+    return svd_u(a), svd_s(a), _swap(svd_vh(a))
+
+
+def _svd_f(s: Any) -> Any:
+    """F_ij = 1 / (s_j^2 - s_i^2) off the diagonal, 0 on it."""
+    return _gap_inverse(multiply(s, s))
+
+
+def _safe_inv(s: Any) -> Any:
+    sv = getval(s)
+    return where(sv == 0, 0.0, reciprocal(where(sv == 0, 1.0, s)))
+
+
+svd_s.vjps[0] = lambda g, ans, a: matmul(_col_scale(svd_u(a), g), svd_vh(a))
+svd_s.jvps[0] = lambda t, ans, a: sum_(multiply(svd_u(a), matmul(t, _swap(svd_vh(a)))),
+                                       (-2,), False)
+
+
+def _svd_u_vjp(g: Any, ans: Any, a: Any) -> Any:
+    u, s, v = _svd_parts(a)
+    m_ = multiply(_svd_f(s), matmul(_swap(u), g))
+    k = _col_scale(add(m_, _swap(m_)), s)
+    r = matmul(matmul(u, k), _swap(v))
+    if _shape(a)[-2] > _shape(a)[-1]:
+        rest = subtract(g, matmul(u, matmul(_swap(u), g)))
+        r = add(r, matmul(_col_scale(rest, _safe_inv(s)), _swap(v)))
+    return r
+
+
+def _svd_u_jvp(t: Any, ans: Any, a: Any) -> Any:
+    u, s, v = _svd_parts(a)
+    ds = matmul(matmul(_swap(u), t), v)
+    dss = _col_scale(ds, s)
+    du = matmul(u, multiply(_svd_f(s), add(dss, _swap(dss))))
+    if _shape(a)[-2] > _shape(a)[-1]:
+        dav = matmul(t, v)
+        du = add(du, _col_scale(subtract(dav, matmul(u, matmul(_swap(u), dav))),
+                                _safe_inv(s)))
+    return du
+
+
+def _svd_vh_vjp(g: Any, ans: Any, a: Any) -> Any:
+    u, s, v = _svd_parts(a)
+    gv = _swap(g)
+    m_ = multiply(_svd_f(s), matmul(_swap(v), gv))
+    k = _swap(_col_scale(_swap(add(m_, _swap(m_))), s))   # S (M + M^T)
+    r = matmul(matmul(u, k), _swap(v))
+    if _shape(a)[-1] > _shape(a)[-2]:
+        rest = subtract(gv, matmul(v, matmul(_swap(v), gv)))   # (I - V V^T) Vbar
+        r = add(r, matmul(_col_scale(u, _safe_inv(s)), _swap(rest)))
+    return r
+
+
+def _svd_vh_jvp(t: Any, ans: Any, a: Any) -> Any:
+    u, s, v = _svd_parts(a)
+    ds = matmul(matmul(_swap(u), t), v)
+    sds = _swap(_col_scale(_swap(ds), s))
+    dv = matmul(v, multiply(_svd_f(s), add(sds, _swap(sds))))
+    if _shape(a)[-1] > _shape(a)[-2]:
+        dahu = matmul(_swap(t), u)
+        dv = add(dv, _col_scale(subtract(dahu, matmul(v, matmul(_swap(v), dahu))),
+                                _safe_inv(s)))
+    return _swap(dv)
+
+
+svd_u.vjps[0], svd_u.jvps[0] = _svd_u_vjp, _svd_u_jvp
+svd_vh.vjps[0], svd_vh.jvps[0] = _svd_vh_vjp, _svd_vh_jvp
+
+
+# ---- the reduced QR A = Q R (m >= n; JAX's qr rule, transposed for reverse mode)
+
+
+def _qr_q_impl(a: Any) -> Any:
+    return _np.linalg.qr(a)[0]
+
+
+def _qr_r_impl(a: Any) -> Any:
+    return _np.linalg.qr(a)[1]
+
+
+qr_q = _prim("qr_q", _qr_q_impl, "linear algebra (decompositions)")
+qr_r = _prim("qr_r", _qr_r_impl, "linear algebra (decompositions)")
+
+
+def _qr_check(a: Any) -> None:
+    if _shape(a)[-2] < _shape(a)[-1]:
+        raise TracerError("qr: derivatives need a matrix with at least as many rows as "
+                          "columns")
+
+
+def _qr_vjp(w: Any, q: Any, r: Any, extra: Any) -> Any:
+    """Abar = (Q K + extra) R^-T with K = tril(W - W^T, -1) - W."""
+    k = subtract(_tril(subtract(w, _swap(w)), -1), w)
+    top = matmul(q, k)
+    if extra is not None:
+        top = add(top, extra)
+    return matmul(top, _swap(inv(r)))
+
+
+def _qr_q_vjp(g: Any, ans: Any, a: Any) -> Any:
+    _qr_check(a)
+    return _qr_vjp(matmul(_swap(ans), g), ans, qr_r(a), g)
+
+
+def _qr_r_vjp(g: Any, ans: Any, a: Any) -> Any:
+    _qr_check(a)
+    return _qr_vjp(negative(matmul(g, _swap(ans))), qr_q(a), ans, None)
+
+
+def _qr_parts_jvp(t: Any, a: Any) -> Any:
+    _qr_check(a)
+    q, r = qr_q(a), qr_r(a)
+    d = matmul(t, inv(r))
+    c = matmul(_swap(q), d)
+    low = _tril(c, -1)
+    om = subtract(low, _swap(low))
+    return q, r, c, d, om
+
+
+def _qr_q_jvp(t: Any, ans: Any, a: Any) -> Any:
+    q, r, c, d, om = _qr_parts_jvp(t, a)
+    return add(matmul(q, subtract(om, c)), d)
+
+
+def _qr_r_jvp(t: Any, ans: Any, a: Any) -> Any:
+    q, r, c, d, om = _qr_parts_jvp(t, a)
+    return matmul(subtract(c, om), r)
+
+
+qr_q.vjps[0], qr_q.jvps[0] = _qr_q_vjp, _qr_q_jvp
+qr_r.vjps[0], qr_r.jvps[0] = _qr_r_vjp, _qr_r_jvp
+
+
+# ---- log |det A| (slogdet's second output): d/dA = A^-T
+
+
+def _logabsdet_impl(a: Any) -> Any:
+    return _np.linalg.slogdet(a)[1]
+
+
+logabsdet = _prim("logabsdet", _logabsdet_impl, "linear algebra")
+logabsdet.vjps[0] = lambda g, ans, a: multiply(reshape(g, _shape(g) + (1, 1)), _swap(inv(a)))
+logabsdet.jvps[0] = lambda t, ans, a: sum_(multiply(_swap(inv(a)), t), (-2, -1), False)
+
+
+# ---- the pseudo-inverse (constant rank; Golub and Pereyra 1973)
+
+
+def _pinv_impl(a: Any) -> Any:
+    return _np.linalg.pinv(a)
+
+
+pinv = _prim("pinv", _pinv_impl, "linear algebra")
+
+
+def _pinv_jvp(t: Any, ans: Any, a: Any) -> Any:
+    # d A+ = -A+ dA A+ + A+ A+^T dA^T (I - A A+) + (I - A+ A) dA^T A+^T A+
+    p, q = _proj_out(ans, a)
+    ap = ans
+    t1 = negative(matmul(matmul(ap, t), ap))
+    t2 = matmul(matmul(matmul(ap, _swap(ap)), _swap(t)), p)
+    t3 = matmul(matmul(matmul(q, _swap(t)), _swap(ap)), ap)
+    return add(add(t1, t2), t3)
+
+
+def _proj_out(ap: Any, a: Any) -> Any:
+    """I - A A+ and I - A+ A."""
+    m, n = _shape(a)[-2:]
+    return (subtract(_np.eye(m, dtype=_dtype(a)), matmul(a, ap)),
+            subtract(_np.eye(n, dtype=_dtype(a)), matmul(ap, a)))
+
+
+def _pinv_vjp(g: Any, ans: Any, a: Any) -> Any:
+    p, q = _proj_out(ans, a)
+    ap = ans
+    r1 = negative(matmul(matmul(_swap(ap), g), _swap(ap)))
+    r2 = matmul(matmul(matmul(p, _swap(g)), ap), _swap(ap))
+    r3 = matmul(matmul(matmul(_swap(ap), ap), _swap(g)), q)
+    return add(add(r1, r2), r3)
+
+
+pinv.vjps[0], pinv.jvps[0] = _pinv_vjp, _pinv_jvp
+
+
 # The numerically stable NumPy forms of the primitives above, for the modules that compute
 # on plain arrays (nn's records): one home for each, read from here.
 stable_sigmoid = _sigmoid_impl

@@ -80,6 +80,8 @@ class _Inputs:
         self.leaves: list[Any] = []
         self.counts = []
         for i in nums:
+            if args[i] is None:   # None inside a structure is an empty node; alone, a slip
+                _as_input(None, f"argument {i}")
             leaves, d = tree_flatten(args[i])
             leaves = [_as_input(x, f"argument {i}") for x in leaves]
             self.defs.append(d)
@@ -204,6 +206,9 @@ def _flat_primals(primals: tuple[Any, ...]) -> list[Any]:
 
 
 def _scalar_out(out: Any, trace: Any, name: str) -> Any:
+    if out is None:
+        raise TracerError(f"{name} needs a function that returns a scalar array; it returned "
+                          f"None. Return the value to differentiate (a forgotten `return`?)")
     leaves, _ = tree_flatten(out)
     if len(leaves) != 1:
         raise TypeError(f"{name} needs a function with a single scalar output; got a "

@@ -1,4 +1,6 @@
-"""Nested containers of arrays ("pytrees"): tuples, lists and dicts of leaves."""
+"""Nested containers of arrays ("pytrees"), as JAX defines them: tuples, lists, dicts,
+namedtuples and None (a node with no leaves), and any class registered with
+:func:`register_pytree_node` or :func:`register_dataclass`."""
 
 from __future__ import annotations
 
@@ -15,14 +17,54 @@ from typing import Any
 # on every call.
 
 
+# type -> (flatten: obj -> (children, aux), unflatten: (aux, children) -> obj)
+_REGISTRY: dict[type, tuple[Any, Any]] = {}
+
+
+def register_pytree_node(cls: type, flatten: Any, unflatten: Any) -> None:
+    """Make ``cls`` a pytree node, as ``jax.tree_util.register_pytree_node``:
+    ``flatten(obj) -> (children, aux)`` and ``unflatten(aux, children) -> obj``."""
+    _REGISTRY[cls] = (flatten, unflatten)
+
+
+def register_dataclass(cls: type, data_fields: Any = None, meta_fields: Any = ()) -> type:
+    """Make a dataclass a pytree node (``jax.tree_util.register_dataclass``): its
+    ``data_fields`` (by default every field not in ``meta_fields``) are children, the
+    ``meta_fields`` are static. Usable as a decorator."""
+    import dataclasses
+
+    if data_fields is None:
+        data_fields = [f.name for f in dataclasses.fields(cls) if f.name not in meta_fields]
+    data, meta = tuple(data_fields), tuple(meta_fields)
+
+    def flatten(o: Any) -> Any:
+        return [getattr(o, k) for k in data], tuple(getattr(o, k) for k in meta)
+
+    def unflatten(aux: Any, children: Any) -> Any:
+        kw = dict(zip(data, children))
+        kw.update(zip(meta, aux))
+        return cls(**kw)
+
+    register_pytree_node(cls, flatten, unflatten)
+    return cls
+
+
 def _flatten(o: Any, leaves: list[Any]) -> Any:
-    if isinstance(o, tuple) and not hasattr(o, "_fields"):
+    if o is None:
+        return ("none",)
+    if isinstance(o, tuple):
+        if hasattr(o, "_fields"):
+            return ("namedtuple", type(o), [_flatten(c, leaves) for c in o])
         return ("tuple", [_flatten(c, leaves) for c in o])
     if isinstance(o, list):
         return ("list", [_flatten(c, leaves) for c in o])
     if isinstance(o, dict):
         keys = list(o.keys())
         return ("dict", keys, [_flatten(o[k], leaves) for k in keys])
+    reg = _REGISTRY.get(type(o))
+    if reg is not None:
+        children, aux = reg[0](o)
+        return ("node", type(o), aux, [_flatten(c, leaves) for c in children])
     leaves.append(o)
     return ("leaf",)
 
@@ -31,8 +73,14 @@ def _unflatten(d: Any, it: Iterator[Any]) -> Any:
     kind = d[0]
     if kind == "leaf":
         return next(it)
+    if kind == "none":
+        return None
     if kind == "tuple":
         return tuple(_unflatten(c, it) for c in d[1])
+    if kind == "namedtuple":
+        return d[1](*[_unflatten(c, it) for c in d[2]])
+    if kind == "node":
+        return _REGISTRY[d[1]][1](d[2], [_unflatten(c, it) for c in d[3]])
     if kind == "list":
         return [_unflatten(c, it) for c in d[1]]
     return {k: _unflatten(c, it) for k, c in zip(d[1], d[2])}
