@@ -130,7 +130,13 @@ API_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(API_CASES))
+def _late_api_cases():
+    return list(API_CASES) + ["derivative of order 20 of tan",
+                              "derivative of order 20 of nested sigmoids",
+                              "derivative of order 21"]
+
+
+@pytest.mark.parametrize("case", _late_api_cases())
 def test_python_api(case):
     fn, exc, words = API_CASES[case]
     with pytest.raises(exc, match=words) as info:
@@ -311,7 +317,9 @@ def test_mnist_files(case, capsys, tmp_path):
 
 
 def test_mnist_wrong_checksum(capsys, tmp_path, mnist_dir):
+    """Real work (decompressing and hashing 55 MB), not a hang: a longer guard."""
     import shutil
+    signal.alarm(60)
     for f in mnist_dir.glob("*.gz"):
         shutil.copy(f, tmp_path / f.name)
     raw = bytearray(gzip.decompress((tmp_path / "t10k-images-idx3-ubyte.gz").read_bytes()))
@@ -451,6 +459,13 @@ EXPRESSIONS = {
     "unbalanced": "sin(x",
     "semicolon": "x; import os",
     "newline statement": "x\nimport os",
+    "e^e^e^e^e (millions of digits)": "x + e^e^e^e^e",
+    "exp of a huge constant": "x * exp(exp(10))",
+    "five nested exponentials": "exp(exp(exp(exp(exp(x)))))",
+    "four nested exponentials": "exp(exp(exp(exp(x))))",
+    "x^x^x^x^x tower": "x^x^x^x^x",
+    "sigmoid nested 39 deep": "sigmoid(" * 39 + "x" + ")" * 39,
+    "sigmoid nested 30 deep": "sigmoid(" * 30 + "x" + ")" * 30,
 }
 
 
@@ -781,11 +796,60 @@ def test_memory_bombs(case, tmp_path):
     assert peak is not None and peak < 150, peak
 
 
+RELU12 = "x"
+for _ in range(12):
+    RELU12 = f"relu(x - {RELU12})"
+
+AT_POINT = {
+    # expression, point, finite: whether every entry of the value is finite
+    "log(x) at 0": ("log(x)", "x=0", False),
+    "x**0.5 at 0": ("x**0.5", "x=0", False),
+    "x**-1000 at 0": ("x**-1000", "x=0", False),
+    "1/x at 0": ("1/x", "x=0", False),
+    "sqrt'(0)": ("sqrt(x)", "x=0", False),
+    "log(x)*y at x=0": ("log(x)*y", "x=0,y=2", False),
+    "exp(exp(exp(x))) at 3 overflows": ("exp(exp(exp(x)))", "x=3", False),
+    "exp(exp(exp(x))) at 1": ("exp(exp(exp(x)))", "x=1", True),
+    "relu nested 12 deep at 1": (RELU12, "x=1", True),
+    "sigmoid nested 24 deep at 1": ("sigmoid(" * 24 + "x" + ")" * 24, "x=1", True),
+    "x**-1000 at 1e-300": ("x**-1000", "x=1e-300", False),
+    "exp(-x) at 1e6 underflows": ("exp(-x)", "x=1e6", True),
+}
+
+
+@pytest.mark.parametrize("case", list(AT_POINT))
+def test_expressions_at_a_point(case, capsys):
+    """Fast, exit 0, and a non-finite value comes with a note, never a crash."""
+    expr, at, finite = AT_POINT[case]
+    code = main(["grad", expr, "--at", at])
+    out, err = capsys.readouterr()
+    assert code == 0 and err == "", (case, err)
+    assert ("note: not finite" in out) == (not finite), out
+    assert "autodiff check: agrees" in out or "skipped" in out
+
+
+def _symbolic():
+    from chainrule import symbolic
+    return symbolic
+
+
+API_CASES.update({
+    "derivative of order 20 of tan": (lambda: _symbolic().derivative("tan(x)", "x", 20),
+                                      ValueError, "grows too fast"),
+    "derivative of order 20 of nested sigmoids": (
+        lambda: _symbolic().derivative("sigmoid(sigmoid(x))", "x", 20), ValueError,
+        "grows too fast"),
+    "derivative of order 21": (lambda: _symbolic().derivative("x", "x", 21), ValueError,
+                               "1 to 20"),
+})
+
+
 def test_catalogue_counts():
     """The numbers quoted in the closing note."""
     counts = {"python api": len(API_CASES), "command line": len(CLI_CASES),
               "data files": len(DATA_FILES) + len(MNIST_FILES) + 1,
-              "model files": len(MODEL_FILES), "expressions": len(EXPRESSIONS),
+              "model files": len(MODEL_FILES),
+              "expressions": len(EXPRESSIONS) + len(AT_POINT),
               "non-regular inputs": len(READ_CASES) + 1, "hostile outputs": len(WRITE_CASES) + 2,
               "same path twice": len(SAME_PATH),
               "memory bombs": len(BOMBS)}
