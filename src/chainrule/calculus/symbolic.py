@@ -36,6 +36,7 @@ MAX_NODES = 400
 MAX_DEPTH = 40
 MAX_EXPONENT = 1000
 MAX_DIGITS = 10_000
+MAX_DECIMAL_EXPONENT = 1000
 # the symbolic budget, checked on the parsed tree before SymPy sees it
 MAX_EXP_ARGUMENT = 1000.0        # exp of a constant above this: over 430 digits
 MAX_EXP_NESTING = 3              # exp(exp(exp(x))) and no deeper
@@ -283,7 +284,12 @@ def _convert(n: ast.AST, text: str, variables: list[str], depth: int) -> Any:
         if not math.isfinite(n.value):
             raise ExpressionError(f"the number {seg} is too large")
         # a plain decimal keeps its digits (0.1 stays exactly 1/10); anything else its value
-        return ("num", seg if _DECIMAL.match(seg) else repr(n.value))
+        m = _DECIMAL.match(seg)
+        if m and m.group(1) and abs(int(m.group(1)[1:])) > MAX_DECIMAL_EXPONENT:
+            raise ExpressionError(f"the number {seg} has a decimal exponent beyond "
+                                  f"+-{MAX_DECIMAL_EXPONENT}; exact arithmetic on it would "
+                                  f"take too long")
+        return ("num", seg if m else repr(n.value))
     if isinstance(n, ast.Name):
         if n.id in CONSTANTS:
             return ("const", n.id)
