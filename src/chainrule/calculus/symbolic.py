@@ -617,10 +617,12 @@ def _at(node: Any, subs: dict[Any, Any], sp: Any, memo: dict[Any, Any]) -> Any:
     if node.is_Symbol:
         r = subs.get(node, node)
     elif not node.args:
-        r = node
+        r = node.evalf(30) if node.is_NumberSymbol else node   # pi, E: numbers now
     else:
         args = [_at(a, subs, sp, memo) for a in node.args]
         r = _apply(node.func, args, sp)
+        if r.is_number and not r.is_Number and not r.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            r = r.evalf(30)      # one operation on numbers: each level stays a number
     memo[node] = r
     return r
 

@@ -95,7 +95,7 @@ class _CSV:
             if size > MAX_FILE_BYTES:
                 raise DataError(f"{self.path}: larger than the "
                                 f"{format_bytes(MAX_FILE_BYTES)} limit for CSV files")
-            n += piece.count(b"\n")
+            n += piece.count(b"\n") + piece.count(b"\r")  # csv ends lines at either
         self.f.seek(0)
         return n + 1
 
