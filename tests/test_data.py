@@ -201,3 +201,21 @@ def test_csv_budget_refused_before_allocation(tmp_path):
     p.write_text("a,b,y\n" + "1,2,0\n" * 1000)
     with pytest.raises(DataError, match="needs .* above the budget"):
         load_csv(p, max_memory=1000)
+
+
+def test_csv_that_grows_between_the_passes(tmp_path, monkeypatch):
+    import chainrule.data.tabular as tab
+
+    p = tmp_path / "d.csv"
+    p.write_text("a,y\n1,0\n2,1\n")
+    count = tab._CSV._count
+
+    def count_then_grow(self):
+        n = count(self)
+        with open(p, "a") as f:
+            f.write("3,0\n4,1\n5,0\n")
+        return n
+
+    monkeypatch.setattr(tab._CSV, "_count", count_then_grow)
+    with pytest.raises(DataError, match="grew while it was read"):
+        load_csv(p)

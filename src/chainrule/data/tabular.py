@@ -214,6 +214,9 @@ def _read_matrix(path: Path, pick: Any, max_memory: int | str | None, allow_nan:
         chunk: list[list[str]] = []
         lines: list[int] = []
         for line, row in rows:
+            if m >= m_max:
+                raise DataError(f"{path}: the file grew while it was read; read a copy that "
+                                f"nothing is writing to")
             if len(row) != len(header):
                 raise DataError(f"{path}: line {line} has {len(row)} fields but the header "
                                 f"has {len(header)} (ragged rows)")
