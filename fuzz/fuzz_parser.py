@@ -4,7 +4,9 @@
     python fuzz/fuzz_parser.py -max_total_time=600 fuzz/corpus_parser
 
 Every input is decoded as text and parsed. A parsed expression is then built into SymPy,
-differentiated, and evaluated by the autodiff engine at a point. The only acceptable
+differentiated, and evaluated by the autodiff engine at a point, and the symbolic Jacobian
+is evaluated at 0, 0.7 and 30 (singular points and overflows give inf or nan). Each input
+must finish within -timeout: the symbolic budget refuses what would not. The only acceptable
 outcomes are results or ExpressionError; floating-point trouble such as overflow or a
 domain error in the evaluation is allowed as NaN or inf. Any other exception is a bug.
 """
@@ -19,7 +21,7 @@ import atheris
 with atheris.instrument_imports():
     import numpy as np
 
-    from chainrule.symbolic import ExpressionError, jacobian, parse
+    from chainrule.symbolic import ExpressionError, evaluate, jacobian, parse
 
 warnings.simplefilter("ignore")
 
@@ -37,6 +39,12 @@ def one(data: bytes) -> None:
         f = e.to_function(e.variables)
         with np.errstate(all="ignore"):
             jacrev(f)(np.full(len(e.variables), 0.7))
+        for x in (0.0, 0.7, 30.0):  # singular points and overflow: inf/nan, or refused
+            try:
+                v = evaluate(J, {name: x for name in e.variables})
+            except ExpressionError:
+                continue
+            assert v.shape == J.shape
     assert J.shape == (len(e.trees), len(e.variables))
 
 

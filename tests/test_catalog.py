@@ -130,7 +130,13 @@ API_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(API_CASES))
+def _late_api_cases():
+    return list(API_CASES) + ["derivative of order 20 of tan",
+                              "derivative of order 20 of nested sigmoids",
+                              "derivative of order 21"]
+
+
+@pytest.mark.parametrize("case", _late_api_cases())
 def test_python_api(case):
     fn, exc, words = API_CASES[case]
     with pytest.raises(exc, match=words) as info:
@@ -210,6 +216,20 @@ MODEL_FILES = {
     "zip (torch.save) in disguise": lambda d: b"PK\x03\x04" + b"\x00" * 200,
     "a CSV renamed": lambda d: b"a,b,y\n1,2,3\n",
     "random bytes": lambda d: np.random.default_rng(0).bytes(4096),
+    "classes with terminal escapes": lambda d: _rebuild(d, lambda c: c.update(
+        classes=["\x1b[2J\x1b[H"] + [str(i) for i in range(1, 10)])),
+    "classes with a bidi override": lambda d: _rebuild(d, lambda c: c.update(
+        classes=["\u202eevil"] + [str(i) for i in range(1, 10)])),
+    "class label beyond int64": lambda d: _rebuild(d, lambda c: c.update(
+        classes=[10 ** 19 + i for i in range(10)])),
+    "repeated classes": lambda d: _rebuild(d, lambda c: c.update(classes=[1] * 10)),
+    "feature names not strings": lambda d: _rebuild(d, lambda c: c.update(
+        feature_names=list(range(64)))),
+    "feature name with a newline": lambda d: _rebuild(d, lambda c: c.update(
+        feature_names=["a\nb"] + [f"x{i}" for i in range(1, 64)])),
+    "target with an escape": lambda d: _rebuild(d, lambda c: c.update(target="\x1b[31m")),
+    "a tensor dropped from the header": lambda d: _rebuild(d, mutate_header=lambda h: h.pop(
+        "layers.1.b")),
 }
 
 
@@ -225,6 +245,17 @@ def test_model_files(case, capsys, tmp_path, good_model):
         assert err.startswith("chainrule: error:") and len(err.strip().splitlines()) == 1
         assert "Traceback" not in err
     assert sorted(f.name for f in tmp_path.iterdir()) == ["m.safetensors"]
+
+
+def test_predict_prints_no_terminal_escapes(capsys, tmp_path, good_model):
+    p = tmp_path / "m.safetensors"
+    p.write_bytes(MODEL_FILES["classes with terminal escapes"](good_model.read_bytes()))
+    (tmp_path / "x.csv").write_text(",".join(f"x{i}" for i in range(64)) + "\n" +
+                                    ",".join(["0"] * 64) + "\n")
+    code = main(["predict", str(p), str(tmp_path / "x.csv")])
+    out, err = capsys.readouterr()
+    _one_line_error(code, err, (1,))
+    assert "\x1b" not in out + err and "control characters" in err
 
 
 # ===================================================================== data files
@@ -257,6 +288,24 @@ DATA_FILES = {
     "npz with objects": ("d.npz", None, "pickled"),
     "npz without the target": ("d.npz", "nokey", "no array named 'y'"),
     "directory as data": ("dir.csv", "DIR", "directory"),
+    "labels beyond int64": ("d.csv", "a,b,y\n" + "".join(
+        f"{i},{i},1000000000000000000{i % 3}\n" for i in range(12)), "64-bit"),
+    "class with a terminal escape": ("d.csv", "a,b,y\n" + "1,2,\x1b[2Jred\n2,3,blue\n" * 6,
+                                     "control characters"),
+    "column name with a bell": ("d.csv", "a\x07,b,y\n" + "1,2,0\n2,3,1\n" * 6,
+                                "control characters"),
+    "class with a line break": ("d.csv", 'a,b,y\n1,2,"re\nd"\n' + "2,3,blue\n" * 12,
+                                "control characters"),
+    "field over 131,072 characters": ("d.csv", 'a,b,y\n"' + "1" * 200_000 + '",2,0\n',
+                                      "longer than 131,072"),
+    "NUL in a CSV after its start": ("d.csv", "a,b,y\n" + "1,2,0\n" * 1000 + "1,\x00,0\n",
+                                     "NUL"),
+    "target of 1e300 (regression)": ("d.csv", "a,b,y\n" + "".join(
+        f"{i},{i},{i}e299\n" for i in range(1, 13)), "1e30"),
+    "npz labels beyond int64": ("d.npz", "uint64", "64-bit"),
+    "npz class with an escape": ("d.npz", "escape", "control characters"),
+    "npz of structured arrays": ("d.npz", "structured", "numbers and strings"),
+    "npz with a 0-d target": ("d.npz", "scalar", "1-D"),
 }
 
 
@@ -268,6 +317,14 @@ def _write_data(tmp_path, name, content):
         np.savez(p, X=np.array([{"a": 1}] * 3, dtype=object), y=np.zeros(3))
     elif content == "nokey":
         np.savez(p, a=np.ones(3), b=np.ones(3))
+    elif content == "uint64":
+        np.savez(p, X=np.ones((12, 2)), y=np.array([2 ** 64 - 1, 2 ** 64 - 2] * 6, np.uint64))
+    elif content == "escape":
+        np.savez(p, X=np.ones((12, 2)), y=np.array(["\x1b]0;pwned\x07", "b"] * 6))
+    elif content == "structured":
+        np.savez(p, X=np.zeros(12, dtype=[("a", "f8"), ("b", "f8")]), y=np.zeros(12))
+    elif content == "scalar":
+        np.savez(p, X=np.ones((12, 2)), y=np.array(3.0))
     elif isinstance(content, bytes):
         p.write_bytes(content)
     else:
@@ -311,7 +368,9 @@ def test_mnist_files(case, capsys, tmp_path):
 
 
 def test_mnist_wrong_checksum(capsys, tmp_path, mnist_dir):
+    """Real work (decompressing and hashing 55 MB), not a hang: a longer guard."""
     import shutil
+    signal.alarm(60)
     for f in mnist_dir.glob("*.gz"):
         shutil.copy(f, tmp_path / f.name)
     raw = bytearray(gzip.decompress((tmp_path / "t10k-images-idx3-ubyte.gz").read_bytes()))
@@ -357,6 +416,9 @@ CLI_CASES = {
     "--resume missing": (["train", "--resume", "{tmp}/none.safetensors"], 1),
     "--resume a model, not a checkpoint": (["train", "--resume", "{good}"], 1),
     "unknown option": (["train", "--colour", "red"], 2),
+    "--max-memory abc": (["train", "--max-memory", "abc"], 2),
+    "--max-memory 0": (["evaluate", "{good}", "--max-memory", "0"], 2),
+    "--max-memory 1 refuses the model": (["evaluate", "{good}", "--max-memory", "1K"], 1),
     "unknown command": (["fly"], 2),
     "evaluate without a model": (["evaluate"], 2),
     "evaluate missing model": (["evaluate", "{tmp}/none.safetensors"], 1),
@@ -451,6 +513,13 @@ EXPRESSIONS = {
     "unbalanced": "sin(x",
     "semicolon": "x; import os",
     "newline statement": "x\nimport os",
+    "e^e^e^e^e (millions of digits)": "x + e^e^e^e^e",
+    "exp of a huge constant": "x * exp(exp(10))",
+    "five nested exponentials": "exp(exp(exp(exp(exp(x)))))",
+    "four nested exponentials": "exp(exp(exp(exp(x))))",
+    "x^x^x^x^x tower": "x^x^x^x^x",
+    "sigmoid nested 39 deep": "sigmoid(" * 39 + "x" + ")" * 39,
+    "sigmoid nested 30 deep": "sigmoid(" * 30 + "x" + ")" * 30,
 }
 
 
@@ -781,13 +850,168 @@ def test_memory_bombs(case, tmp_path):
     assert peak is not None and peak < 150, peak
 
 
+def _ck_cfg(mutate):
+    def f(c):
+        mutate(c["checkpoint"])
+    return f
+
+
+def _drop_tensor(data, key):
+    from safetensors.numpy import load, save
+
+    n, header = _header(data)
+    tensors = load(data)
+    tensors.pop(key)
+    return save(tensors, metadata=header["__metadata__"])
+
+
+CHECKPOINTS = {
+    "negative epoch": lambda d: _rebuild(d, _ck_cfg(lambda k: k.update(epoch=-1))),
+    "epoch as text": lambda d: _rebuild(d, _ck_cfg(lambda k: k.update(epoch="1"))),
+    "eps 0": lambda d: _rebuild(d, _ck_cfg(lambda k: k["optimizer"].update(eps=0))),
+    "1e12 epochs": lambda d: _rebuild(d, _ck_cfg(lambda k: k["fit"].update(epochs=10 ** 12))),
+    "learning rate -1": lambda d: _rebuild(d, _ck_cfg(lambda k: k["optimizer"].update(lr=-1))),
+    "beta2 of 1": lambda d: _rebuild(d, _ck_cfg(lambda k: k["optimizer"].update(beta2=1.0))),
+    "unknown optimizer": lambda d: _rebuild(d, _ck_cfg(lambda k: k["optimizer"].update(
+        name="lbfgs"))),
+    "optimizer record missing": lambda d: _rebuild(d, _ck_cfg(lambda k: k.pop("optimizer"))),
+    "optimizer step negative": lambda d: _rebuild(d, _ck_cfg(lambda k: k["optimizer"].update(
+        t=-5))),
+    "history not a dict": lambda d: _rebuild(d, _ck_cfg(lambda k: k.update(history=[1, 2]))),
+    "history of text": lambda d: _rebuild(d, _ck_cfg(lambda k: k.update(
+        history={"loss": ["a", "b"]}))),
+    "history longer than the epochs": lambda d: _rebuild(d, _ck_cfg(lambda k: k.update(
+        history={"loss": [1.0] * 50}))),
+    "fit settings unknown": lambda d: _rebuild(d, _ck_cfg(lambda k: k["fit"].update(
+        callback="os.system"))),
+    "batch size 0": lambda d: _rebuild(d, _ck_cfg(lambda k: k["fit"].update(batch_size=0))),
+    "unknown schedule": lambda d: _rebuild(d, _ck_cfg(lambda k: k["fit"].update(
+        schedule="zigzag"))),
+    "Adam state removed": lambda d: _drop_tensor(d, "optimizer.m"),
+    "Adam state all removed": lambda d: _drop_tensor(_drop_tensor(d, "optimizer.m"),
+                                                     "optimizer.v"),
+    "record not an object": lambda d: _rebuild(d, lambda c: c.update(checkpoint=[1])),
+}
+
+
+@pytest.mark.parametrize("case", list(CHECKPOINTS))
+def test_checkpoint_records(case, capsys, tmp_path, checkpoint):
+    """A malformed or incomplete training record is refused in one line, not resumed
+    and not an internal error."""
+    p = tmp_path / "ck.safetensors"
+    p.write_bytes(CHECKPOINTS[case](checkpoint.read_bytes()))
+    before = _snapshot(tmp_path)
+    code = main(["train", "--quiet", "--resume", str(p), "--out", str(tmp_path / "m2")])
+    _, err = capsys.readouterr()
+    _one_line_error(code, err, (1,))
+    assert "checkpoint" in err or "optimizer" in err, err
+    assert _snapshot(tmp_path) == before
+
+
+RESUME_CHANGED = {
+    "--layers": ["--layers", "32"],
+    "--lr": ["--lr", "0.5"],
+    "--epochs": ["--epochs", "9"],
+    "--batch-size": ["--batch-size", "7"],
+    "--optimizer": ["--optimizer", "sgd"],
+    "--schedule": ["--schedule", "constant"],
+    "--dtype": ["--dtype", "float64"],
+    "--activation": ["--activation", "tanh"],
+    "--seed": ["--seed", "5"],
+}
+
+
+@pytest.mark.parametrize("case", list(RESUME_CHANGED))
+def test_resume_with_changed_settings(case, capsys, tmp_path, checkpoint):
+    import shutil
+
+    ck = tmp_path / "ck.safetensors"
+    shutil.copy(checkpoint, ck)
+    before = _snapshot(tmp_path)
+    code = main(["train", "--quiet", "--resume", str(ck), "--out", str(tmp_path / "m2"),
+                 *RESUME_CHANGED[case]])
+    _, err = capsys.readouterr()
+    _one_line_error(code, err, (2,))
+    assert case in err and "continues the same run" in err
+    assert _snapshot(tmp_path) == before
+
+
+WARNING_ORDER = {
+    "identity output with cross-entropy": (["--output", "identity", "--cost",
+                                            "cross_entropy"], "needs --output softmax"),
+    "softmax output with binary cross-entropy": (["--output", "softmax", "--cost",
+                                                  "binary_cross_entropy"], "--output sigmoid"),
+}
+
+
+@pytest.mark.parametrize("case", list(WARNING_ORDER))
+def test_the_error_alone(case, capsys, tmp_path):
+    """The cause, in one line, with no warning about its symptoms printed before it."""
+    argv, words = WARNING_ORDER[case]
+    code = main(["train", "--quiet", "--epochs", "1", "--out", str(tmp_path / "m"), *argv])
+    _, err = capsys.readouterr()
+    _one_line_error(code, err)
+    assert words in err and "warning" not in err.lower()
+
+
+RELU12 = "x"
+for _ in range(12):
+    RELU12 = f"relu(x - {RELU12})"
+
+AT_POINT = {
+    # expression, point, finite: whether every entry of the value is finite
+    "log(x) at 0": ("log(x)", "x=0", False),
+    "x**0.5 at 0": ("x**0.5", "x=0", False),
+    "x**-1000 at 0": ("x**-1000", "x=0", False),
+    "1/x at 0": ("1/x", "x=0", False),
+    "sqrt'(0)": ("sqrt(x)", "x=0", False),
+    "log(x)*y at x=0": ("log(x)*y", "x=0,y=2", False),
+    "exp(exp(exp(x))) at 3 overflows": ("exp(exp(exp(x)))", "x=3", False),
+    "exp(exp(exp(x))) at 1": ("exp(exp(exp(x)))", "x=1", True),
+    "relu nested 12 deep at 1": (RELU12, "x=1", True),
+    "sigmoid nested 24 deep at 1": ("sigmoid(" * 24 + "x" + ")" * 24, "x=1", True),
+    "x**-1000 at 1e-300": ("x**-1000", "x=1e-300", False),
+    "exp(-x) at 1e6 underflows": ("exp(-x)", "x=1e6", True),
+    "a power tower of variables at 30": ("x^y^z^e", "x=30,y=30,z=30", False),
+}
+
+
+@pytest.mark.parametrize("case", list(AT_POINT))
+def test_expressions_at_a_point(case, capsys):
+    """Fast, exit 0, and a non-finite value comes with a note, never a crash."""
+    expr, at, finite = AT_POINT[case]
+    code = main(["grad", expr, "--at", at])
+    out, err = capsys.readouterr()
+    assert code == 0 and err == "", (case, err)
+    assert ("note: not finite" in out) == (not finite), out
+    assert "autodiff check: agrees" in out or "skipped" in out
+
+
+def _symbolic():
+    from chainrule import symbolic
+    return symbolic
+
+
+API_CASES.update({
+    "derivative of order 20 of tan": (lambda: _symbolic().derivative("tan(x)", "x", 20),
+                                      ValueError, "grows too fast"),
+    "derivative of order 20 of nested sigmoids": (
+        lambda: _symbolic().derivative("sigmoid(sigmoid(x))", "x", 20), ValueError,
+        "grows too fast"),
+    "derivative of order 21": (lambda: _symbolic().derivative("x", "x", 21), ValueError,
+                               "1 to 20"),
+})
+
+
 def test_catalogue_counts():
     """The numbers quoted in the closing note."""
     counts = {"python api": len(API_CASES), "command line": len(CLI_CASES),
               "data files": len(DATA_FILES) + len(MNIST_FILES) + 1,
-              "model files": len(MODEL_FILES), "expressions": len(EXPRESSIONS),
+              "model files": len(MODEL_FILES) + 1,
+              "expressions": len(EXPRESSIONS) + len(AT_POINT),
               "non-regular inputs": len(READ_CASES) + 1, "hostile outputs": len(WRITE_CASES) + 2,
               "same path twice": len(SAME_PATH),
-              "memory bombs": len(BOMBS)}
+              "memory bombs": len(BOMBS), "checkpoint records": len(CHECKPOINTS),
+              "resume with changed settings": len(RESUME_CHANGED) + len(WARNING_ORDER)}
     print(counts)
     assert all(v >= 5 for v in counts.values())

@@ -173,3 +173,49 @@ def test_split_is_seeded_disjoint_and_stratified():
     assert all(np.array_equal(p, q) for p, q in zip(a, b))
     assert sorted(np.concatenate(a)) == list(range(100))
     assert (y[a[2]] == 1).sum() == 4  # 20% of the 20 positives
+
+
+def test_csv_with_old_mac_line_endings(tmp_path):
+    """csv ends a line at a lone CR too: the row count bound counts both (fuzz find)."""
+    p = tmp_path / "d.csv"
+    p.write_bytes(b"a,y\r1,0\r2,1\r3,0\r")
+    t = load_csv(p)
+    assert t.X.tolist() == [[1.0], [2.0], [3.0]] and t.y.tolist() == [0, 1, 0]
+
+
+def test_csv_streamed_in_chunks(tmp_path, monkeypatch):
+    """Rows cross chunk boundaries; a late non-numeric target restarts as text labels."""
+    import chainrule.data.tabular as tab
+
+    monkeypatch.setattr(tab, "CHUNK_ROWS", 3)
+    p = tmp_path / "d.csv"
+    p.write_text("a,b,y\n" + "".join(f"{i},{-i},{i % 2}\n" for i in range(10)) + "\n"
+                 "10,-10,cat\n")
+    t = load_csv(p)
+    assert t.X.shape == (11, 2) and t.X[10].tolist() == [10.0, -10.0]
+    assert t.y.dtype.kind == "U" and t.y[-1] == "cat" and t.y[3] == "1"
+
+
+def test_csv_budget_refused_before_allocation(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("a,b,y\n" + "1,2,0\n" * 1000)
+    with pytest.raises(DataError, match="needs .* above the budget"):
+        load_csv(p, max_memory=1000)
+
+
+def test_csv_that_grows_between_the_passes(tmp_path, monkeypatch):
+    import chainrule.data.tabular as tab
+
+    p = tmp_path / "d.csv"
+    p.write_text("a,y\n1,0\n2,1\n")
+    count = tab._CSV._count
+
+    def count_then_grow(self):
+        n = count(self)
+        with open(p, "a") as f:
+            f.write("3,0\n4,1\n5,0\n")
+        return n
+
+    monkeypatch.setattr(tab._CSV, "_count", count_then_grow)
+    with pytest.raises(DataError, match="grew while it was read"):
+        load_csv(p)

@@ -238,3 +238,40 @@ def test_killing_a_saving_process_never_leaves_a_broken_model(tmp_path):
             assert vals.size == 1
             versions.add(float(vals[0]))
     assert versions  # the process did save, and every file left behind loaded
+
+
+def test_write_through_a_symlink_keeps_the_link(tmp_path, net):
+    """A symlink to a regular file: the file it names is replaced, the link stays."""
+    import os
+
+    real = tmp_path / "models" / "v3.safetensors"
+    real.parent.mkdir()
+    real.write_bytes(b"old")
+    link = tmp_path / "current.safetensors"
+    os.symlink(real, link)
+    save_model(net, link)
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert load_model(real).sizes == net.sizes
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory", "dangling link"])
+def test_write_rule_refuses_before_writing(tmp_path, net, kind):
+    import os
+    import stat
+
+    p = tmp_path / "m.safetensors"
+    if kind == "fifo":
+        os.mkfifo(p)
+    elif kind == "device":  # a private copy of /dev/null, never the real one
+        os.mknod(p, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    elif kind == "directory":
+        p.mkdir()
+    else:
+        os.symlink(tmp_path / "gone" / "x", p)
+    before = os.lstat(p)
+    with pytest.raises(ModelFileError, match="m.safetensors"):
+        save_model(net, p)
+    after = os.lstat(p)
+    assert (before.st_mode, before.st_ino, before.st_rdev) == (after.st_mode, after.st_ino,
+                                                               after.st_rdev)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["m.safetensors"]

@@ -195,7 +195,7 @@ def _load_dataset(args: argparse.Namespace, for_training: bool) -> dict[str, Any
     """Arrays for a dataset argument, split as train uses them."""
     import numpy as np
 
-    from .data import LabelEncoder, load_csv, load_digits, load_mnist, load_npz, split
+    from .data import DataError, LabelEncoder, load_csv, load_digits, load_mnist, load_npz, split
 
     name = args.dataset
     if name == "digits":
@@ -237,6 +237,9 @@ def _load_dataset(args: argparse.Namespace, for_training: bool) -> dict[str, Any
         if y_raw.dtype.kind in "USO":
             raise ValueError(f"{path}: --task regress needs a numeric target column")
         y = y_raw.astype(np.float64)
+        if y.size and float(np.max(np.abs(y))) > 1e30:
+            raise DataError(f"{path}: target values larger than 1e30 in absolute value; "
+                            f"rescale the target column {table.target!r}")
         classes = None
     m = len(y)
     if for_training and m < 10:
@@ -308,6 +311,14 @@ def _check_resume(args: argparse.Namespace, net: Any, ck: dict[str, Any]) -> Non
                          f"without --resume")
 
 
+def _check_cost_and_output(args: argparse.Namespace) -> None:
+    """The costs that read the outputs as probabilities need outputs that are ones."""
+    need = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(args.cost or "")
+    if need and args.output and args.output != need:
+        raise UsageError(f"--cost {args.cost} reads the outputs as probabilities, so it needs "
+                         f"--output {need}, not {args.output}; or use --cost mse")
+
+
 def _check_network_memory(sizes: list[int], args: argparse.Namespace) -> None:
     from ._safe_io import check_budget
 
@@ -333,6 +344,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     for k, v in TRAIN_DEFAULTS.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
+    _check_cost_and_output(args)
     d = _load_dataset(args, for_training=True)
     kind = d["kind"]
     hidden, epochs, batch = DATASET_DEFAULTS[kind]
@@ -490,6 +502,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_symbolic(args: argparse.Namespace) -> int:
+    from .symbolic import ExpressionError
+
+    try:
+        return _symbolic(args)
+    except RecursionError:
+        raise ExpressionError("the expression nests too deeply for symbolic work") from None
+
+
+def _symbolic(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from .symbolic import (
         ExpressionError,
         check_against_autodiff,
@@ -499,6 +522,7 @@ def cmd_symbolic(args: argparse.Namespace) -> int:
         latex,
         parse,
         parse_point,
+        singular_note,
     )
 
     e = parse(args.expr)
@@ -514,9 +538,21 @@ def cmd_symbolic(args: argparse.Namespace) -> int:
     if point is not None:
         names = wrt or e.variables
         val = evaluate(res, point)
-        sym, ad, err = check_against_autodiff(e, names, point)
         _say(f"at {', '.join(f'{k}={v:g}' for k, v in point.items())}:")
         _say(_format_array(val))
+        note = singular_note(val)
+        if note:
+            _say(note)
+            _say("autodiff check: skipped where the value is not finite")
+            finite = np.isfinite(val)
+            if not finite.any():
+                return 0
+        sym, ad, err = check_against_autodiff(e, names, point)
+        if note:  # compare the finite entries only
+            keep = np.isfinite(sym)
+            from .calculus.symbolic import _relative_difference
+
+            err = _relative_difference(sym[keep], np.asarray(ad)[keep])
         status = "agrees" if err < 1e-9 else "DISAGREES"
         _say(f"autodiff check: {status} (relative difference {err:.1e})")
         if err >= 1e-9:
@@ -625,6 +661,24 @@ def cmd_playground(args: argparse.Namespace) -> int:
 COMMANDS["playground"] = cmd_playground
 
 
+def _run(args: argparse.Namespace, debug: bool) -> int:
+    """The command, with Python's warnings held back: a run that fails prints its one-line
+    error alone (a warning about an overflow is a symptom, not the cause); a run that
+    succeeds prints each distinct warning once, at the end, on one line."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        code = COMMANDS[args.command](args)
+    seen = set()
+    for w in caught:
+        text = " ".join(str(w.message).split())
+        if text not in seen:
+            seen.add(text)
+            print(f"chainrule: warning: {text}", file=sys.stderr)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -633,7 +687,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.command:
             build_parser().print_help()
             return 0
-        return COMMANDS[args.command](args)
+        return _run(args, debug)
     except UsageError as exc:
         if debug:
             raise

@@ -29,12 +29,14 @@ def _plt() -> Any:
 
 
 def _save(fig: Any, path: str | Path) -> Path:
+    from ._safe_io import check_writable
     from .io import atomic_write
 
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in ("png", "svg"):
         raise ValueError(f"{path}: write pictures as .png or .svg")
+    check_writable(path, "picture")  # the write rule, before the picture is rendered
     import io
 
     buf = io.BytesIO()

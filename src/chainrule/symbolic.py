@@ -19,4 +19,6 @@ from .calculus.symbolic import (
     latex,
     parse,
     parse_point,
+    singular_note,
+    tree_size,
 )

@@ -28,7 +28,7 @@ from .._optional import require
 
 __all__ = [
     "ExpressionError", "Expression", "parse", "jacobian", "gradient", "derivative",
-    "latex", "evaluate", "check_against_autodiff",
+    "latex", "evaluate", "check_against_autodiff", "singular_note", "tree_size",
 ]
 
 MAX_LENGTH = 2000
@@ -36,6 +36,13 @@ MAX_NODES = 400
 MAX_DEPTH = 40
 MAX_EXPONENT = 1000
 MAX_DIGITS = 10_000
+MAX_DECIMAL_EXPONENT = 1000
+# the symbolic budget, checked on the parsed tree before SymPy sees it
+MAX_EXP_ARGUMENT = 1000.0        # exp of a constant above this: over 430 digits
+MAX_EXP_NESTING = 3              # exp(exp(exp(x))) and no deeper
+MAX_SYMPY_DEPTH = 100            # the nesting depth of the SymPy form (sigmoid: 4 levels)
+MAX_DERIVATIVE_NODES = 20_000    # the size of a first derivative, written out as a tree
+MAX_RESULT_NODES = 10_000        # the size of a derivative of higher order
 
 FUNCTIONS = ("sin", "cos", "tan", "exp", "log", "ln", "sqrt", "tanh", "sinh", "cosh",
              "arctan", "atan", "arcsin", "asin", "arccos", "acos", "abs", "sigmoid", "relu",
@@ -118,7 +125,147 @@ def parse(text: str) -> Expression:
         raise ExpressionError("the expression list is empty")
     variables: list[str] = []
     trees = [_convert(n, text, variables, 0) for n in items]
+    for t in trees:
+        _check_budget(t)
     return Expression(text, trees, variables)
+
+
+# --------------------------------------------------------------------------- the budget
+# Before SymPy is called, one pass over the safe tree estimates what SymPy would build:
+# the value of every constant subexpression (in floating point, so e^e^e^e^e is seen to
+# be e to the 3.8 millionth before anything computes it to millions of digits), the
+# nesting of exponentials, the depth of the SymPy form and the size of the first
+# derivative written out as a tree (the product and chain rules copy subexpressions, and
+# SymPy's printer and evaluator walk the copies).
+
+# function: (copies of the argument in the derivative, nodes added, depth added)
+_GROWTH = {"sigmoid": (2, 5, 4), "tan": (2, 3, 1), "sqrt": (1, 2, 1), "relu": (1, 2, 1),
+           "log1p": (1, 2, 2), "expm1": (1, 2, 2), "arcsin": (1, 5, 3), "asin": (1, 5, 3),
+           "arccos": (1, 5, 3), "acos": (1, 5, 3), "arctan": (1, 4, 2), "atan": (1, 4, 2)}
+_EXPONENTIAL = ("exp", "sinh", "cosh", "expm1")
+_FLOAT_FUNCS: dict[str, Callable[[float], float]] = {
+    "sin": math.sin, "cos": math.cos, "tan": math.tan, "exp": math.exp, "log": math.log,
+    "ln": math.log, "sqrt": math.sqrt, "tanh": math.tanh, "sinh": math.sinh,
+    "cosh": math.cosh, "arctan": math.atan, "atan": math.atan, "arcsin": math.asin,
+    "asin": math.asin, "arccos": math.acos, "acos": math.acos, "abs": abs,
+    "sigmoid": lambda z: 1 / (1 + math.exp(-z)) if z > -700 else 0.0,
+    "relu": lambda z: max(0.0, z), "log1p": math.log1p, "expm1": math.expm1,
+}
+
+
+class _Cost:
+    __slots__ = ("size", "dsize", "depth", "nest", "value", "has_var")
+
+    def __init__(self, size: int, dsize: int, depth: int, nest: int, value: float | None,
+                 has_var: bool) -> None:
+        self.size, self.dsize, self.depth, self.nest = size, dsize, depth, nest
+        self.value, self.has_var = value, has_var
+
+
+def _float_value(f: Callable[..., float], *args: float) -> float | None:
+    """A constant's value in floating point: inf when it overflows, None when it is not a
+    finite real number (0**-1, log(0), sqrt(-1): SymPy says why later)."""
+    try:
+        v = f(*args)
+    except OverflowError:
+        return math.inf
+    except (ValueError, ZeroDivisionError, TypeError):
+        return None
+    if isinstance(v, complex):
+        return None
+    return float(v)
+
+
+def _check_budget(t: Any) -> None:
+    c = _cost(t)
+    if c.depth > MAX_SYMPY_DEPTH:
+        raise ExpressionError(f"the expression nests too deeply for symbolic work (about "
+                              f"{c.depth} levels once written out; the limit is "
+                              f"{MAX_SYMPY_DEPTH})")
+    if c.dsize > MAX_DERIVATIVE_NODES:
+        raise ExpressionError(f"the derivative would have about {c.dsize:,} terms once "
+                              f"written out (the chain and product rules copy nested "
+                              f"parts); the limit is {MAX_DERIVATIVE_NODES:,}: nest less")
+
+
+def _too_big(what: str, v: float) -> ExpressionError:
+    shown = "more than 1e308" if math.isinf(v) else f"about {v:.3g}"
+    return ExpressionError(f"{what} of a constant that is {shown}: the result is too large "
+                           f"to compute, with too many digits (the limit for such an "
+                           f"argument is {MAX_EXP_ARGUMENT:g})")
+
+
+def _exact_integer(t: Any) -> bool:
+    """Whole numbers combined by + - * **: SymPy computes these exactly, and the digit
+    limit of :func:`_to_sympy` bounds them."""
+    if t[0] == "num":
+        return not any(c in t[1] for c in ".eE")
+    if t[0] == "neg":
+        return _exact_integer(t[1])
+    return t[0] == "op" and t[1] in ("+", "-", "*", "**") and _exact_integer(t[2]) and \
+        _exact_integer(t[3])
+
+
+def _cost(t: Any) -> _Cost:
+    kind = t[0]
+    if kind == "num":
+        return _Cost(1, 1, 1, 0, _float_value(float, t[1]), False)
+    if kind == "const":
+        return _Cost(1, 1, 1, 0, math.pi if t[1] == "pi" else math.e, False)
+    if kind == "var":
+        return _Cost(1, 1, 1, 0, None, True)
+    if kind == "neg":
+        a = _cost(t[1])
+        return _Cost(a.size + 1, a.dsize + 1, a.depth + 1, a.nest,
+                     None if a.value is None else -a.value, a.has_var)
+    if kind == "op":
+        a, b = _cost(t[2]), _cost(t[3])
+        op = t[1]
+        size = a.size + b.size + 1
+        depth = max(a.depth, b.depth) + 1
+        nest = max(a.nest, b.nest)
+        has_var = a.has_var or b.has_var
+        value = None
+        if a.value is not None and b.value is not None:
+            fn = {"+": float.__add__, "-": float.__sub__, "*": float.__mul__,
+                  "/": float.__truediv__, "**": float.__pow__}[op]
+            value = _float_value(fn, a.value, b.value)
+        if op in "+-":
+            dsize = a.dsize + b.dsize + 1
+        elif op == "*":
+            dsize = a.dsize + b.dsize + a.size + b.size + 3
+        elif op == "/":
+            dsize = a.dsize + b.dsize + a.size + 3 * b.size + 5
+        else:
+            dsize = a.dsize + b.dsize + 2 * (a.size + b.size) + 6
+            if b.has_var:
+                nest += 1
+            elif a.value is not None and b.value is not None and a.value > 0 and \
+                    b.value * math.log(a.value) > MAX_EXP_ARGUMENT * math.log(10) and not \
+                    (_exact_integer(t[2]) and _exact_integer(t[3])):
+                raise _too_big("a power", b.value * math.log(a.value))
+        if nest > MAX_EXP_NESTING:
+            raise ExpressionError(f"exponentials nest more than {MAX_EXP_NESTING} deep "
+                                  f"(each level is e to the power of the one inside: "
+                                  f"the values and the derivative outgrow any number)")
+        return _Cost(size, dsize, depth, nest, value, has_var)
+    fn = t[1]
+    a = _cost(t[2])
+    copies, extra, deeper = _GROWTH.get(fn, (1, 1, 1))
+    nest = a.nest
+    if fn in _EXPONENTIAL:
+        if a.has_var:
+            nest += 1
+        elif a.value is not None and abs(a.value) > MAX_EXP_ARGUMENT:
+            raise _too_big(fn, a.value)
+    if nest > MAX_EXP_NESTING:
+        raise ExpressionError(f"exponentials nest more than {MAX_EXP_NESTING} deep (exp of "
+                              f"exp of exp ...: the values and the derivative outgrow any "
+                              f"number)")
+    value = None if a.value is None else _float_value(_FLOAT_FUNCS[fn], a.value)
+    size = a.size + extra
+    return _Cost(size, copies * size + a.dsize + 2, a.depth + deeper, nest, value,
+                 a.has_var)
 
 
 def _convert(n: ast.AST, text: str, variables: list[str], depth: int) -> Any:
@@ -137,7 +284,12 @@ def _convert(n: ast.AST, text: str, variables: list[str], depth: int) -> Any:
         if not math.isfinite(n.value):
             raise ExpressionError(f"the number {seg} is too large")
         # a plain decimal keeps its digits (0.1 stays exactly 1/10); anything else its value
-        return ("num", seg if _DECIMAL.match(seg) else repr(n.value))
+        m = _DECIMAL.match(seg)
+        if m and m.group(1) and abs(int(m.group(1)[1:])) > MAX_DECIMAL_EXPONENT:
+            raise ExpressionError(f"the number {seg} has a decimal exponent beyond "
+                                  f"+-{MAX_DECIMAL_EXPONENT}; exact arithmetic on it would "
+                                  f"take too long")
+        return ("num", seg if m else repr(n.value))
     if isinstance(n, ast.Name):
         if n.id in CONSTANTS:
             return ("const", n.id)
@@ -325,15 +477,52 @@ def gradient(expr: str | Expression, wrt: str | Sequence[str] | None = None) -> 
 
 
 def derivative(expr: str | Expression, wrt: str, order: int = 1) -> Any:
-    """The ``order``-th derivative of one expression with respect to one variable."""
+    """The ``order``-th derivative of one expression with respect to one variable, taken
+    one order at a time; refused once it outgrows :data:`MAX_RESULT_NODES` terms."""
     e = parse(expr) if isinstance(expr, str) else expr
     if len(e.trees) != 1:
         raise ExpressionError("derivative needs a single expression")
-    if not isinstance(order, int) or not 1 <= order <= 20:
+    if not isinstance(order, int) or isinstance(order, bool) or not 1 <= order <= 20:
         raise ExpressionError("order must be an integer from 1 to 20")
     (name,) = _wrt(wrt, e)
     sp = _sympy()
-    return sp.diff(e.to_sympy()[0], sp.Symbol(name, real=True), order)
+    x = sp.Symbol(name, real=True)
+    d = e.to_sympy()[0]
+    last = tree_size(d)
+    for k in range(1, order + 1):
+        d = sp.diff(d, x)
+        n = tree_size(d)
+        # each order multiplies the size by about the last ratio: project it to the end
+        projected = n * max(n / max(last, 1), 1.0) ** (order - k) if k >= 3 and n >= 500 \
+            else n
+        if n > MAX_RESULT_NODES or projected > 5 * MAX_RESULT_NODES:
+            raise ExpressionError(f"the derivative grows too fast: order {k} has {n:,} terms "
+                                  f"written out, so order {order} would have about "
+                                  f"{min(projected, 1e30):,.0f} (the limit is "
+                                  f"{MAX_RESULT_NODES:,}); ask for a lower order")
+        last = n
+    return d
+
+
+def tree_size(obj: Any) -> int:
+    """The number of nodes of a SymPy expression (or matrix) written out as a tree,
+    counted over its shared subexpressions once each, so it is fast even when the
+    written-out form is astronomically large."""
+    memo: dict[Any, int] = {}
+
+    def size(node: Any) -> int:
+        hit = memo.get(node)
+        if hit is not None:
+            return hit
+        n = 1
+        stack_args = node.args
+        for a in stack_args:
+            n += size(a)
+        memo[node] = n
+        return n
+
+    items = list(obj) if hasattr(obj, "shape") else [obj]
+    return sum(size(i) for i in items)
 
 
 def latex(obj: Any) -> str:
@@ -364,18 +553,105 @@ def parse_point(text: str | dict[str, float] | None) -> dict[str, float]:
 
 
 def evaluate(obj: Any, at: dict[str, float]) -> _np.ndarray:
-    """A SymPy expression or matrix evaluated at a point, as a float64 array."""
+    """A SymPy expression or matrix evaluated at a point, as a float64 array.
+
+    The point's numbers are put in bottom-up (``xreplace``), so each part is computed once
+    in floating point; an exponential whose argument would overflow double precision
+    becomes infinity without being computed to thousands of digits. At a singular point
+    an entry is ``inf`` (SymPy's ``zoo`` or ``oo``, as 1/0 and log(0) give) or ``nan``;
+    :func:`singular_note` says so in words."""
     sp = _sympy()
     subs = {sp.Symbol(k, real=True): sp.Float(v) for k, v in at.items()}
     free = {s.name for s in getattr(obj, "free_symbols", set())} - set(at)
     if free:
         raise ExpressionError(f"no value given for {', '.join(sorted(free))}: add it to the "
                               f"point, as in {sorted(free)[0]}=1")
-    val = obj.evalf(subs=subs)
+    memo: dict[Any, Any] = {}
     try:
-        return _np.array(val.tolist() if hasattr(val, "tolist") else val, dtype=_np.float64)
+        if hasattr(obj, "shape"):
+            vals = [[_number_at(obj[i, j], subs, sp, memo) for j in range(obj.shape[1])]
+                    for i in range(obj.shape[0])]
+        else:
+            vals = _number_at(obj, subs, sp, memo)
+    except RecursionError:
+        raise ExpressionError("the expression nests too deeply to evaluate") from None
+    return _np.array(vals, dtype=_np.float64)
+
+
+def singular_note(values: Any) -> str | None:
+    """A note for results that are not finite at the point, or None."""
+    v = _np.asarray(values, dtype=float)
+    if _np.all(_np.isfinite(v)):
+        return None
+    return ("note: not finite at this point: inf is an infinite value (a singular point, "
+            "such as 1/0, log(0) or sqrt'(0), which SymPy writes zoo, or an overflow "
+            "beyond 1e308) and nan an undefined one")
+
+
+def _number_at(expr: Any, subs: dict[Any, Any], sp: Any, memo: dict[Any, Any]) -> float:
+    r = _at(expr, subs, sp, memo)
+    if r.has(sp.zoo) or r == sp.oo:
+        return _np.inf
+    if r == -sp.oo:
+        return -_np.inf
+    if r.has(sp.nan):
+        return _np.nan
+    if not r.is_Number:
+        r = r.evalf()
+    try:
+        return float(r)
+    except OverflowError:
+        return _np.inf if r > 0 else -_np.inf
     except TypeError:
         raise ExpressionError("the expression is not real-valued at that point") from None
+
+
+_OVERFLOW = 709.0     # exp(709.8) is the largest double
+
+
+def _at(node: Any, subs: dict[Any, Any], sp: Any, memo: dict[Any, Any]) -> Any:
+    """``node`` with the point put in, bottom-up, with overflow as in floating point."""
+    hit = memo.get(node)
+    if hit is not None:
+        return hit
+    if node.is_Symbol:
+        r = subs.get(node, node)
+    elif not node.args:
+        r = node.evalf(30) if node.is_NumberSymbol else node   # pi, E: numbers now
+    else:
+        args = [_at(a, subs, sp, memo) for a in node.args]
+        r = _apply(node.func, args, sp)
+        if r.is_number and not r.is_Number and not r.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            r = r.evalf(30)      # one operation on numbers: each level stays a number
+    memo[node] = r
+    return r
+
+
+def _apply(func: Any, args: list[Any], sp: Any) -> Any:
+    def real(v: Any) -> float | None:
+        if not v.is_Number or v.has(sp.zoo, sp.nan):
+            return None
+        try:
+            return float(v)
+        except (TypeError, OverflowError):
+            return None
+
+    if func in (sp.exp, sp.sinh, sp.cosh) and args:
+        x = real(args[0])
+        if x is not None and abs(x) > _OVERFLOW:
+            if x > 0 or func is sp.cosh:
+                return sp.oo
+            return sp.Integer(0) if func is sp.exp else -sp.oo
+    if func is sp.Pow and len(args) == 2:
+        b, p = real(args[0]), real(args[1])
+        if b is not None and p is not None and b != 0 and \
+                abs(p * math.log(abs(b))) > _OVERFLOW and not (args[0].is_Integer and
+                                                              args[1].is_Integer):
+            big = p * math.log(abs(b)) > 0
+            if not big:
+                return sp.Integer(0)
+            return sp.oo if b > 0 or float(p).is_integer() and p % 2 == 0 else sp.zoo
+    return func(*args)
 
 
 def check_against_autodiff(exprs: str | Expression, wrt: str | Sequence[str] | None,

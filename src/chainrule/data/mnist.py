@@ -77,6 +77,8 @@ def read_idx(path: str | Path, magic: int | None = None,
     start = 4 + 4 * ndim
     if len(raw) < start:
         raise DataError(f"{path}: too short for its IDX header")
+    if any(d > MAX_BYTES for d in dims):
+        raise DataError(f"{path}: header declares shape {dims}, larger than any MNIST file")
     if len(raw) != start + math.prod(dims):
         raise DataError(f"{path}: header declares shape {dims} but the file holds "
                         f"{len(raw) - start} bytes of data (truncated or corrupted)")
