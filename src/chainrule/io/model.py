@@ -300,8 +300,10 @@ def _read(path: str | Path, max_bytes: int, max_memory: int | str | None = None,
           custom: dict[str, Any] | None = None
           ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     name = str(path)
-    limit = min(max_bytes, _safe_io.memory_budget(max_memory))
-    data = _safe_io.read_bytes(path, limit, "model file", ModelFileError)
+    budget = _safe_io.memory_budget(max_memory)
+    what = "model file" if max_bytes <= budget else "model file in the memory budget " \
+        "(--max-memory)"
+    data = _safe_io.read_bytes(path, min(max_bytes, budget), what, ModelFileError)
     try:
         header, start = read_header(data, name)
     except ModelFileError:
