@@ -911,7 +911,7 @@ def test_checkpoint_records(case, capsys, tmp_path, checkpoint):
 RESUME_CHANGED = {
     "--layers": ["--layers", "32"],
     "--lr": ["--lr", "0.5"],
-    "--epochs": ["--epochs", "9"],
+    "--epochs": ["--epochs", "1"],          # fewer than the run's 2 (more extends it)
     "--batch-size": ["--batch-size", "7"],
     "--optimizer": ["--optimizer", "sgd"],
     "--schedule": ["--schedule", "constant"],

@@ -294,14 +294,18 @@ def _check_resume(args: argparse.Namespace, net: Any, ck: dict[str, Any]) -> Non
     differs from the checkpoint's is refused, not silently ignored."""
     fit, opt = ck["fit"], ck["optimizer"]
     hidden_act = net.layers[0].activation.name if len(net.layers) > 1 else None
+    if args.epochs is not None and args.epochs < fit.get("epochs", 0):
+        raise UsageError(f"--resume {args.resume} continues the same run, of "
+                         f"{fit.get('epochs')} epochs; --epochs {args.epochs} would end it "
+                         f"before that: give a larger --epochs to extend it, or none")
     theirs = {"--layers": ("layers", net.sizes[1:-1]), "--lr": ("lr", opt.get("lr")),
-              "--epochs": ("epochs", fit.get("epochs")),
               "--batch-size": ("batch_size", fit.get("batch_size")),
               "--optimizer": ("optimizer", opt.get("name")),
               "--schedule": ("schedule", fit.get("schedule")),
               "--dtype": ("dtype", net.dtype.name), "--activation": ("activation", hidden_act),
               "--output": ("output", net.layers[-1].activation.name),
-              "--cost": ("cost", net.cost.name), "--seed": ("seed", fit.get("seed"))}
+              "--cost": ("cost", net.cost.name), "--seed": ("seed", fit.get("seed")),
+              "--early-stopping": ("early_stopping", fit.get("early_stopping"))}
     changed = [f"{flag} {getattr(args, attr)} (the checkpoint has {value})"
                for flag, (attr, value) in theirs.items()
                if getattr(args, attr) is not None and getattr(args, attr) != value]
@@ -387,8 +391,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         initial_epoch = ck["epoch"] + 1
         history = ck["history"]
         fs = ck.get("fit", {})
-        epochs_total = int(fs.get("epochs", epochs))
+        # a larger --epochs extends the run (a cosine schedule is then laid over the new
+        # length from the step reached: README.md); otherwise the run's own length
+        epochs_total = max(int(fs.get("epochs", epochs)), args.epochs or 0)
+        args.early_stopping = fs.get("early_stopping")
         epochs = max(0, epochs_total - initial_epoch)
+        es = ck["callbacks"].get("EarlyStopping") or {}
+        if es.get("stopped"):          # the run had ended early: its best weights stand
+            epochs = 0
+            if es.get("best_theta") is not None:
+                net.theta[...] = es["best_theta"]
         batch = int(fs.get("batch_size", batch))
         args.schedule = fs.get("schedule", args.schedule)
         if epochs == 0:
@@ -407,7 +419,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     ck_path = args.checkpoint or args.resume
     if ck_path:
         callbacks.append(Checkpoint(ck_path, {"epochs": epochs_total, "batch_size": batch,
-                                              "seed": args.seed, "schedule": args.schedule}))
+                                              "seed": args.seed, "schedule": args.schedule,
+                                              "early_stopping": args.early_stopping}))
     if not args.quiet:
         _say(f"training {net} on {args.dataset}: {len(ytr)} train, {len(yva)} validation, "
              f"{len(yte)} test examples")
@@ -416,7 +429,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 lr=None if args.resume else args.lr, schedule=args.schedule,
                 validation_data=(Xva, yva) if len(yva) else None, callbacks=callbacks,
                 early_stopping=args.early_stopping, seed=args.seed, verbose=not args.quiet,
-                initial_epoch=initial_epoch, history=history)
+                initial_epoch=initial_epoch, history=history,
+                callback_states=resumed[1]["callbacks"] if resumed else None)
     out = save_model(net, args.out)
     if args.plot and net.history_:
         from .plot import plot_history

@@ -138,16 +138,26 @@ def save_model(net: Network, path: str | Path) -> Path:
 
 
 def save_checkpoint(path: str | Path, net: Network, optimizer: Any, epoch: int,
-                    history: dict[str, list[float]], fit_settings: dict[str, Any]) -> Path:
+                    history: dict[str, list[float]], fit_settings: dict[str, Any],
+                    callbacks: dict[str, dict[str, Any]] | None = None) -> Path:
     """A model file plus what resuming needs: the optimiser's state and step, the epoch
-    just finished, the history and the settings of the run."""
+    just finished, the history, the settings of the run and the callbacks' states
+    (``callbacks``: class name -> state_dict; arrays go in as tensors)."""
     tensors = _tensors(net)
     for k, v in optimizer.state().items():
         tensors[f"optimizer.{k}"] = np.ascontiguousarray(v)
+    cb_meta: dict[str, dict[str, Any]] = {}
+    for cname, st in (callbacks or {}).items():
+        cb_meta[cname] = {}
+        for k, v in st.items():
+            if isinstance(v, np.ndarray):
+                tensors[f"callbacks.{cname}.{k}"] = np.ascontiguousarray(v)
+            else:
+                cb_meta[cname][k] = v
     extra = {"checkpoint": {
         "epoch": int(epoch), "optimizer": {**optimizer.config(), "t": int(optimizer.t)},
         "history": {k: [float(x) for x in v] for k, v in history.items()},
-        "fit": fit_settings,
+        "fit": fit_settings, "callbacks": cb_meta,
     }}
     atomic_write(path, _serialize(tensors, _config(net, extra)))
     return Path(path)
@@ -422,7 +432,8 @@ def load_model(path: str | Path, max_bytes: int = MAX_FILE_BYTES,
     ``custom_objects`` maps the names of your own activations and costs (the file holds
     names only, never code) to their functions or records."""
     cfg, tensors = _read(path, max_bytes, max_memory, custom_objects)
-    return _build(cfg, tensors, str(path), extra_ok=("optimizer.",), custom=custom_objects)
+    return _build(cfg, tensors, str(path), extra_ok=("optimizer.", "callbacks."),
+                  custom=custom_objects)
 
 
 def load_checkpoint(path: str | Path, max_bytes: int = MAX_FILE_BYTES,
@@ -437,7 +448,15 @@ def load_checkpoint(path: str | Path, max_bytes: int = MAX_FILE_BYTES,
         raise ModelFileError(f"{path}: a model file, but not a checkpoint (no training state "
                              f"to resume from)")
     ck = _validate_checkpoint(ck, str(path))
-    net = _build(cfg, tensors, str(path), extra_ok=("optimizer.",), custom=custom_objects)
+    net = _build(cfg, tensors, str(path), extra_ok=("optimizer.", "callbacks."),
+                 custom=custom_objects)
+    for key, v in tensors.items():           # the callbacks' arrays, beside their numbers
+        if key.startswith("callbacks."):
+            _, cname, field = (key.split(".", 2) + ["", ""])[:3]
+            if cname not in ck["callbacks"] or field not in _CALLBACK_ARRAYS.get(cname, ()) \
+                    or v.shape != net.theta.shape or not np.all(np.isfinite(v)):
+                raise ModelFileError(f"{path}: unexpected callback state tensor {key!r}")
+            ck["callbacks"][cname][field] = np.array(v)
     state = {k.split(".", 1)[1]: np.array(v) for k, v in tensors.items()
              if k.startswith("optimizer.")}
     for k, v in state.items():
@@ -464,6 +483,10 @@ def load_checkpoint(path: str | Path, max_bytes: int = MAX_FILE_BYTES,
 
 
 MAX_EPOCHS = 1_000_000
+# the callbacks whose state a checkpoint carries: their numbers, and their arrays (tensors
+# named callbacks.NAME.FIELD, shaped like Theta)
+_CALLBACK_FIELDS = {"EarlyStopping": ("best", "best_epoch", "wait", "stopped")}
+_CALLBACK_ARRAYS = {"EarlyStopping": ("best_theta",)}
 _OPT_KEYS = {"name", "t", "lr", "weight_decay", "momentum", "nesterov", "beta1", "beta2",
              "eps"}
 
@@ -479,9 +502,18 @@ def _validate_checkpoint(ck: dict[str, Any], name: str) -> dict[str, Any]:
     def number(v: Any) -> bool:
         return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
-    if set(ck) - {"epoch", "optimizer", "history", "fit"} or not {"epoch", "optimizer"} <= set(
-            ck):
-        raise bad("it needs exactly epoch, optimizer, history and fit")
+    if set(ck) - {"epoch", "optimizer", "history", "fit", "callbacks"} or not \
+            {"epoch", "optimizer"} <= set(ck):
+        raise bad("it needs exactly epoch, optimizer, history, fit and callbacks")
+    cbs = ck.get("callbacks", {})
+    if not isinstance(cbs, dict) or set(cbs) - set(_CALLBACK_FIELDS):
+        raise bad(f"the callbacks' states name unknown callbacks (known: "
+                  f"{', '.join(_CALLBACK_FIELDS)})")
+    for cname, st in cbs.items():
+        if not isinstance(st, dict) or set(st) != set(_CALLBACK_FIELDS[cname]) or not all(
+                v is None or isinstance(v, bool) or number(v) for v in st.values()):
+            raise bad(f"the state of {cname} must hold exactly "
+                      f"{', '.join(_CALLBACK_FIELDS[cname])}, as numbers")
     epoch = ck["epoch"]
     if not integer(epoch) or not 0 <= epoch < MAX_EPOCHS:
         raise bad(f"epoch {epoch!r} is not a whole number from 0 to {MAX_EPOCHS - 1:,}")
@@ -510,7 +542,8 @@ def _validate_checkpoint(ck: dict[str, Any], name: str) -> dict[str, Any]:
             for k, v in hist.items()):
         raise bad("the history must map metric names to at most epoch + 1 numbers")
     fit = ck.get("fit", {})
-    if not isinstance(fit, dict) or set(fit) - {"epochs", "batch_size", "seed", "schedule"}:
+    if not isinstance(fit, dict) or set(fit) - {"epochs", "batch_size", "seed", "schedule",
+                                                 "early_stopping"}:
         raise bad("the fit settings hold unknown fields")
     if "epochs" in fit and (not integer(fit["epochs"]) or not epoch < fit["epochs"] <=
                             MAX_EPOCHS):
@@ -523,7 +556,10 @@ def _validate_checkpoint(ck: dict[str, Any], name: str) -> dict[str, Any]:
         raise bad(f"seed {fit['seed']!r} is not a 64-bit whole number")
     if "schedule" in fit and fit["schedule"] not in ("cosine", "constant"):
         raise bad(f"unknown schedule {fit['schedule']!r}")
-    return {"history": {}, "fit": {}, **ck}
+    if "early_stopping" in fit and fit["early_stopping"] is not None and (
+            not integer(fit["early_stopping"]) or not 1 <= fit["early_stopping"] <= MAX_EPOCHS):
+        raise bad(f"early_stopping {fit['early_stopping']!r} is not a positive whole number")
+    return {"history": {}, "fit": {}, "callbacks": {}, **ck}
 
 
 class Checkpoint:
@@ -537,5 +573,7 @@ class Checkpoint:
         self.fit_settings = fit_settings or {}
 
     def on_epoch_end(self, state: Any) -> None:
+        cbs = {type(c).__name__: c.state_dict() for c in getattr(state, "callbacks", ())
+               if type(c).__name__ in _CALLBACK_FIELDS}
         save_checkpoint(self.path, state.net, state.optimizer, state.epoch, state.history,
-                        self.fit_settings)
+                        self.fit_settings, cbs)

@@ -41,6 +41,7 @@ class TrainState:
     logs: dict[str, float] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
     stop: bool = False
+    callbacks: list[Any] = field(default_factory=list)   # the run's, for checkpoints
 
 
 class Callback:
@@ -97,6 +98,13 @@ class _Duck(Callback):
                 setattr(self, h, getattr(obj, h))
 
 
+def load_states(callbacks: Sequence[Callback], states: dict[str, Any]) -> None:
+    """Restore each callback's ``state_dict`` saved under its class name (a resumed run)."""
+    for c in callbacks:
+        if states.get(type(c).__name__) is not None:
+            c.load_state_dict(states[type(c).__name__])
+
+
 def as_callbacks(callbacks: Sequence[Any] | None) -> list[Callback]:
     out: list[Callback] = []
     for c in callbacks or ():
@@ -131,11 +139,13 @@ class EarlyStopping(Callback):
         self.best = math.inf
         self.best_epoch = -1
         self.wait = 0
+        self.stopped = False
         self._loaded = False
 
     def on_train_begin(self, state: TrainState) -> None:
         if not self._loaded:
             self.best, self.best_epoch, self.wait, self.best_theta = math.inf, -1, 0, None
+            self.stopped = False
         self._loaded = False
 
     def on_epoch_end(self, state: TrainState) -> None:
@@ -152,7 +162,7 @@ class EarlyStopping(Callback):
         else:
             self.wait += 1
             if self.wait > self.patience:
-                state.stop = True
+                state.stop = self.stopped = True
 
     def on_train_end(self, state: TrainState) -> None:
         if self.restore and self.best_theta is not None:
@@ -160,15 +170,20 @@ class EarlyStopping(Callback):
             state.logs["best_epoch"] = self.best_epoch + 1
 
     def state_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"best": self.best, "best_epoch": self.best_epoch,
-                             "wait": self.wait}
+        """best (None for none yet), best_epoch, wait, stopped, and best_theta (an array)
+        where the weights of the best epoch are kept."""
+        d: dict[str, Any] = {"best": None if math.isinf(self.best) else self.best,
+                             "best_epoch": self.best_epoch, "wait": self.wait,
+                             "stopped": self.stopped}
         if self.best_theta is not None:
             d["best_theta"] = self.best_theta
         return d
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
-        self.wait = int(state["wait"])
+        best = state.get("best")
+        self.best = math.inf if best is None else float(best)
+        self.best_epoch, self.wait = int(state["best_epoch"]), int(state["wait"])
+        self.stopped = bool(state.get("stopped", False))
         bt = state.get("best_theta")
         self.best_theta = None if bt is None else np.array(bt)
         self._loaded = True

@@ -24,15 +24,7 @@ import numpy as np
 from ..data.batching import epoch_order, n_batches, split_validation
 from ..optim import DEFAULT_LR, Optimizer, get_optimizer
 from ..optim.schedules import constant, cosine
-from .callbacks import (
-    ClipNorm,
-    GradientWatch,
-    Hook,
-    TrainingDiverged,
-    TrainState,
-    as_callbacks,
-    batch_blind,
-)
+from . import callbacks as cb
 
 __all__ = ["Trainer", "fit"]
 
@@ -60,7 +52,7 @@ class Trainer:
     def __init__(self, net: Any, optimizer: str | Optimizer | None = "adam", *,
                  lr: float | None = None, schedule: str | Callable[[int], float] | None
                  = "cosine", weight_decay: float = 0.0, batch_size: int | None = 64,
-                 hooks: Sequence[Hook] = (), callbacks: Sequence[Any] | None = None,
+                 hooks: Sequence[cb.Hook] = (), callbacks: Sequence[Any] | None = None,
                  seed: int = 0, shuffle: bool = True, drop_last: bool = False,
                  blas_threads: int | str | None = "auto") -> None:
         if isinstance(optimizer, Optimizer) and (lr is not None or weight_decay):
@@ -76,7 +68,7 @@ class Trainer:
                              f"function of the step")
         if blas_threads not in ("auto", None):
             _check_int("blas_threads ('auto', None or)", blas_threads)
-        self.schedule, self.callbacks = schedule, as_callbacks(callbacks)
+        self.schedule, self.callbacks = schedule, cb.as_callbacks(callbacks)
         self.batch_size = None if batch_size is None else _check_int("batch_size", batch_size)
         self.rng = np.random.default_rng(seed)
         self.shuffle, self.drop_last, self.blas_threads = shuffle, drop_last, blas_threads
@@ -103,10 +95,10 @@ class Trainer:
             opt.step(net.theta, net.grad)
         return C, hits
 
-    def _diverged(self, what: str) -> TrainingDiverged:
+    def _diverged(self, what: str) -> cb.TrainingDiverged:
         s, opt = self.state, self.opt
         np.copyto(self.net.theta, self.good)
-        return TrainingDiverged(
+        return cb.TrainingDiverged(
             f"training diverged at epoch {s.epoch + 1}, batch {s.batch + 1}: {what}; the "
             f"learning rate ({opt.lr_at(opt.t):.3g}) is probably too high, try one 10x "
             f"smaller. The weights from the start of epoch {s.epoch + 1} were kept")
@@ -133,10 +125,11 @@ class Trainer:
         return logs
 
     def fit(self, X: Any, y: Any, epochs: int = 10, validation_data: tuple[Any, Any] |
-            None = None, initial_epoch: int = 0,
-            history: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
+            None = None, initial_epoch: int = 0, history: dict[str, list[float]] | None
+            = None, callback_states: dict[str, Any] | None = None) -> dict[str, list[float]]:
         """Train for ``epochs`` epochs (after ``initial_epoch`` done ones: a resumed run
-        draws and discards their shuffles, so it repeats the uninterrupted one)."""
+        draws and discards their shuffles and restores ``callback_states``, by class name,
+        so it repeats the uninterrupted one)."""
         net, opt = self.net, self.opt
         X = net.check_X(X)
         m = X.shape[0]
@@ -156,13 +149,14 @@ class Trainer:
         for _ in range(initial_epoch if self.shuffle else 0):
             self.rng.permutation(m)
         history = {k: list(v) for k, v in history.items()} if history else {}
-        s = self.state = TrainState(net, opt, initial_epoch + epochs, steps, B, m,
-                                    history=history)
+        s = self.state = cb.TrainState(net, opt, initial_epoch + epochs, steps, B, m,
+                                    history=history, callbacks=self.callbacks)
+        cb.load_states(self.callbacks, callback_states or {})
         net.history_ = history
-        self.good, self.watch = net.theta.copy(), GradientWatch()
+        self.good, self.watch = net.theta.copy(), cb.GradientWatch()
         # the one choice of the run: plain SGD fused into BP4, where nothing needs grad C
         self.fused = not self.hooks and opt.descend_rates() is not None and \
-            all(batch_blind(c) for c in self.callbacks) and \
+            all(cb.batch_blind(c) for c in self.callbacks) and \
             net.engine.fuses_step(net.sizes, B)
         cbs = self.callbacks
         for c in cbs:
@@ -201,10 +195,11 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
         schedule: str | Callable[[int], float] | None = "cosine",
         weight_decay: float = 0.0, clip_norm: float | None = None,
         validation_data: tuple[Any, Any] | None = None, validation_split: float = 0.0,
-        callbacks: Sequence[Any] | None = None, hooks: Sequence[Hook] = (),
+        callbacks: Sequence[Any] | None = None, hooks: Sequence[cb.Hook] = (),
         early_stopping: int | None = None, seed: int = 0, shuffle: bool = True,
         drop_last: bool = False, verbose: int | bool = 1, stream: Any = None,
         initial_epoch: int = 0, history: dict[str, list[float]] | None = None,
+        callback_states: dict[str, Any] | None = None,
         blas_threads: int | str | None = "auto") -> dict[str, list[float]]:
     """Train ``net`` on (X, y); returns the history of loss and metrics per epoch.
 
@@ -215,7 +210,8 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     change in place) the gradient before each step; ``clip_norm`` adds one.
     ``early_stopping=k`` stops after k epochs without improvement of the validation loss
     and restores the best weights. The same ``seed`` gives bit-identical weights.
-    ``initial_epoch`` and ``history`` continue an earlier run (a resumed checkpoint).
+    ``initial_epoch``, ``history`` and ``callback_states`` continue an earlier run (a
+    resumed checkpoint).
     ``blas_threads``: "auto" follows ``chainrule.engine.threads`` (a policy for any number
     of cores), an integer sets the count, None leaves it alone.
 
@@ -232,17 +228,18 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     trainer = Trainer(net, optimizer, lr=lr, schedule=schedule, weight_decay=weight_decay,
                       batch_size=batch_size, callbacks=callbacks, seed=seed, shuffle=shuffle,
                       drop_last=drop_last, blas_threads=blas_threads,
-                      hooks=list(hooks) + ([ClipNorm(clip_norm)] if clip_norm else []))
+                      hooks=list(hooks) + ([cb.ClipNorm(clip_norm)] if clip_norm else []))
     if validation_data is None and validation_split:
         X, y, *validation_data = split_validation(net.check_X(X), y, validation_split,
                                                   trainer.rng)
     if validation_data is not None and not (isinstance(validation_data, (tuple, list))
                                             and len(validation_data) == 2):
         raise ValueError("validation_data must be a pair (X_val, y_val)")
-    if early_stopping:
-        trainer.callbacks.append(EarlyStopping(
+    if early_stopping:  # first: a checkpoint after it saves its view of the epoch
+        trainer.callbacks.insert(0, EarlyStopping(
             "val_loss" if validation_data is not None else "loss",
             patience=_check_int("early_stopping", early_stopping)))
     if verbose:
         trainer.callbacks.append(ProgressBar(stream))
-    return trainer.fit(X, y, epochs, validation_data, initial_epoch, history)
+    return trainer.fit(X, y, epochs, validation_data, initial_epoch, history,
+                       callback_states)
