@@ -252,15 +252,32 @@ def test_exported_model_and_data_work_with_evaluate_and_explain(tmp_path, capsys
     finally:
         s.close()
     net = load_model(tmp_path / "m.safetensors")
-    assert net.preprocessing["feature_names"] == ["x1", "x2", "x1x2", "sin(x1)"]
+    # the map in the file's closed schema; the raw inputs are x1 and x2
+    assert net.preprocessing["input_map"] == ["x1", "x2", "x1x2", "sin(x1)"]
+    assert net.preprocessing["feature_names"] == ["x1", "x2"]
     assert net.dtype == np.float64 and net.sizes == [4, 4, 1]
+    assert (tmp_path / "d.csv").read_text().splitlines()[0] == "x1,x2,label"
     assert main(["evaluate", str(tmp_path / "m.safetensors"), "--dataset",
-                 str(tmp_path / "d.csv")]) == 0
+                 str(tmp_path / "d.csv"), "--target", "label"]) == 0
     out = capsys.readouterr().out
     assert f"accuracy {acc * 100:.2f}%" in out
+    # explain of raw (1, 2): a^0 is the map's (1, 2, 2, sin 1)
     assert main(["explain", "--model", str(tmp_path / "m.safetensors"), "--input",
-                 "1,2,2,0.8414709848078965"]) == 0
-    assert "delta" in capsys.readouterr().out.lower()
+                 "1,2"]) == 0
+    text = capsys.readouterr().out
+    assert "delta" in text.lower() and "0.84147" in text
+    (tmp_path / "raw.csv").write_text("x1,x2\n1,2\n-1,0.5\n")
+    assert main(["predict", str(tmp_path / "m.safetensors"), str(tmp_path / "raw.csv")]) == 0
+    want = net.predict(feature_map_all_of(np.array([[1.0, 2.0], [-1.0, 0.5]]),
+                                          net.preprocessing["input_map"]))
+    got = capsys.readouterr().out.split()[1:]
+    assert [float(v) for v in got] == [float(v) for v in want]
+
+
+def feature_map_all_of(X, names):
+    from chainrule.playground.datasets import feature_map
+
+    return feature_map(X, names)
 
 
 def feature_map_all(s):

@@ -449,10 +449,20 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _prepared(net: Any, X: Any) -> Any:
+    """Raw rows as the network's input: the model's input map, then its scaler."""
+    from .data.features import apply_input_map
+
     pre = net.preprocessing
+    X = apply_input_map(X, pre.get("input_map"))
     if pre.get("mean") is not None:
         return (X - pre["mean"]) / pre["scale"]
     return X
+
+
+def _raw_width(net: Any) -> int:
+    from .data.features import raw_width
+
+    return raw_width(net.preprocessing.get("input_map"), net.sizes[0])
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -464,9 +474,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     net = load_model(args.model, max_memory=args.max_memory)
     d = _load_dataset(args, for_training=False)
     X, y = d["X"], d["y"]
-    if X.shape[1] != net.sizes[0]:
+    width = _raw_width(net)
+    if X.shape[1] != width:
         raise DataError(f"{args.dataset} has {X.shape[1]} features but the model expects "
-                        f"{net.sizes[0]}")
+                        f"{width}")
     split = args.split or ("test" if d["kind"] in ("digits", "mnist") else "all")
     idx = d["test"] if split == "test" else np.arange(len(y))
     X = _prepared(net, X[idx])
@@ -499,7 +510,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.out:
         _output(args.out, "--out", ("input", args.input), ("model", args.model))
     net = load_model(args.model, max_memory=args.max_memory)
-    X = read_features(args.input, net.preprocessing.get("feature_names"), net.sizes[0],
+    X = read_features(args.input, net.preprocessing.get("feature_names"), _raw_width(net),
                       max_memory=args.max_memory)
     pred = net.predict(_prepared(net, X))
     buf = _io.StringIO()

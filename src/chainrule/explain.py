@@ -141,11 +141,13 @@ def explain_model(model: str | Path, example: str, label: str | None = None,
                   lr: float = 0.5) -> list[Step]:
     """The same derivation for one example through a saved model."""
     from .data import DataError
+    from .data.features import apply_input_map
     from .io import load_model
 
     net = load_model(model)
     x = _read_example(example, net)
     pre = net.preprocessing
+    x = apply_input_map(x.reshape(1, -1), pre.get("input_map"))[0]   # a^0 from raw x1, x2
     if pre.get("mean") is not None:
         x = (x - pre["mean"]) / pre["scale"]
     a = net.predict_proba(x.reshape(1, -1))[0]
@@ -177,8 +179,9 @@ def explain_model(model: str | Path, example: str, label: str | None = None,
 
 def _read_example(example: str, net: Any) -> np.ndarray:
     from .data import DataError
+    from .data.features import raw_width
 
-    n = net.sizes[0]
+    n = raw_width(net.preprocessing.get("input_map"), net.sizes[0])
     p = Path(example)
     if example.lower().endswith(".csv"):
         if not p.exists():

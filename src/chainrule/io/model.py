@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import __version__, _safe_io
 from ..data.errors import DataError
+from ..data.features import INPUT_FEATURES, raw_width
 from ..data.tabular import printable_problem
 from ..nn import ACTIVATIONS, COSTS, Dense, Network, get_activation, get_cost
 from ..optim import get_optimizer
@@ -97,6 +98,8 @@ def _config(net: Network, extra: dict[str, Any] | None = None) -> dict[str, Any]
         "feature_names": net.preprocessing.get("feature_names"),
         "target": net.preprocessing.get("target"),
     }
+    if net.preprocessing.get("input_map"):
+        cfg["input_map"] = list(net.preprocessing["input_map"])
     if extra:
         cfg.update(extra)
     return cfg
@@ -221,7 +224,7 @@ def read_header(data: bytes, name: str = "model file") -> tuple[dict[str, Any], 
 
 
 _TOP_KEYS = {"format", "schema_version", "chainrule_version", "dtype", "cost", "layers",
-             "classes", "feature_names", "target", "checkpoint"}
+             "classes", "feature_names", "target", "checkpoint", "input_map"}
 
 
 def _validate_config(cfg: Any, name: str, custom: dict[str, Any] | None = None
@@ -413,10 +416,18 @@ def _build(cfg: dict[str, Any], tensors: dict[str, np.ndarray], name: str,
     unknown = set(tensors) - expected - {k for k in tensors if k.startswith(extra_ok)}
     if unknown:
         raise ModelFileError(f"{name}: unexpected tensor(s) {', '.join(sorted(unknown)[:5])}")
+    imap = cfg.get("input_map")
+    if imap is not None and (not isinstance(imap, list) or len(imap) != n_in or not all(
+            isinstance(f, str) and f in INPUT_FEATURES for f in imap)):
+        raise ModelFileError(f"{name}: input_map must list {n_in} of the input features "
+                             f"{', '.join(INPUT_FEATURES)}")
     fn = cfg.get("feature_names")
-    if fn is not None and len(fn) != n_in:
-        raise ModelFileError(f"{name}: {len(fn)} feature names for {n_in} inputs")
+    width = raw_width(imap, n_in)
+    if fn is not None and len(fn) != width:
+        raise ModelFileError(f"{name}: {len(fn)} feature names for {width} inputs")
     net.preprocessing = {**pre, "feature_names": fn, "target": cfg.get("target")}
+    if imap:
+        net.preprocessing["input_map"] = imap
     if cfg.get("classes") is not None:
         net.classes_ = np.array(cfg["classes"])
     return net

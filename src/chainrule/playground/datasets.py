@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..data.features import INPUT_FEATURES, apply_input_map
+
 __all__ = ["CLASSIFY", "REGRESS", "FEATURES", "generate", "feature_map"]
 
 Array = np.ndarray
@@ -100,19 +102,10 @@ def generate(name: str, noise: float, seed: int, n: int = N_POINTS) -> tuple[Arr
     return np.ascontiguousarray(X, np.float64), np.ascontiguousarray(y, np.float64)
 
 
-# the input feature map: name -> function of (x1, x2); the order is the page's
-FEATURES: dict[str, Callable[[Array, Array], Array]] = {
-    "x1": lambda x1, x2: x1,
-    "x2": lambda x1, x2: x2,
-    "x1^2": lambda x1, x2: x1 * x1,
-    "x2^2": lambda x1, x2: x2 * x2,
-    "x1x2": lambda x1, x2: x1 * x2,
-    "sin(x1)": lambda x1, x2: np.sin(x1),
-    "sin(x2)": lambda x1, x2: np.sin(x2),
-}
+# the input feature map: one home, chainrule.data.features (the page shows its order)
+FEATURES = INPUT_FEATURES
 
 
 def feature_map(X: Array, names: list[str]) -> Array:
     """The network's input a^0 for raw points X (m, 2): one column per chosen feature."""
-    x1, x2 = X[:, 0], X[:, 1]
-    return np.ascontiguousarray(np.stack([FEATURES[f](x1, x2) for f in names], axis=1))
+    return apply_input_map(X, names)

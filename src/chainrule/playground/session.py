@@ -436,15 +436,16 @@ class Session:
 
     # ------------------------------------------------------------------ export
     def export_model(self) -> bytes:
-        """The network as a chainrule model file (safetensors); its feature_names are the
-        input feature map (x1, x2, x1^2, ..., sin(x1)), in the file's closed schema."""
+        """The network as a chainrule model file (safetensors) with its input feature map
+        (x1^2, x1x2, sin(x1), ...) as ``input_map`` in the file's closed schema: evaluate,
+        predict and explain apply it to raw (x1, x2) rows."""
         with self.lock:
             if self.diverged:
                 raise MessageError("the network diverged (NaN or infinite weights); there "
                                    "is nothing to export")
             net = self.net.copy()
-            net.preprocessing = {"feature_names": list(self.config["features"]),
-                                 "target": "label"}
+            net.preprocessing = {"feature_names": ["x1", "x2"], "target": "label",
+                                 "input_map": list(self.config["features"])}
         with tempfile.TemporaryDirectory() as d:
             p = Path(d) / "playground.safetensors"
             save_model(net, p)
@@ -452,14 +453,12 @@ class Session:
             return p.read_bytes()
 
     def export_csv(self) -> bytes:
-        """Every point with the feature map applied (the model's inputs) and its label:
-        the file ``chainrule evaluate --dataset`` reads with the exported model."""
+        """Every point as raw (x1, x2) and its label: the file ``chainrule evaluate
+        --dataset`` reads with the exported model, which applies its own input map."""
         with self.lock:
-            names = list(self.config["features"])
-            A = feature_map(self.X_raw, names)
             classify = self.config["task"] == "classification"
-            lines = [",".join([*names, "label"])]
-            for row, t in zip(A, self.y):
+            lines = [",".join(["x1", "x2", "label"])]
+            for row, t in zip(self.X_raw, self.y):
                 lab = str(int(t)) if classify else repr(float(t))
                 lines.append(",".join(repr(float(v)) for v in row) + "," + lab)
             return (os.linesep.join(lines) + os.linesep).encode()
