@@ -66,3 +66,20 @@ def test_user_activation_is_refused(tmp_path):
     with pytest.raises(ModelFileError, match="built-in"):
         export_onnx(net, tmp_path / "m.onnx")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_an_input_feature_map_is_part_of_the_graph(dtype, tmp_path):
+    # a playground model reads raw (x1, x2); the graph builds a^0 = (x1^2, x1x2, sin(x2))
+    import onnxruntime as ort
+
+    from chainrule.data.features import apply_input_map
+
+    net = Network.from_sizes([3, 5, 2], hidden="tanh", dtype=dtype, seed=3)
+    net.preprocessing = {"input_map": ["x1^2", "x1x2", "sin(x2)"], "feature_names": None}
+    path = export_onnx(net, tmp_path / "m.onnx")
+    raw = np.random.default_rng(0).normal(size=(7, 2)).astype(dtype)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"X": raw})[0]
+    want = net.predict_proba(apply_input_map(raw, net.preprocessing["input_map"]))
+    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == "float32" else 1e-12)

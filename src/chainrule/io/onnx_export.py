@@ -48,7 +48,8 @@ def to_onnx(net: Network, dtype: Any = None, name: str = "chainrule") -> Any:
 
     def const(value: Any, prefix: str = "c") -> str:
         n = fresh(prefix)
-        inits.append(numpy_helper.from_array(np.asarray(value, dtype=dt), n))
+        v = np.asarray(value)
+        inits.append(numpy_helper.from_array(v if v.dtype == np.int64 else v.astype(dt), n))
         return n
 
     def op(kind: str, inputs: list[str], **attrs: Any) -> str:
@@ -58,6 +59,17 @@ def to_onnx(net: Network, dtype: Any = None, name: str = "chainrule") -> Any:
 
     x = "X"
     pre = net.preprocessing
+    imap = pre.get("input_map")
+    if imap:  # a^0 from the raw (x1, x2): the model's input feature map
+        cols = {n: op("Gather", [x, const(np.array([i], np.int64), "i")], axis=1)
+                for i, n in enumerate(("x1", "x2"))}
+        build = {"x1": lambda: cols["x1"], "x2": lambda: cols["x2"],
+                 "x1^2": lambda: op("Mul", [cols["x1"], cols["x1"]]),
+                 "x2^2": lambda: op("Mul", [cols["x2"], cols["x2"]]),
+                 "x1x2": lambda: op("Mul", [cols["x1"], cols["x2"]]),
+                 "sin(x1)": lambda: op("Sin", [cols["x1"]]),
+                 "sin(x2)": lambda: op("Sin", [cols["x2"]])}
+        x = op("Concat", [build[f]() for f in imap], axis=1)
     if pre.get("mean") is not None:
         x = op("Sub", [x, const(pre["mean"], "mean")])
         x = op("Div", [x, const(pre["scale"], "scale")])
@@ -67,7 +79,7 @@ def to_onnx(net: Network, dtype: Any = None, name: str = "chainrule") -> Any:
         z = op("Gemm", [x, W, b], transB=1)
         x = _activation(layer.activation, z, op, const, dt)
     nodes.append(helper.make_node("Identity", [x], ["a_L"]))
-    n_in, n_out = net.sizes[0], net.sizes[-1]
+    n_in, n_out = (2 if imap else net.sizes[0]), net.sizes[-1]
     graph = helper.make_graph(
         nodes, name, [helper.make_tensor_value_info("X", elem, ["N", n_in])],
         [helper.make_tensor_value_info("a_L", elem, ["N", n_out])], inits)
