@@ -5,6 +5,9 @@ Layout. Tensors ``layers.{i}.W`` (n_l, n_{l-1}) and ``layers.{i}.b`` (n_l,), opt
 ``optimizer.{name}``. The header's metadata holds one JSON string, ``chainrule``, in a
 closed schema: known layer types, activation and cost names, numbers and strings only;
 never a module path or a callable, so loading a file can never run code. No pickle.
+An optional ``provenance`` record says where the model came from: the data's file name
+(never a path) and SHA-256, the task, the split and its seed, the target's scaler (already
+folded into the output layer) and the training history (``net.history_`` after loading).
 
 Writing: serialise to bytes, write a temporary file in the same folder, fsync it,
 ``os.replace`` it onto the target, fsync the folder; the temporary file is removed on
