@@ -310,3 +310,17 @@ def test_progress_within_slow_epochs_on_a_terminal_only():
         assert bar == (live and after == 0.0), (live, after)
         if not live:
             assert text.count("\n") == 2 and "\x1b" not in text
+
+
+@pytest.mark.parametrize("argv,module,extra", [
+    (["train", "--plot", "pics"], "matplotlib", "plot"),
+    (["plot", "curves", "m.safetensors", "--out", "c.png"], "matplotlib", "plot"),
+    (["export", "m.safetensors", "--onnx", "m.onnx"], "onnx", "onnx"),
+    (["grad", "x**2"], "sympy", "symbolic"),
+])
+def test_extras_are_checked_before_any_work(capsys, tmp_path, monkeypatch, argv, module, extra):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, module, None)      # as if it were not installed
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and f"pip install 'chainrule[{extra}]'" in err and out == ""
+    assert list(tmp_path.iterdir()) == []               # nothing trained, nothing written

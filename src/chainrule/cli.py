@@ -850,7 +850,7 @@ def _check_extras(args: argparse.Namespace) -> None:
     module = needs.get(args.command)
     if args.command == "train" and args.plot:
         module = "matplotlib"
-    if module and find_spec(module) is None:
+    if module and (sys.modules.get(module, ...) is None or find_spec(module) is None):
         what = "train --plot" if args.command == "train" else args.command
         raise UsageError(f"{what} needs the {module} package, which is not installed: "
                          f"pip install 'chainrule[{extra[module]}]'")
