@@ -84,6 +84,7 @@ def test_explain_names_the_prediction_and_the_scaling(capsys, iris32):
     assert code == 0
     assert re.search(r"the network predicts class (setosa|versicolor|virginica)", out)
     assert "standardised as in training" in out and "x (as given) =" in out
+    assert "a^0 = (x - mean) / scale =" in out
     code, out, _ = run(capsys, "explain", "--model", str(iris32), "--input", "5,3,1,0.2",
                        "--label", "virginica")
     assert "the target is class virginica" in out

@@ -180,7 +180,9 @@ def explain_model(model: str | Path, example: str, label: str | None = None,
     note = "; ".join(t for t in (note, scaled) if t)
     steps = explain_network(net, x.astype(net.dtype), y.astype(net.dtype), lr=lr, note=note)
     if scaled:
-        steps[0].values.insert(0, ("x (as given)", raw))
+        first = steps[0].values
+        first[0] = ("a^0 = (x - mean) / scale", first[0][1])
+        first.insert(0, ("x (as given)", raw))
     return steps
 
 
@@ -259,7 +261,8 @@ def _latex_value(v: Any, limit: int = 8) -> str:
 
 
 _LATEX_WORDS = {"alpha": r"\alpha", "C before": r"C_{\text{before}}",
-                "C after": r"C_{\text{after}}"}
+                "C after": r"C_{\text{after}}",
+                "a^0 = (x - mean) / scale": r"a^0 = (x - \text{mean}) / \text{scale}"}
 
 
 def _latex_name(name: str) -> str:
