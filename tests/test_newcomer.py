@@ -83,6 +83,9 @@ def test_warns_when_worse_than_predicting_the_mean(capsys, tmp_path):
                        "--out", str(tmp_path / "m.safetensors"))
     assert code == 0 and "warning: the model does worse than predicting the training mean" \
         in out
+    code, out, _ = run(capsys, "evaluate", str(tmp_path / "m.safetensors"), "--dataset",
+                       str(path))
+    assert code == 0 and "held-out test rows" in out and "worse than predicting" in out
 
 
 @pytest.fixture(scope="module")
@@ -324,3 +327,18 @@ def test_extras_are_checked_before_any_work(capsys, tmp_path, monkeypatch, argv,
     code, out, err = run(capsys, *argv)
     assert code == 2 and f"pip install 'chainrule[{extra}]'" in err and out == ""
     assert list(tmp_path.iterdir()) == []               # nothing trained, nothing written
+
+
+def test_an_old_model_file_without_provenance_asks_for_its_data(capsys, tmp_path, iris):
+    from chainrule.io.model import _serialize, _tensors
+
+    path, model = iris
+    cfg = json.loads(read_header(model.read_bytes())[0]["__metadata__"]["chainrule"])
+    del cfg["provenance"]
+    old = tmp_path / "old.safetensors"
+    net = load_model(model)
+    old.write_bytes(_serialize(_tensors(net), cfg))
+    code, _, err = run(capsys, "evaluate", str(old))
+    assert code == 2 and "keeps no record" in err and "--dataset" in err
+    code, out, _ = run(capsys, "evaluate", str(old), "--dataset", str(path))
+    assert code == 0 and "(150 examples)" in out

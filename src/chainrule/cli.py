@@ -539,6 +539,10 @@ def _own_data(args: argparse.Namespace, prov: dict[str, Any], target: str | None
     data, sp = prov.get("data") or {}, prov.get("split") or {}
     name = data.get("name")
     if args.dataset is None:
+        if not prov and target is not None:
+            raise UsageError(f"{args.model} was trained on a file (target {target}) but keeps "
+                             f"no record of which (saved by an older chainrule); pass it with "
+                             f"--dataset PATH")
         if name is None or name in ("digits", "mnist"):
             args.dataset = name or "digits"
         else:
@@ -607,6 +611,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         pred = net.predict(X)
         rmse = float(np.sqrt(np.mean((pred - y.astype(float)) ** 2)))
         _say(f"RMSE {rmse:.4g}  ({len(y)} examples)")
+        scaler = (net.provenance or {}).get("target_scaler")
+        if scaler:
+            _warn_if_worse_than_mean(rmse, y.astype(float), scaler["mean"])
     return 0
 
 
