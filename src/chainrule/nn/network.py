@@ -442,8 +442,8 @@ class Network:
         ``classes_``, or one-hot rows). A regressor has no accuracy: this raises."""
         if not self.is_classifier:
             raise ValueError("accuracy() is for classifiers, and this network is a regressor "
-                             f"(a {self.layers[-1].activation.name} output with the "
-                             f"{self.cost.name} cost); use net.loss(X, y) or the RMSE, "
+                             f"(output activation {self.layers[-1].activation.name}, cost "
+                             f"{self.cost.name}); use net.loss(X, y) or the RMSE, "
                              f"np.sqrt(np.mean((net.predict(X) - y) ** 2))")
         y = self._label_indices(np.asarray(y))
         A = self.predict_proba(X)
