@@ -548,8 +548,8 @@ def _own_data(args: argparse.Namespace, prov: dict[str, Any], target: str | None
         else:
             raise UsageError(f"{args.model} was trained on the file {name} (target "
                              f"{target or 'its last column'}, SHA-256 "
-                             f"{data.get('sha256', '?')[:12]}...); pass it: chainrule evaluate "
-                             f"{args.model} --dataset PATH/{name}")
+                             f"{(data.get('sha256') or '?')[:12]}...); pass it with "
+                             f"--dataset PATH/{name}")
     if args.target is None:
         args.target = target
     if prov.get("task"):
