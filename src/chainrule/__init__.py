@@ -17,9 +17,10 @@ _CALCULUS = {"grad", "value_and_grad", "vjp", "jvp", "jacrev", "jacobian", "jacf
 
 _ELSEWHERE = {"Network": "nn", "Dense": "nn", "save_model": "io", "load_model": "io"}
 
-# submodules that `cr.nn` (as jax.nn, torch.nn) imports on first access
+# submodules that `cr.nn` (as jax.nn, torch.nn) imports on first access; chainrule.sklearn,
+# which needs its extra to import at all, is imported by name
 _SUBMODULES = {"nn", "optim", "data", "io", "training", "numpy", "calculus", "engine",
-               "sklearn", "plot", "explain", "symbolic"}
+               "plot", "explain", "symbolic"}
 
 __all__ = sorted(_CALCULUS) + sorted(_ELSEWHERE) + ["__version__"]
 
