@@ -42,6 +42,12 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _Help)
         super().__init__(*args, **kwargs)
 
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        ns, rest = super().parse_known_args(args, namespace)
+        if self.prog == "chainrule" and getattr(ns, "command", None):
+            _check_extras(ns)   # the extras a command needs, before any work starts
+        return ns, rest
+
     def error(self, message: str) -> Any:  # one line, then exit 2
         raise UsageError(f"{message} (see: {self.prog} --help)")
 
@@ -816,7 +822,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.command:
             build_parser().print_help()
             return 0
-        _check_extras(args)
         return COMMANDS[args.command](args)
     except UsageError as exc:
         if debug:
