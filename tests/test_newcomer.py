@@ -342,3 +342,16 @@ def test_an_old_model_file_without_provenance_asks_for_its_data(capsys, tmp_path
     assert code == 2 and "keeps no record" in err and "--dataset" in err
     code, out, _ = run(capsys, "evaluate", str(old), "--dataset", str(path))
     assert code == 0 and "(150 examples)" in out
+
+
+def test_numeric_class_labels_that_are_not_indices(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 2))
+    y = np.array([3, 5, 7])[(X[:, 0] > 0).astype(int) + (X[:, 1] > 0)]
+    path = _write_csv(tmp_path / "odd.csv", X, y, ["a", "b"], "k")
+    model = tmp_path / "m.safetensors"
+    code, out, err = run(capsys, "train", "--dataset", str(path), "--quiet", "--out", str(model))
+    assert code == 0, err
+    assert load_model(model).classes_.tolist() == [3, 5, 7]
+    code, out, _ = run(capsys, "evaluate", str(model), "--dataset", str(path))
+    assert code == 0 and "accuracy" in out

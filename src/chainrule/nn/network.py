@@ -425,10 +425,9 @@ class Network:
         return self.layers[l - 1]
 
     def _label_indices(self, y: Array) -> Array:
-        """Class names (as in ``classes_``) to their indices; other labels unchanged."""
-        if self.classes_ is None or y.ndim != 1 or not len(y):
-            return y
-        if y.dtype.kind not in "USO" and self.classes_.dtype.kind in "USO":
+        """Class names (strings, as in ``classes_``) to their indices; numeric labels are
+        indices already and stay as they are."""
+        if self.classes_ is None or y.ndim != 1 or not len(y) or y.dtype.kind not in "USO":
             return y
         lookup = {str(c): i for i, c in enumerate(self.classes_)}
         unknown = sorted({str(v) for v in y} - set(lookup))
