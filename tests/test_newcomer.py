@@ -4,6 +4,7 @@ remember where they came from, and the API points that surprised a new user."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -157,7 +158,10 @@ def test_early_stopping_says_why_it_stopped(capsys, tmp_path, iris):
     code, out, _ = run(capsys, "train", "--dataset", str(path), "--quiet", "--epochs", "300",
                        "--early-stopping", "2", "--lr", "0.1",
                        "--out", str(tmp_path / "m.safetensors"))
-    assert code == 0 and "early stopping after epoch" in out and "did not improve for 2" in out
+    line = next(ln for ln in out.splitlines() if ln.startswith("early stopping"))
+    last, best = map(int, re.match(r"early stopping after epoch (\d+): val_loss has not "
+                                   r"improved on epoch (\d+)'s", line).groups())
+    assert code == 0 and last - best == 3 and f"kept the weights of epoch {best}" in line
 
 
 def test_provenance_is_validated_on_load(tmp_path):

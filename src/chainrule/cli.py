@@ -147,8 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--task", choices=["classify", "regress"], help="for CSV/NPZ files "
                    "(default: guessed from the target column)")
     t.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE",
-                   help="stop after PATIENCE epochs without a better validation loss, and "
-                   "keep the best epoch's weights (default: off)")
+                   help="stop once the validation loss has not improved for more than "
+                   "PATIENCE epochs, and keep the best epoch's weights (default: off)")
     t.add_argument("--quiet", action="store_true", help="no progress display")
     t.add_argument("--plot", metavar="DIR", help="also write DIR/training_curves.png "
                    "(needs the plot extra)")
@@ -478,9 +478,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         last.b[...] = last.b * y_scaler[1] + y_scaler[0]
     hist = net.history_ or {}
     if args.early_stopping and len(hist.get("loss", ())) < epochs_total:
-        _say(f"early stopping after epoch {len(hist['loss'])}: "
-             f"{'val_loss' if 'val_loss' in hist else 'loss'} did not improve for "
-             f"{args.early_stopping} epochs; kept the weights of the best epoch")
+        watched, last = "val_loss" if "val_loss" in hist else "loss", len(hist["loss"])
+        best = int(np.argmin(hist[watched])) + 1
+        _say(f"early stopping after epoch {last}: {watched} has not improved on epoch {best}'s "
+             f"for {last - best} epochs (--early-stopping {args.early_stopping}); kept the "
+             f"weights of epoch {best}")
     net.provenance = _provenance(args, d, y_scaler, hist)
     if Path(args.out).exists():
         _say(f"replacing {args.out}")
