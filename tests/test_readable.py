@@ -74,6 +74,9 @@ def test_latex_marks_what_it_leaves_out_and_compiles(capsys, iris32, tmp_path):
     assert w1.count(r"\\") == 8 and r"\vdots" in w1 and r"(32 \times 4," in w1
     assert r"\text{largest relative difference}" in tex
     assert r"\operatorname{relu}(z^1)" in tex and "cross\\_entropy" in tex
+    assert not re.search(r"\de-?\d", tex)                 # 1.2 \times 10^{-5}, never 1.2e-05
+    from chainrule.explain import _latex_number
+    assert _latex_number(1.2514e-05) == r"1.251 \times 10^{-5}" and _latex_number(0.5) == "0.5"
     _compiles(tex, tmp_path)
     code, tex, _ = run(capsys, "explain", "--format", "latex")
     _compiles(tex, tmp_path)

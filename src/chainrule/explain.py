@@ -239,16 +239,25 @@ def _fmt(v: Any, limit: int = 8) -> str:
     return body + note
 
 
+def _latex_number(x: float, digits: int = 4) -> str:
+    """1.251e-05 as 1.251 \\times 10^{-5}."""
+    text = f"{x:.{digits}g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    return rf"{mantissa} \times 10^{{{int(exponent)}}}"
+
+
 def _latex_value(v: Any, limit: int = 8) -> str:
     """A bmatrix; a matrix larger than limit x limit shows its corner, with vdots and
     cdots where rows and columns are left out and its full size after it."""
     a = np.asarray(v, dtype=np.float64)
     if a.ndim == 0:
-        return f"{float(a):.6g}"
+        return _latex_number(float(a), 6)
     full = a.shape
     a = a.reshape(-1, 1) if a.ndim == 1 else a      # a column, as in the text
     more_rows, more_cols = a.shape[0] > limit, a.shape[1] > limit
-    rows = [[f"{x:.4g}" for x in r[:limit]] + ([r"\cdots"] if more_cols else [])
+    rows = [[_latex_number(x) for x in r[:limit]] + ([r"\cdots"] if more_cols else [])
             for r in a[:limit]]
     if more_rows:
         rows.append([r"\vdots"] * min(a.shape[1], limit) + ([r"\ddots"] if more_cols else []))
