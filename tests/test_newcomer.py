@@ -359,3 +359,13 @@ def test_numeric_class_labels_that_are_not_indices(capsys, tmp_path):
     assert load_model(model).classes_.tolist() == [3, 5, 7]
     code, out, _ = run(capsys, "evaluate", str(model), "--dataset", str(path))
     assert code == 0 and "accuracy" in out
+
+
+def test_the_data_hash_follows_the_read_rule(capsys, tmp_path, iris):
+    import os
+
+    _, model = iris
+    fifo = tmp_path / "iris.csv"
+    os.mkfifo(fifo)                  # a hash that opened it would wait for a writer forever
+    code, _, err = run(capsys, "evaluate", str(model), "--dataset", str(fifo))
+    assert code == 1 and "FIFO" in err

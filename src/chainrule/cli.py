@@ -517,8 +517,10 @@ def _warn_if_worse_than_mean(rmse: float, y: Any, mean: float) -> None:
 def _sha256(path: str) -> str:
     import hashlib
 
+    from ._safe_io import open_regular
+
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path, "data file") as f:     # never a FIFO or a device
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
