@@ -369,3 +369,14 @@ def test_the_data_hash_follows_the_read_rule(capsys, tmp_path, iris):
     os.mkfifo(fifo)                  # a hash that opened it would wait for a writer forever
     code, _, err = run(capsys, "evaluate", str(model), "--dataset", str(fifo))
     assert code == 1 and "FIFO" in err
+
+
+def test_fit_says_when_early_stopping_ends_the_run():
+    import io
+
+    X = np.random.default_rng(0).normal(size=(100, 3))
+    buf = io.StringIO()
+    Network.from_sizes([3, 8, 2]).fit(X, (X[:, 0] > 0).astype(int), epochs=200, lr=0.1,
+                                      validation_split=0.2, early_stopping=2, stream=buf)
+    assert re.search(r"early stopping after epoch \d+; the weights of epoch \d+ were kept",
+                     buf.getvalue().splitlines()[-1])
