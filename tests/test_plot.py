@@ -53,7 +53,7 @@ def test_cost_surface_path_starts_at_the_weights_and_descends(tmp_path):
     s = cost_surface(net, X[:300], y[:300], (2, 0, 0), (2, 0, 1), steps=25, lr=2.0)
     assert tuple(s["path"][0]) == pytest.approx(start)
     assert np.all(np.diff(s["path_cost"]) < 0)  # the cost decreases at every step
-    assert s["C"].shape == (41, 41) and np.all(np.isfinite(s["C"]))
+    assert s["C"].shape == (31, 31) and np.all(np.isfinite(s["C"]))
     assert np.array_equal(net.layers[1].W, W2)  # the network itself is untouched
     for kind in ("contour", "3d", "both"):
         _check_png(plot_cost_surface(net, X[:300], y[:300], (2, 0, 0), (2, 0, 1),

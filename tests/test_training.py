@@ -254,7 +254,8 @@ def test_logits_of_a_thousand_are_stable():
     (onp.ones((5, 4)), onp.array([0, 1, 2, 3, 9]), "labels must be in 0..2"),
     (onp.ones((5, 4)), onp.array([0, 1, -1, 0, 0]), "labels must be in"),
     (onp.ones((5, 4)), onp.array([0.5, 1, 1, 0, 0]), "fractional"),
-    (onp.ones((5, 4)), onp.array(list("abcab")), "numeric"),
+    # class names are learnt as classes_ (issue 16), as many as the outputs
+    (onp.ones((5, 4)), onp.array(list("abcdd")), "4 classes .* 3 outputs"),
     (onp.ones((5, 3)), onp.zeros(5, int), "3 features but the network expects 4"),
     (onp.ones(4), onp.zeros(1, int), "one example must be a row"),
     (onp.ones((0, 4)), onp.zeros(0, int), "empty"),

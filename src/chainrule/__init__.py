@@ -17,6 +17,11 @@ _CALCULUS = {"grad", "value_and_grad", "vjp", "jvp", "jacrev", "jacobian", "jacf
 
 _ELSEWHERE = {"Network": "nn", "Dense": "nn", "save_model": "io", "load_model": "io"}
 
+# submodules that `cr.nn` (as jax.nn, torch.nn) imports on first access; chainrule.sklearn,
+# which needs its extra to import at all, is imported by name
+_SUBMODULES = {"nn", "optim", "data", "io", "training", "numpy", "calculus", "engine",
+               "plot", "explain", "symbolic"}
+
 __all__ = sorted(_CALCULUS) + sorted(_ELSEWHERE) + ["__version__"]
 
 
@@ -28,4 +33,11 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(".calculus", __name__), name)
     if name in _ELSEWHERE:
         return getattr(importlib.import_module(f".{_ELSEWHERE[name]}", __name__), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # what tab completion shows: the transforms, the classes and the submodules
+    return sorted(set(globals()) | _CALCULUS | set(_ELSEWHERE) | _SUBMODULES)

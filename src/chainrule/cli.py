@@ -26,7 +26,28 @@ class UsageError(Exception):
     """A command-line mistake: exit status 2."""
 
 
+class _Help(argparse.HelpFormatter):
+    """Each option's help ends with its default, unless the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" not in text and action.option_strings and action.nargs != 0 and \
+                action.default not in (None, argparse.SUPPRESS):
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        ns, rest = super().parse_known_args(args, namespace)
+        if self.prog == "chainrule" and getattr(ns, "command", None):
+            _check_extras(ns)   # the extras a command needs, before any work starts
+        return ns, rest
+
     def error(self, message: str) -> Any:  # one line, then exit 2
         raise UsageError(f"{message} (see: {self.prog} --help)")
 
@@ -95,78 +116,103 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--target", help="the label column of a CSV/NPZ file (default: last)")
     t.add_argument("--data-dir", help="folder with the MNIST files (default: "
                    "$CHAINRULE_DATA or the user cache)")
-    t.add_argument("--layers", type=_layers, help="hidden layer sizes, e.g. 100,50")
+    t.add_argument("--layers", type=_layers, help="hidden layer sizes, e.g. 100,50 "
+                   "(default: 64 for digits and files, 100 for mnist)")
     t.add_argument("--activation", default=None, help="hidden activation (relu, tanh, "
                    "sigmoid, leaky_relu, elu, gelu, softplus, identity; default relu)")
     t.add_argument("--output", default=None, help="output activation (default: softmax for "
                    "classes, identity for regression)")
     t.add_argument("--cost", default=None, help="mse, cross_entropy or binary_cross_entropy "
                    "(default: fits the output)")
-    t.add_argument("--optimizer", default=None, help="default adam",
+    t.add_argument("--optimizer", default=None, help="the optimiser (default: adam)",
                    choices=["gd", "sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"])
     t.add_argument("--lr", type=_positive_float, help="learning rate alpha (default: per "
-                   "optimizer)")
+                   "optimizer: 3e-3 for adam and adamw, 0.1 for gd and sgd)")
     t.add_argument("--schedule", default=None, choices=["cosine", "constant"],
-                   help="default cosine")
-    t.add_argument("--epochs", type=_positive_int)
-    t.add_argument("--batch-size", type=_positive_int)
-    t.add_argument("--seed", type=int, default=None, help="default 0")
+                   help="the learning rate's schedule over the run (default: cosine)")
+    t.add_argument("--epochs", type=_positive_int, help="passes over the training data "
+                   "(default: 30 for digits, 10 for mnist, 50 for files)")
+    t.add_argument("--batch-size", type=_positive_int, help="examples per step (default: "
+                   "32 for digits and files, 64 for mnist)")
+    t.add_argument("--seed", type=int, default=None, help="the split, the initial weights "
+                   "and the shuffles (default: 0)")
+    t.add_argument("--weight-decay", type=float, default=None, metavar="LAMBDA",
+                   help="L2 weight decay (default: 15/m for regression on m training rows, 0 "
+                   "for classification)")
     t.add_argument("--out", default="model.safetensors", help="where to save the model")
     t.add_argument("--checkpoint", help="write a checkpoint here after every epoch")
     t.add_argument("--resume", help="continue training from this checkpoint")
     t.add_argument("--dtype", default=None, choices=["float32", "float64"],
-                   help="default float32")
+                   help="the weights' precision (default: float32)")
     t.add_argument("--task", choices=["classify", "regress"], help="for CSV/NPZ files "
                    "(default: guessed from the target column)")
-    t.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE")
+    t.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE",
+                   help="stop once the validation loss has not improved for more than "
+                   "PATIENCE epochs, and keep the best epoch's weights (default: off)")
     t.add_argument("--quiet", action="store_true", help="no progress display")
-    t.add_argument("--plot", metavar="DIR", help="also write DIR/training_curves.png")
+    t.add_argument("--plot", metavar="DIR", help="also write DIR/training_curves.png "
+                   "(needs the plot extra)")
 
     e = sub.add_parser("evaluate", parents=[common],
                        help="evaluate a saved model on a data set")
-    e.add_argument("model")
-    e.add_argument("--dataset", default="digits")
-    e.add_argument("--target")
-    e.add_argument("--data-dir")
+    e.add_argument("model", help="a model file that train wrote")
+    e.add_argument("--dataset", default=None, help="digits, mnist or a .csv / .npz file "
+                   "(default: the built-in data set the model was trained on)")
+    e.add_argument("--target", help="the label column (default: the one train used)")
+    e.add_argument("--data-dir", help="folder with the MNIST files")
     e.add_argument("--split", choices=["test", "all"], default=None,
-                   help="test: the held-out split train used (default for digits and "
-                   "mnist); all: every row (default for files)")
-    e.add_argument("--seed", type=int, default=0, help="the --seed that train used")
+                   help="test: the held-out rows train used (the default when the data is "
+                   "the model's own: a built-in set, or a file with the same SHA-256); "
+                   "all: every row (the default for other files)")
+    e.add_argument("--seed", type=int, default=None, help="the split's seed for a model "
+                   "file without provenance (default: the seed train used, else 0)")
 
     pr = sub.add_parser("predict", parents=[common], help="predict the rows of a CSV file")
-    pr.add_argument("model")
+    pr.add_argument("model", help="a model file that train wrote")
     pr.add_argument("input", help="CSV file with a header row of feature names")
     pr.add_argument("--out", help="write predictions here (CSV) instead of standard output")
 
-    for name, what in (("jacobian", "the Jacobian of comma-separated expressions"),
-                       ("grad", "the gradient of one expression")):
+    for name, what, example in (
+            ("jacobian", "the Jacobian of comma-separated expressions",
+             '"2*x + y**3, exp(y) - 13*x"'),
+            ("grad", "the gradient of one expression", '"x**2 * y + cos(y)"')):
         j = sub.add_parser(name, parents=[common],
                            help=f"{what}, symbolic and checked by autodiff")
-        j.add_argument("expr", help='e.g. "2*x + y**3, exp(y) - 13*x"')
+        j.add_argument("expr", help=f"e.g. {example} (write products with *: 2*x)")
         j.add_argument("--wrt", help="variables, e.g. x,y (default: in order of appearance)")
         j.add_argument("--at", help="a point, e.g. x=1,y=2: also print the value there")
         j.add_argument("--latex", action="store_true", help="print LaTeX")
 
     ex = sub.add_parser("export", parents=[common], help="export a saved model to ONNX")
-    ex.add_argument("model")
+    ex.add_argument("model", help="a model file that train wrote")
     ex.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
     ex.add_argument("--dtype", choices=["float32", "float64"], help="default: the model's")
 
     pl = sub.add_parser("plot", parents=[common],
                         help="pictures: training curves, the cost surface, decision "
                         "regions, weights")
-    pl.add_argument("what", choices=["curves", "surface", "regions", "weights"])
-    pl.add_argument("model", help="a model file (a checkpoint for curves)")
+    pl.add_argument("what", choices=["curves", "surface", "regions", "weights"],
+                    help="curves: loss and accuracy per epoch; surface: the cost over two "
+                    "weights and a descent path; regions: the decision regions of 2-D data; "
+                    "weights: W^1 as images")
+    pl.add_argument("model", help="a model file or a checkpoint")
     pl.add_argument("--out", required=True, help="a .png or .svg file")
-    pl.add_argument("--dataset", default="digits")
-    pl.add_argument("--target")
-    pl.add_argument("--data-dir")
-    pl.add_argument("--seed", type=int, default=0)
-    pl.add_argument("--w1", default="1,0,0", help="the first weight as l,j,k (w^l_jk)")
-    pl.add_argument("--w2", default="1,0,1", help="the second weight as l,j,k")
-    pl.add_argument("--steps", type=_positive_int, default=30)
-    pl.add_argument("--lr", type=_positive_float, default=0.5)
-    pl.add_argument("--kind", choices=["contour", "3d", "both"], default="both")
+    pl.add_argument("--dataset", default=None, help="digits, mnist or a .csv / .npz file "
+                    "(default: the built-in data set the model was trained on)")
+    pl.add_argument("--target", help="the label column (default: the one train used)")
+    pl.add_argument("--data-dir", help="folder with the MNIST files")
+    pl.add_argument("--seed", type=int, default=None, help="the split's seed (default: the "
+                    "seed train used); with --fresh, also the initial weights")
+    pl.add_argument("--w1", default=None, help="surface: the first weight as l,j,k "
+                    "(w^l_jk) (default: the two weights of the largest |dC/dw| here)")
+    pl.add_argument("--w2", default=None, help="surface: the second weight as l,j,k "
+                    "(default: as for --w1; beside a given --w1, the steepest other one)")
+    pl.add_argument("--steps", type=_positive_int, default=30,
+                    help="surface: gradient descent steps of the drawn path")
+    pl.add_argument("--lr", type=_positive_float, default=0.5,
+                    help="surface: the path's learning rate alpha")
+    pl.add_argument("--kind", choices=["contour", "3d", "both"], default="both",
+                    help="surface: a contour map, a 3-D surface, or both side by side")
     pl.add_argument("--fresh", action="store_true", help="surface: start from freshly "
                     "initialised weights (--seed) instead of the trained ones")
 
@@ -178,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--label", help="the example's true class (default: the predicted one)")
     x.add_argument("--lr", type=_positive_float, default=0.5, help="alpha for the gradient "
                    "descent step")
-    x.add_argument("--format", choices=["text", "markdown", "latex"], default="text")
+    x.add_argument("--format", choices=["text", "markdown", "latex"], default="text",
+                   help="how to write the derivation")
 
     g = sub.add_parser("playground", parents=[common], help="train a network in the browser "
                        "and watch the equations with live numbers (local server)")
@@ -305,7 +352,8 @@ def _check_resume(args: argparse.Namespace, net: Any, ck: dict[str, Any]) -> Non
               "--dtype": ("dtype", net.dtype.name), "--activation": ("activation", hidden_act),
               "--output": ("output", net.layers[-1].activation.name),
               "--cost": ("cost", net.cost.name), "--seed": ("seed", fit.get("seed")),
-              "--early-stopping": ("early_stopping", fit.get("early_stopping"))}
+              "--early-stopping": ("early_stopping", fit.get("early_stopping")),
+              "--weight-decay": ("weight_decay", opt.get("weight_decay"))}
     changed = [f"{flag} {getattr(args, attr)} (the checkpoint has {value})"
                for flag, (attr, value) in theirs.items()
                if getattr(args, attr) is not None and getattr(args, attr) != value]
@@ -338,6 +386,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .io import Checkpoint, load_checkpoint, save_model
     from .nn import Network
     from .optim import get_optimizer
+    from .training.progress import progress_callback
 
     _check_train_paths(args)
     resumed = None
@@ -368,6 +417,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         Xva, yva = X[d["val"]], y[d["val"]]
         Xte, yte = X[d["test"]], y[d["test"]]
     X = Xte
+    # regression: train on the standardised target, then fold its inverse into the output
+    # layer (identity output only), so the saved model, its ONNX export and predict() all
+    # answer in the target's own units
+    y_scaler = None
+    if not d["classify"] and (args.output or "identity") == "identity" and len(ytr):
+        y_scaler = (float(np.mean(ytr)), float(np.std(ytr)) or 1.0)
+        ytr, yva = (ytr - y_scaler[0]) / y_scaler[1], (yva - y_scaler[0]) / y_scaler[1]
     if d["classify"]:
         n_out = int(len(d["classes"]) if d["classes"] is not None else max(ytr.max(),
                                                                            yte.max()) + 1)
@@ -424,13 +480,38 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.quiet:
         _say(f"training {net} on {args.dataset}: {len(ytr)} train, {len(yva)} validation, "
              f"{len(yte)} test examples")
+        if y_scaler is not None:
+            _say(f"the target {d.get('target')!r} is standardised for training (mean "
+                 f"{y_scaler[0]:.4g}, standard deviation {y_scaler[1]:.4g}; the losses below "
+                 f"are in those units); the saved model predicts in the target's own units")
+    # regression's default L2 penalty: 15/m for m training rows (a prior that fades as the
+    # data grows), chosen on scikit-learn's diabetes and Friedman #1 against a linear model
+    # (benchmarks/regression_defaults.py)
+    weight_decay = args.weight_decay if args.weight_decay is not None else (
+        0.0 if d["classify"] else min(0.1, 15.0 / max(len(ytr), 1)))
     if epochs:
         net.fit(Xtr, ytr, epochs=epochs, batch_size=batch, optimizer=opt_arg,
                 lr=None if args.resume else args.lr, schedule=args.schedule,
-                validation_data=(Xva, yva) if len(yva) else None, callbacks=callbacks,
-                early_stopping=args.early_stopping, seed=args.seed, verbose=not args.quiet,
+                weight_decay=0.0 if args.resume else weight_decay,
+                validation_data=(Xva, yva) if len(yva) else None,
+                callbacks=callbacks + ([] if args.quiet else [progress_callback()]),
+                early_stopping=args.early_stopping, seed=args.seed, verbose=False,
                 initial_epoch=initial_epoch, history=history,
                 callback_states=resumed[1]["callbacks"] if resumed else None)
+    if y_scaler is not None:
+        last = net.layers[-1]
+        last.W[...] *= y_scaler[1]
+        last.b[...] = last.b * y_scaler[1] + y_scaler[0]
+    hist = net.history_ or {}
+    if args.early_stopping and len(hist.get("loss", ())) < epochs_total:
+        watched, last = "val_loss" if "val_loss" in hist else "loss", len(hist["loss"])
+        best = int(np.argmin(hist[watched])) + 1
+        _say(f"early stopping after epoch {last}: {watched} has not improved on epoch {best}'s "
+             f"for {last - best} epochs (--early-stopping {args.early_stopping}); kept the "
+             f"weights of epoch {best}")
+    net.provenance = _provenance(args, d, y_scaler, hist)
+    if Path(args.out).exists():
+        _say(f"replacing {args.out}")
     out = save_model(net, args.out)
     if args.plot and net.history_:
         from .plot import plot_history
@@ -442,10 +523,85 @@ def cmd_train(args: argparse.Namespace) -> int:
         acc = net.accuracy(Xte, yte)
         _say(f"test accuracy {acc * 100:.2f}% ({len(yte)} examples)")
     else:
-        rmse = float(np.sqrt(np.mean((net.predict(Xte) - yte) ** 2)))
+        rmse = float(np.sqrt(np.mean((net.predict(Xte).reshape(yte.shape) - yte) ** 2)))
         _say(f"test RMSE {rmse:.4g} ({len(yte)} examples)")
+        _warn_if_worse_than_mean(rmse, yte, y_scaler[0] if y_scaler else float(np.mean(
+            d["y"][d["train"]])))
     _say(f"model saved to {out}")
     return 0
+
+
+def _warn_if_worse_than_mean(rmse: float, y: Any, mean: float) -> None:
+    import numpy as np
+
+    base = float(np.sqrt(np.mean((y - mean) ** 2)))
+    if len(y) and rmse > base:
+        _say(f"warning: the model does worse than predicting the training mean ({mean:.4g}), "
+             f"which scores RMSE {base:.4g}; try more --epochs, another --lr or --layers")
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    from ._safe_io import open_regular
+
+    h = hashlib.sha256()
+    with open_regular(path, "data file") as f:     # never a FIFO or a device
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _provenance(args: argparse.Namespace, d: dict[str, Any], y_scaler: Any,
+                history: dict[str, list[float]]) -> dict[str, Any]:
+    """Where the model came from: the data's name (never its path) and SHA-256, the target,
+    the split and its seed, the target's scaler and the history."""
+    file = d["kind"] == "file"
+    return {"data": {"name": Path(args.dataset).name if file else d["kind"],
+                     "sha256": _sha256(args.dataset) if file else None},
+            "task": "classify" if d["classify"] else "regress",
+            "split": {"train": 0.7, "validation": 0.1, "test": 0.2, "seed": int(args.seed),
+                      "stratified": bool(d["classify"])} if file or d["kind"] == "digits"
+            else None,
+            "target_scaler": None if y_scaler is None else {"mean": y_scaler[0],
+                                                            "scale": y_scaler[1]},
+            "history": {k: [float(v) for v in vs] for k, vs in history.items()}}
+
+
+def _own_data(args: argparse.Namespace, prov: dict[str, Any], target: str | None) -> bool:
+    """Fill --dataset, --target, --seed and the task from the model's provenance; True when
+    the data is the model's own (a built-in set, or a file with the recorded SHA-256), so
+    that its held-out split can be scored again."""
+    data, sp = prov.get("data") or {}, prov.get("split") or {}
+    name = data.get("name")
+    if args.dataset is None:
+        if not prov and target is not None:
+            raise UsageError(f"{args.model} was trained on a file (target {target}) but keeps "
+                             f"no record of which (saved by an older chainrule); pass it with "
+                             f"--dataset PATH")
+        if name is None or name in ("digits", "mnist"):
+            args.dataset = name or "digits"
+        else:
+            raise UsageError(f"{args.model} was trained on the file {name} (target "
+                             f"{target or 'its last column'}, SHA-256 "
+                             f"{(data.get('sha256') or '?')[:12]}...); pass it with "
+                             f"--dataset PATH/{name}")
+    if args.target is None:
+        args.target = target
+    if prov.get("task"):
+        args.task = prov["task"]
+    if args.dataset in ("digits", "mnist"):
+        own = name == args.dataset or not prov
+    else:
+        own = name is not None and data.get("sha256") == _sha256(args.dataset)
+    if "seed" in sp and args.seed is not None and args.seed != sp["seed"] and own and \
+            getattr(args, "split", None) != "all" and not getattr(args, "fresh", False):
+        raise UsageError(f"--seed {args.seed}: {args.model} was trained with --seed "
+                         f"{sp['seed']}, so its held-out rows are that split's; drop --seed "
+                         f"(or use --split all to score every row)")
+    if args.seed is None:
+        args.seed = int(sp.get("seed", 0))
+    return own
 
 
 def _prepared(net: Any, X: Any) -> Any:
@@ -472,14 +628,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .io import load_model
 
     net = load_model(args.model, max_memory=args.max_memory)
+    own = _own_data(args, net.provenance or {}, net.preprocessing.get("target"))
     d = _load_dataset(args, for_training=False)
     X, y = d["X"], d["y"]
     width = _raw_width(net)
     if X.shape[1] != width:
         raise DataError(f"{args.dataset} has {X.shape[1]} features but the model expects "
                         f"{width}")
-    split = args.split or ("test" if d["kind"] in ("digits", "mnist") else "all")
+    split = args.split or ("test" if own else "all")
     idx = d["test"] if split == "test" else np.arange(len(y))
+    if not args.split and d["kind"] == "file":
+        _say(f"scoring the held-out test rows of {args.dataset} (the split train used, seed "
+             f"{args.seed})" if own else f"scoring all {len(y)} rows of {args.dataset}: it is "
+             f"not the data the model was trained on (use --split to choose)")
     X = _prepared(net, X[idx])
     y = y[idx]
     if net.classes_ is not None and d["kind"] == "file":
@@ -497,6 +658,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         pred = net.predict(X)
         rmse = float(np.sqrt(np.mean((pred - y.astype(float)) ** 2)))
         _say(f"RMSE {rmse:.4g}  ({len(y)} examples)")
+        scaler = (net.provenance or {}).get("target_scaler")
+        if scaler:
+            _warn_if_worse_than_mean(rmse, y.astype(float), scaler["mean"])
     return 0
 
 
@@ -550,18 +714,38 @@ def _symbolic(args: argparse.Namespace) -> int:
         singular_note,
     )
 
+    def sympy_matrix(expr: Any) -> Any:
+        import sympy
+
+        return sympy.Matrix(expr.to_sympy())
+
     e = parse(args.expr)
     point = parse_point(args.at) if args.at else None
     wrt = args.wrt.replace(",", " ").split() if args.wrt else None
+    absent = [v for v in wrt or () if v not in e.variables]
+    if absent:
+        raise ExpressionError(f"--wrt {', '.join(absent)}: not in the expression (its "
+                              f"variables: {', '.join(e.variables) or 'none'}); the "
+                              f"derivative would be 0")
+    names = wrt or e.variables
     if args.command == "grad":
         if len(e.trees) != 1:
             raise ExpressionError("grad takes one expression; use jacobian for several")
         res = gradient(e, wrt)
+        label = f"one row per variable: {', '.join(f'd/d{n}' for n in names)}"
     else:
         res = jacobian(e, wrt)
+        label = (f"one row per expression, one column per variable: "
+                 f"{', '.join(f'd/d{n}' for n in names)}")
+    _say(f"% {label}" if args.latex else label)
     _say(latex(res) if args.latex else _pretty(res))
     if point is not None:
-        names = wrt or e.variables
+        try:
+            evaluate(sympy_matrix(e), point)
+        except ExpressionError:
+            _say(f"warning: the expression itself is not real-valued at "
+                 f"{', '.join(f'{k}={v:g}' for k, v in point.items())}; the derivative "
+                 f"below holds only where the expression is defined")
         val = evaluate(res, point)
         _say(f"at {', '.join(f'{k}={v:g}' for k, v in point.items())}:")
         _say(_format_array(val))
@@ -634,17 +818,25 @@ def _weight_spec(text: str) -> tuple[int, int, int]:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from . import plot
-    from .io import load_checkpoint, load_model
+    from .io import ModelFileError, load_checkpoint, load_model
 
     if Path(args.out).suffix.lower() not in (".png", ".svg"):
         raise ValueError(f"{args.out}: write pictures as .png or .svg")
-    data = args.dataset if args.dataset not in ("digits", "mnist") else None
+    data = args.dataset if args.dataset not in ("digits", "mnist", None) else None
     _output(args.out, "--out", ("model", args.model), ("--dataset", data))
     if args.what == "curves":
-        _, ck, _ = load_checkpoint(args.model, max_memory=args.max_memory)
-        out = plot.plot_history(ck["history"], args.out)
+        try:
+            _, ck, _ = load_checkpoint(args.model, max_memory=args.max_memory)
+            history = ck["history"]
+        except ModelFileError:  # a model file keeps its history too
+            history = load_model(args.model, max_memory=args.max_memory).history_
+        if not history:
+            raise ValueError(f"{args.model} holds no training history (a model saved before "
+                             f"chainrule kept it); train it again, or pass a --checkpoint")
+        out = plot.plot_history(history, args.out)
     else:
         net = load_model(args.model, max_memory=args.max_memory)
+        _own_data(args, net.provenance or {}, net.preprocessing.get("target"))
         d = _load_dataset(args, for_training=True)
         if "arrays" in d:
             Xs, ys = d["arrays"][0][:1000], d["arrays"][1][:1000]
@@ -660,8 +852,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
         if args.what == "surface":
             if args.fresh:
                 net.initialize(args.seed)
-            out = plot.plot_cost_surface(net, Xs, ys, _weight_spec(args.w1),
-                                         _weight_spec(args.w2), args.out, steps=args.steps,
+            out = plot.plot_cost_surface(net, Xs, ys, args.w1 and _weight_spec(args.w1),
+                                         args.w2 and _weight_spec(args.w2), args.out,
+                                         steps=args.steps,
                                          lr=args.lr, kind=args.kind)
         elif args.what == "regions":
             out = plot.plot_decision_regions(net, Xt, yt, args.out)
@@ -741,6 +934,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"chainrule: internal error: {type(exc).__name__}: {msg} (run with --debug "
                   f"for the traceback, and please report it)", file=sys.stderr)
         return 1
+
+
+def _check_extras(args: argparse.Namespace) -> None:
+    """The optional packages a command needs, checked before any work starts."""
+    from importlib.util import find_spec
+
+    needs = {"plot": "matplotlib", "export": "onnx", "grad": "sympy", "jacobian": "sympy"}
+    extra = {"matplotlib": "plot", "onnx": "onnx", "sympy": "symbolic"}
+    module = needs.get(args.command)
+    if args.command == "train" and args.plot:
+        module = "matplotlib"
+    if module and (sys.modules.get(module, ...) is None or find_spec(module) is None):
+        what = "train --plot" if args.command == "train" else args.command
+        raise UsageError(f"{what} needs the {module} package, which is not installed: "
+                         f"pip install 'chainrule[{extra[module]}]'")
 
 
 def _is_user_error(exc: Exception) -> bool:

@@ -145,24 +145,29 @@ def explain_model(model: str | Path, example: str, label: str | None = None,
     from .io import load_model
 
     net = load_model(model)
-    x = _read_example(example, net)
+    x = raw = _read_example(example, net)
     pre = net.preprocessing
     x = apply_input_map(x.reshape(1, -1), pre.get("input_map"))[0]   # a^0 from raw x1, x2
+    scaled = ""
     if pre.get("mean") is not None:
         x = (x - pre["mean"]) / pre["scale"]
+        scaled = ("x is shown as given, then standardised as in training, "
+                  "(x - mean) / scale, which is what the network reads")
     a = net.predict_proba(x.reshape(1, -1))[0]
     n_out = net.sizes[-1]
+    names = [str(c) for c in net.classes_] if net.classes_ is not None else \
+        [str(i) for i in range(max(n_out, 2))]
     if net.is_classifier:
+        pk = int(np.argmax(a)) if n_out > 1 else int(a[0] > 0.5)
+        predicted = f"the network predicts class {names[pk]}"
         if label is None:
-            k = int(np.argmax(a)) if n_out > 1 else int(a[0] > 0.5)
-            note = "no --label given: the predicted class is used as the target"
+            k = pk
+            note = f"{predicted}; no --label given, so the predicted class is the target"
         else:
-            names = [str(c) for c in net.classes_] if net.classes_ is not None else \
-                [str(i) for i in range(max(n_out, 2))]
             if label not in names:
                 raise DataError(f"--label {label!r} is not one of the model's classes "
                                 f"({', '.join(names[:10])})")
-            k, note = names.index(label), ""
+            k, note = names.index(label), f"{predicted}; the target is class {label}"
         y = np.eye(n_out)[k] if n_out > 1 else np.array([float(k)])
     else:
         if label is None:
@@ -173,8 +178,14 @@ def explain_model(model: str | Path, example: str, label: str | None = None,
             raise DataError(f"--label {label!r} is not a number") from None
         if y.shape != (n_out,):
             raise DataError(f"--label needs {n_out} number(s)")
-        note = ""
-    return explain_network(net, x.astype(net.dtype), y.astype(net.dtype), lr=lr, note=note)
+        note = f"the network predicts {', '.join(f'{v:.6g}' for v in a)}"
+    note = "; ".join(t for t in (note, scaled) if t)
+    steps = explain_network(net, x.astype(net.dtype), y.astype(net.dtype), lr=lr, note=note)
+    if scaled:
+        first = steps[0].values
+        first[0] = ("a^0 = (x - mean) / scale", first[0][1])
+        first.insert(0, ("x (as given)", raw))
+    return steps
 
 
 def _read_example(example: str, net: Any) -> np.ndarray:
@@ -212,6 +223,8 @@ def _read_example(example: str, net: Any) -> np.ndarray:
 
 
 def _fmt(v: Any, limit: int = 8) -> str:
+    if isinstance(v, str):
+        return v
     if isinstance(v, (float, int, np.floating)):
         return f"{float(v):.6g}"
     a = np.asarray(v, dtype=np.float64)
@@ -229,20 +242,62 @@ def _fmt(v: Any, limit: int = 8) -> str:
     return body + note
 
 
+def _latex_number(x: float, digits: int = 4) -> str:
+    """1.251e-05 as 1.251 \\times 10^{-5}."""
+    text = f"{x:.{digits}g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    return rf"{mantissa} \times 10^{{{int(exponent)}}}"
+
+
 def _latex_value(v: Any, limit: int = 8) -> str:
+    """A bmatrix; a matrix larger than limit x limit shows its corner, with vdots and
+    cdots where rows and columns are left out and its full size after it."""
     a = np.asarray(v, dtype=np.float64)
     if a.ndim == 0:
-        return f"{float(a):.6g}"
-    if a.ndim == 1:
-        a = a[:limit].reshape(-1, 1)
-    else:
-        a = a[:limit, :limit]
-    rows = [" & ".join(f"{x:.4g}" for x in r) for r in a]
-    return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
+        return _latex_number(float(a), 6)
+    full = a.shape
+    a = a.reshape(-1, 1) if a.ndim == 1 else a      # a column, as in the text
+    more_rows, more_cols = a.shape[0] > limit, a.shape[1] > limit
+    rows = [[_latex_number(x) for x in r[:limit]] + ([r"\cdots"] if more_cols else [])
+            for r in a[:limit]]
+    if more_rows:
+        rows.append([r"\vdots"] * min(a.shape[1], limit) + ([r"\ddots"] if more_cols else []))
+    body = r"\begin{bmatrix}" + r" \\ ".join(" & ".join(r) for r in rows) + r"\end{bmatrix}"
+    if more_rows or more_cols:
+        size = rf"{full[0]} \times {full[1]}" if len(full) > 1 else \
+            rf"{full[0]}\ \text{{entries}}"
+        body += rf"\ ({size},\ \text{{first {limit} shown}})"
+    return body
+
+
+_LATEX_WORDS = {"alpha": r"\alpha", "C before": r"C_{\text{before}}",
+                "C after": r"C_{\text{after}}",
+                "a^0 = (x - mean) / scale": r"a^0 = (x - \text{mean}) / \text{scale}"}
 
 
 def _latex_name(name: str) -> str:
-    return name.replace("delta", r"\delta").replace("dC/d", r"\partial C/\partial ")
+    """A value's name as math; names in words (``largest relative difference``) as text."""
+    if name in _LATEX_WORDS:
+        return _LATEX_WORDS[name]
+    if " " in name and not any(c in name for c in "^/"):
+        return rf"\text{{{_latex_text(name)}}}"
+    name = name.replace("delta", r"\delta").replace("dC/d", r"\partial C/\partial ")
+    for act in ("relu", "sigmoid", "tanh", "softmax", "identity", "leaky_relu", "elu",
+                "softplus", "gelu"):
+        name = name.replace(f"{act}(", rf"\operatorname{{{act.replace('_', '-')}}}(")
+    return name
+
+
+def _latex_text(text: str) -> str:
+    """Plain words for LaTeX's text mode: its special characters escaped."""
+    out = text
+    for c, r in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"),
+                 ("#", r"\#"), ("_", r"\_"), ("{", r"\{"), ("}", r"\}"),
+                 ("~", r"\textasciitilde{}"), ("^", r"\textasciicircum{}")):
+        out = out.replace(c, r)
+    return out.replace("--", "-{}-")
 
 
 def render(steps: list[Step], fmt: str = "text") -> str:
@@ -256,9 +311,9 @@ def render(steps: list[Step], fmt: str = "text") -> str:
             for name, v in s.values:
                 out.append(f"- `{name}` =\n\n```\n{_fmt(v)}\n```\n")
         elif fmt == "latex":
-            out.append(f"\\subsection*{{{s.title}}}\n\\[ {s.equation} \\]")
+            out.append(f"\\subsection*{{{_latex_text(s.title)}}}\n\\[ {s.equation} \\]")
             if s.note:
-                out.append(f"\\emph{{{s.note}}}\n")
+                out.append(f"\\emph{{{_latex_text(s.note)}}}\n")
             for name, v in s.values:
                 out.append(f"\\[ {_latex_name(name)} = {_latex_value(v)} \\]")
             out.append("")

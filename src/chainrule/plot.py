@@ -83,11 +83,39 @@ def _weight_index(net: Any, spec: tuple[int, int, int]) -> int:
     return int(np.flatnonzero(probe)[0])
 
 
-def cost_surface(net: Any, X: Any, y: Any, w1: tuple[int, int, int], w2: tuple[int, int, int],
-                 steps: int = 30, lr: float = 0.5, span: float = 2.0, grid: int = 41
-                 ) -> dict[str, Any]:
+def steepest_weights(net: Any, X: Any, y: Any, exclude: tuple[int, int, int] | None = None
+                     ) -> tuple[tuple[int, int, int], ...]:
+    """The two weights w^l_jk (other than ``exclude``) along which the cost changes fastest
+    here (the largest |dC/dw|): the default pair of a cost surface, where C has a shape."""
+    work = net.copy()
+    Xc = work.check_X(X)
+    work.gradient(Xc, work.targets(y, Xc.shape[0]))
+    best: list[tuple[float, tuple[int, int, int]]] = []
+    for l, layer in enumerate(work.layers, 1):
+        dW = np.abs(np.asarray(layer.dW, dtype=np.float64))
+        for flat in np.argsort(dW, axis=None)[-3:]:
+            j, k = np.unravel_index(flat, dW.shape)
+            if (l, int(j), int(k)) != exclude:
+                best.append((float(dW[j, k]), (l, int(j), int(k))))
+    best.sort(reverse=True)
+    return best[0][1], best[1][1]
+
+
+def cost_surface(net: Any, X: Any, y: Any, w1: tuple[int, int, int] | None = None,
+                 w2: tuple[int, int, int] | None = None, steps: int = 30, lr: float = 0.5,
+                 span: float | None = None, grid: int = 31) -> dict[str, Any]:
     """C over a grid of two weights (the others held), and the path of ``steps`` steps of
-    gradient descent on those two weights from their current values (text 3.7-3.8)."""
+    gradient descent on those two weights from their current values (text 3.7-3.8).
+
+    By default the two weights are those of the largest |dC/dw| (:func:`steepest_weights`),
+    and the range around the path widens (from 2 up to 64 each side) until C changes by a
+    tenth of its value or more, so the valley shows."""
+    if w1 is None and w2 is None:
+        w1, w2 = steepest_weights(net, X, y)
+    elif w1 is None or w2 is None:      # one given: the steepest other weight beside it
+        given = w1 or w2
+        _weight_index(net, given)
+        w1, w2 = given, steepest_weights(net, X, y, exclude=given)[0]
     i1, i2 = _weight_index(net, w1), _weight_index(net, w2)
     if i1 == i2:
         raise ValueError("choose two different weights")
@@ -105,6 +133,18 @@ def cost_surface(net: Any, X: Any, y: Any, w1: tuple[int, int, int], w2: tuple[i
         path.append((float(work.theta[i1]), float(work.theta[i2])))
     costs.append(work.score(X, Y)[0])
     p = np.array(path)
+
+    def cost_at(v1: float, v2: float) -> float:
+        work.theta[...] = theta0
+        work.theta[i1], work.theta[i2] = v1, v2
+        return float(work.score(X, Y)[0])
+
+    if span is None:
+        span, c0 = 2.0, costs[0]
+        while span < 64 and max(abs(cost_at(p[0, 0] + d1, p[0, 1] + d2) - c0)
+                                for d1, d2 in ((span, 0), (-span, 0), (0, span),
+                                               (0, -span))) < 0.1 * max(abs(c0), 1e-12):
+            span *= 2
     lo1, hi1 = p[:, 0].min() - span, p[:, 0].max() + span
     lo2, hi2 = p[:, 1].min() - span, p[:, 1].max() + span
     a, b = np.linspace(lo1, hi1, grid), np.linspace(lo2, hi2, grid)
@@ -115,11 +155,11 @@ def cost_surface(net: Any, X: Any, y: Any, w1: tuple[int, int, int], w2: tuple[i
             work.theta[i1], work.theta[i2] = va, vb
             C[r, c] = work.score(X, Y)[0]
     return {"w1": a, "w2": b, "C": C, "path": p, "path_cost": np.array(costs),
-            "labels": (f"w^{w1[0]}_{w1[1]}{w1[2]}", f"w^{w2[0]}_{w2[1]}{w2[2]}")}
+            "labels": tuple(f"$w^{{{w[0]}}}_{{{w[1]},{w[2]}}}$" for w in (w1, w2))}
 
 
-def plot_cost_surface(net: Any, X: Any, y: Any, w1: tuple[int, int, int],
-                      w2: tuple[int, int, int], path: str | Path, steps: int = 30,
+def plot_cost_surface(net: Any, X: Any, y: Any, w1: tuple[int, int, int] | None,
+                      w2: tuple[int, int, int] | None, path: str | Path, steps: int = 30,
                       lr: float = 0.5, kind: str = "both") -> Path:
     """The cost surface over two weights with gradient descent's path: contours, 3-D, or
     both side by side."""
@@ -137,6 +177,7 @@ def plot_cost_surface(net: Any, X: Any, y: Any, w1: tuple[int, int, int],
         fig.colorbar(cs, ax=ax, label="C")
         ax.plot(s["path"][:, 0], s["path"][:, 1], "w.-", lw=1.5, label="gradient descent")
         ax.plot(*s["path"][0], "r*", ms=12, label="start")
+        ax.plot(*s["path"][-1], "wo", ms=7, mec="k", label="end")
         ax.set_xlabel(s["labels"][0])
         ax.set_ylabel(s["labels"][1])
         ax.legend(loc="upper right")
@@ -144,7 +185,9 @@ def plot_cost_surface(net: Any, X: Any, y: Any, w1: tuple[int, int, int],
     if kind in ("3d", "both"):
         ax = fig.add_subplot(1, n, col, projection="3d")
         ax.plot_surface(A, B, s["C"], cmap="viridis", alpha=0.8, linewidth=0)
-        ax.plot(s["path"][:, 0], s["path"][:, 1], s["path_cost"], "r.-", lw=2, zorder=10)
+        ax.plot(s["path"][:, 0], s["path"][:, 1], s["path_cost"], "r.-", lw=2, zorder=10,
+                label="gradient descent")
+        ax.legend(loc="upper right")
         ax.set_xlabel(s["labels"][0])
         ax.set_ylabel(s["labels"][1])
         ax.set_zlabel("C")
@@ -167,11 +210,22 @@ def plot_decision_regions(net: Any, X: Any, y: Any, path: str | Path, grid: int 
     G0, G1 = np.meshgrid(x0, x1)
     P = net.predict_proba(np.c_[G0.ravel(), G1.ravel()])
     Z = (P[:, 0] > 0.5).astype(int) if P.shape[1] == 1 else P.argmax(1)
+    k = max(P.shape[1], 2)
+    names = [str(c) for c in net.classes_] if net.classes_ is not None and \
+        len(net.classes_) == k else [str(i) for i in range(k)]
+    y = np.asarray(y)
+    if y.dtype.kind in "USO":       # class names: their indices, as the regions use
+        y = np.array([names.index(str(v)) for v in y])
+    colours = [plt.get_cmap("tab10")(i % 10) for i in range(k)]   # one per class, both
     fig, ax = plt.subplots(figsize=(5.5, 4.8))
-    ax.contourf(G0, G1, Z.reshape(G0.shape), alpha=0.35, cmap="tab10",
-                levels=np.arange(Z.max() + 2) - 0.5)
-    ax.scatter(X[:, 0], X[:, 1], c=np.asarray(y), cmap="tab10", edgecolors="k", s=18,
-               vmin=0, vmax=9)
+    ax.contourf(G0, G1, Z.reshape(G0.shape), alpha=0.35, colors=colours,
+                levels=np.arange(k + 1) - 0.5)
+    for c in range(k):
+        rows = y.astype(int) == c
+        ax.scatter(X[rows, 0], X[rows, 1], color=colours[c], edgecolors="k", s=18,
+                   label=f"class {names[c]}")
+    ax.legend(title="true class (points) and predicted class (regions)", fontsize=8,
+              title_fontsize=8, loc="best")
     ax.set_xlabel("x_1")
     ax.set_ylabel("x_2")
     ax.set_title("Decision regions")
@@ -188,8 +242,13 @@ def plot_weights(net: Any, path: str | Path, X: Any = None, y: Any = None) -> Pa
     for l, layer in enumerate(net.layers):
         axes[0][l].hist(layer.W.ravel(), bins=50, color="tab:blue")
         axes[0][l].set_title(f"W^{l + 1} ({layer.n_out} x {layer.n_in})")
+        axes[0][l].set_xlabel(f"value of a weight w^{l + 1}_jk")
+        axes[0][l].set_ylabel("number of weights")
         if grads is not None:
             axes[1][l].hist(grads[l].ravel(), bins=50, color="tab:orange")
             axes[1][l].set_title(f"dC/dW^{l + 1}")
+            axes[1][l].set_xlabel(f"value of dC/dw^{l + 1}_jk")
+            axes[1][l].set_ylabel("number of weights")
     fig.suptitle("Weights and gradients per layer")
+    fig.tight_layout()      # titles clear of the tick labels above them
     return _save(fig, path)

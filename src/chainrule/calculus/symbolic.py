@@ -112,8 +112,11 @@ def parse(text: str) -> Expression:
         # "^" is power, as in the text; replaced before parsing so it binds like "**"
         node = ast.parse(text.strip().replace("^", "**"), mode="eval")
     except SyntaxError as exc:
+        glued = re.search(r"(\d)\s*([A-Za-z_(])", text)
+        hint = f"; write products with *, as in {glued.group(1)}*{glued.group(2)}" \
+            if glued else ""
         raise ExpressionError(f"cannot read the expression: {exc.msg} at column "
-                              f"{exc.offset}") from None
+                              f"{exc.offset}{hint}") from None
     except (ValueError, RecursionError, MemoryError):
         raise ExpressionError("the expression is nested too deeply or is malformed") from None
     count = sum(1 for _ in ast.walk(node))

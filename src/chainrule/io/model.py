@@ -5,6 +5,9 @@ Layout. Tensors ``layers.{i}.W`` (n_l, n_{l-1}) and ``layers.{i}.b`` (n_l,), opt
 ``optimizer.{name}``. The header's metadata holds one JSON string, ``chainrule``, in a
 closed schema: known layer types, activation and cost names, numbers and strings only;
 never a module path or a callable, so loading a file can never run code. No pickle.
+An optional ``provenance`` record says where the model came from: the data's file name
+(never a path) and SHA-256, the task, the split and its seed, the target's scaler (already
+folded into the output layer) and the training history (``net.history_`` after loading).
 
 Writing: serialise to bytes, write a temporary file in the same folder, fsync it,
 ``os.replace`` it onto the target, fsync the folder; the temporary file is removed on
@@ -100,9 +103,19 @@ def _config(net: Network, extra: dict[str, Any] | None = None) -> dict[str, Any]
     }
     if net.preprocessing.get("input_map"):
         cfg["input_map"] = list(net.preprocessing["input_map"])
+    if net.provenance is not None or net.history_:
+        cfg["provenance"] = _provenance_json({"history": net.history_ or {},
+                                              **(net.provenance or {})})
     if extra:
         cfg.update(extra)
     return cfg
+
+
+def _provenance_json(p: dict[str, Any]) -> dict[str, Any]:
+    """The provenance record with non-finite numbers of the history as null."""
+    hist = {k: [float(x) if math.isfinite(float(x)) else None for x in v]
+            for k, v in (p.get("history") or {}).items()}
+    return {**p, "history": hist}
 
 
 def _tensors(net: Network) -> dict[str, np.ndarray]:
@@ -224,7 +237,55 @@ def read_header(data: bytes, name: str = "model file") -> tuple[dict[str, Any], 
 
 
 _TOP_KEYS = {"format", "schema_version", "chainrule_version", "dtype", "cost", "layers",
-             "classes", "feature_names", "target", "checkpoint", "input_map"}
+             "classes", "feature_names", "target", "checkpoint", "provenance",
+             "input_map"}
+_PROVENANCE_KEYS = {"data", "task", "split", "target_scaler", "history"}
+
+
+def _validate_provenance(p: Any, name: str) -> None:
+    """Where the model came from, in a closed schema: the data's name (a file name, never a
+    path that a later command opens) and SHA-256, the task, the split and its seed, the
+    target's scaler and the history."""
+    def bad(what: str) -> ModelFileError:
+        return ModelFileError(f"{name}: invalid provenance: {what}")
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    if not isinstance(p, dict) or set(p) - _PROVENANCE_KEYS:
+        raise bad(f"a record of {', '.join(sorted(_PROVENANCE_KEYS))}")
+    data = p.get("data")
+    if data is not None:
+        if not isinstance(data, dict) or set(data) - {"name", "sha256"}:
+            raise bad("data must hold name and sha256")
+        nm, sha = data.get("name"), data.get("sha256")
+        if not isinstance(nm, str) or not 0 < len(nm) <= 255 or "/" in nm or "\\" in nm \
+                or printable_problem(nm):
+            raise bad("the data name must be a printable file name, not a path")
+        if sha is not None and not (isinstance(sha, str) and len(sha) == 64 and
+                                    all(c in "0123456789abcdef" for c in sha)):
+            raise bad("sha256 must be 64 hexadecimal digits")
+    if p.get("task") not in (None, "classify", "regress"):
+        raise bad("task must be classify or regress")
+    sp = p.get("split")
+    if sp is not None:
+        if not isinstance(sp, dict) or set(sp) != {"train", "validation", "test", "seed",
+                                                     "stratified"}:
+            raise bad("split must hold train, validation, test, seed and stratified")
+        if not all(number(sp[k]) and 0 <= sp[k] <= 1 for k in ("train", "validation", "test")
+                   ) or not isinstance(sp["seed"], int) or isinstance(sp["seed"], bool) or \
+                not isinstance(sp["stratified"], bool):
+            raise bad("split fractions in [0, 1], an integer seed, stratified true or false")
+    ts = p.get("target_scaler")
+    if ts is not None and not (isinstance(ts, dict) and set(ts) == {"mean", "scale"} and
+                               number(ts["mean"]) and number(ts["scale"]) and ts["scale"] > 0):
+        raise bad("target_scaler must hold a finite mean and a scale > 0")
+    hist = p.get("history")
+    if hist is not None and not (isinstance(hist, dict) and len(hist) <= 64 and all(
+            isinstance(k, str) and len(k) <= 64 and not printable_problem(k) and
+            isinstance(v, list) and len(v) <= 1_000_000 and
+            all(x is None or number(x) for x in v) for k, v in hist.items())):
+        raise bad("history must map metric names to lists of numbers")
 
 
 def _validate_config(cfg: Any, name: str, custom: dict[str, Any] | None = None
@@ -286,6 +347,8 @@ def _validate_config(cfg: Any, name: str, custom: dict[str, Any] | None = None
             raise ModelFileError(f"{name}: the feature names repeat")
     if cfg.get("target") is not None and not isinstance(cfg.get("target"), str):
         raise ModelFileError(f"{name}: target must be a string")
+    if "provenance" in cfg:
+        _validate_provenance(cfg["provenance"], name)
     texts = [c for c in classes or [] if isinstance(c, str)] + list(
         cfg.get("feature_names") or []) + [cfg.get("target") or ""]
     for text in texts:
@@ -430,6 +493,12 @@ def _build(cfg: dict[str, Any], tensors: dict[str, np.ndarray], name: str,
         net.preprocessing["input_map"] = imap
     if cfg.get("classes") is not None:
         net.classes_ = np.array(cfg["classes"])
+    prov = cfg.get("provenance")
+    if prov is not None:
+        net.provenance = prov
+        if prov.get("history"):
+            net.history_ = {k: [math.nan if x is None else x for x in v]
+                             for k, v in prov["history"].items()}
     return net
 
 

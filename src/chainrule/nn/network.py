@@ -71,6 +71,20 @@ class Gradients:
     dW: list[Array]      # dC/dW^l, shape (n_l, n_{l-1})
     db: list[Array]      # dC/db^l, shape (n_l,)
 
+    def layer(self, l: int) -> tuple[Array, Array, Array]:
+        """(delta^l, dC/dW^l, dC/db^l) by the text's layer number l = 1..L (the lists
+        above are 0-based: ``delta[0]`` is delta^1).
+
+        >>> g = Network.from_sizes([2, 3, 1]).backprop([[1.0, 2.0]], [[0.5]])
+        >>> g.layer(2)[0].shape, g.layer(1)[1].shape
+        ((1, 1), (3, 2))
+        """
+        L = len(self.delta)
+        if not isinstance(l, (int, np.integer)) or isinstance(l, bool) or not 1 <= l <= L:
+            raise IndexError(f"layer l={l!r}: the text numbers the layers l = 1..{L} "
+                             f"(the input is layer 0 and has no delta)")
+        return self.delta[l - 1], self.dW[l - 1], self.db[l - 1]
+
 
 class Network:
     """A feedforward network: layers, a cost, Theta and its gradient.
@@ -108,6 +122,8 @@ class Network:
         self.history_: dict[str, list[float]] | None = None
         self.classes_: Array | None = None
         self.preprocessing: dict[str, Any] = {}
+        # where a trained model came from (data name and hash, split, seed; the CLI fills it)
+        self.provenance: dict[str, Any] | None = None
         # what computes the mathematics below: chosen once (chainrule.engine)
         self.engine = get_engine(engine)
         if seed is not None:
@@ -344,13 +360,14 @@ class Network:
         With ``labels``, a classifier of several outputs gets its m int64 class labels
         instead (they stand for their one-hot rows, and move 8 bytes a row)."""
         n_out = self.layers[-1].n_out
-        y = np.asarray(y)
+        y = self._label_indices(np.asarray(y))
         if y.shape[0:1] != (m,):
             raise ValueError(f"X has {m} examples but y has {y.shape[0] if y.ndim else 0}: "
                              f"they must have the same length")
         if y.dtype.kind not in "fiub":
             raise ValueError(f"y must be numeric labels or targets, got dtype {y.dtype}; "
-                             f"map class names to 0..k-1 first (chainrule.data.LabelEncoder)")
+                             f"net.fit(X, y) learns class names (classes_), or map them to "
+                             f"0..k-1 first (chainrule.data.LabelEncoder)")
         if y.ndim == 1:
             if n_out == 1:
                 y = y.reshape(-1, 1)
@@ -397,9 +414,40 @@ class Network:
         idx = (A[:, 0] > 0.5).astype(np.intp) if A.shape[1] == 1 else np.argmax(A, axis=1)
         return self.classes_[idx] if self.classes_ is not None else idx
 
+    def layer(self, l: int) -> Dense:
+        """Layer l = 1..L by the text's numbering (``layers`` is 0-based: ``layers[0]`` is
+        layer 1, holding W^1 and b^1).
+
+        >>> Network.from_sizes([4, 8, 3]).layer(1).W.shape
+        (8, 4)
+        """
+        L = len(self.layers)
+        if not isinstance(l, (int, np.integer)) or isinstance(l, bool) or not 1 <= l <= L:
+            raise IndexError(f"layer l={l!r}: the text numbers the layers l = 1..{L} "
+                             f"(the input is layer 0 and has no weights)")
+        return self.layers[l - 1]
+
+    def _label_indices(self, y: Array) -> Array:
+        """Class names (strings, as in ``classes_``) to their indices; numeric labels are
+        indices already and stay as they are."""
+        if self.classes_ is None or y.ndim != 1 or not len(y) or y.dtype.kind not in "USO":
+            return y
+        lookup = {str(c): i for i, c in enumerate(self.classes_)}
+        unknown = sorted({str(v) for v in y} - set(lookup))
+        if unknown:
+            raise ValueError(f"y has label(s) {', '.join(unknown[:5])} that are not among "
+                             f"the network's classes_ ({', '.join(list(lookup)[:10])})")
+        return np.array([lookup[str(v)] for v in y], dtype=np.int64)
+
     def accuracy(self, X: Any, y: Any) -> float:
-        """The fraction of rows whose predicted class equals y (labels or one-hot)."""
-        y = np.asarray(y)
+        """The fraction of rows whose predicted class equals y (labels, class names as in
+        ``classes_``, or one-hot rows). A regressor has no accuracy: this raises."""
+        if not self.is_classifier:
+            raise ValueError("accuracy() is for classifiers, and this network is a regressor "
+                             f"(output activation {self.layers[-1].activation.name}, cost "
+                             f"{self.cost.name}); use net.loss(X, y) or the RMSE, "
+                             f"np.sqrt(np.mean((net.predict(X) - y) ** 2))")
+        y = self._label_indices(np.asarray(y))
         A = self.predict_proba(X)
         if y.shape[0] != A.shape[0]:
             raise ValueError(f"X has {A.shape[0]} examples but y has {y.shape[0]}")
@@ -414,12 +462,59 @@ class Network:
             out["accuracy"] = self.accuracy(X, y)
         return out
 
-    def fit(self, X: Any, y: Any, **kwargs: Any) -> dict[str, list[float]]:
-        """Train with minibatch SGD or another optimiser; see :func:`chainrule.training.fit`.
-        Returns the history (also kept in ``history_``)."""
+    def fit(self, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 64,
+            optimizer: Any = "adam", lr: float | None = None,
+            schedule: str | Callable[[int], float] | None = "cosine",
+            weight_decay: float = 0.0, clip_norm: float | None = None,
+            validation_data: tuple[Any, Any] | None = None, validation_split: float = 0.0,
+            callbacks: Sequence[Any] | None = None, hooks: Sequence[Any] = (),
+            early_stopping: int | None = None, seed: int = 0, shuffle: bool = True,
+            drop_last: bool = False, verbose: int | bool = 1, stream: Any = None,
+            initial_epoch: int = 0, history: dict[str, list[float]] | None = None,
+            callback_states: dict[str, Any] | None = None,
+            blas_threads: int | str | None = "auto") -> dict[str, list[float]]:
+        """Train on (X, y) with minibatches; returns the history (also ``history_``).
+
+        X: (m, n_0) rows of examples. y: class labels 0..k-1, class names (strings: they
+        become ``classes_``, sorted, as scikit-learn does), one-hot rows, or (m, n_L)
+        targets for a regressor.
+        epochs, batch_size: passes over the data and rows per step (None: full batch).
+        optimizer: "gd", "sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw" or an
+        Optimizer; lr: its learning rate alpha (default: per optimiser, 3e-3 for Adam);
+        schedule: "cosine", "constant" or a function of the step; weight_decay: L2;
+        clip_norm: clip the gradient's norm.
+        validation_data=(X_val, y_val) or validation_split (a fraction of X): scored after
+        each epoch; early_stopping=k stops after k epochs without improvement of the
+        validation loss and restores the best weights.
+        callbacks, hooks: see chainrule.training; seed: the shuffles (the same seed gives
+        bit-identical weights); verbose: a progress line per epoch on stderr or ``stream``.
+        initial_epoch, history, callback_states: continue an earlier run (a checkpoint's);
+        blas_threads: "auto", a count or None. See :func:`chainrule.training.fit`.
+
+        >>> X = np.random.default_rng(0).normal(size=(200, 2))
+        >>> y = np.where(X[:, 0] > 0, "right", "left")
+        >>> net = Network.from_sizes([2, 8, 2], seed=0)
+        >>> _ = net.fit(X, y, epochs=20, batch_size=20, lr=0.01, verbose=0)
+        >>> net.classes_.tolist(), net.accuracy(X, y) > 0.9
+        (['left', 'right'], True)
+        """
         from ..training import fit  # the one call upward: see docs/ARCHITECTURE.md
 
-        return fit(self, X, y, **kwargs)
+        y_arr = np.asarray(y)
+        if y_arr.ndim == 1 and y_arr.dtype.kind in "USO" and self.classes_ is None:
+            classes = np.unique(y_arr.astype(str))
+            k = self.layers[-1].n_out
+            if len(classes) != k and not (k == 1 and len(classes) == 2):
+                raise ValueError(f"y has {len(classes)} classes ({', '.join(classes[:10])}) "
+                                 f"but the network has {k} outputs")
+            self.classes_ = classes
+        return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                   lr=lr, schedule=schedule, weight_decay=weight_decay, clip_norm=clip_norm,
+                   validation_data=validation_data, validation_split=validation_split,
+                   callbacks=callbacks, hooks=hooks, early_stopping=early_stopping, seed=seed,
+                   shuffle=shuffle, drop_last=drop_last, verbose=verbose, stream=stream,
+                   initial_epoch=initial_epoch, history=history,
+                   callback_states=callback_states, blas_threads=blas_threads)
 
     def copy(self) -> Network:
         """An independent copy (its own Theta)."""
@@ -430,6 +525,7 @@ class Network:
         new.theta[...] = self.theta
         new.classes_ = None if self.classes_ is None else self.classes_.copy()
         new.preprocessing = dict(self.preprocessing)
+        new.provenance = self.provenance
         return new
 
 

@@ -233,6 +233,12 @@ class ProgressBar(Callback):
         self.stream.write(("\r" + line + " " * 10 + "\n") if self.live else line + "\n")
         self.stream.flush()
 
+    def on_train_end(self, state: TrainState) -> None:
+        if state.stop and "best_epoch" in state.logs:    # EarlyStopping ended the run
+            self.stream.write(f"early stopping after epoch {state.epoch + 1}; the weights of "
+                              f"epoch {state.logs['best_epoch']} were kept\n")
+            self.stream.flush()
+
 
 # --------------------------------------------------------------------------- hooks
 class ClipNorm:
