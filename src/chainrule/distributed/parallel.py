@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DataParallel", "AllreduceMean", "guard", "world", "launched_size"]
+__all__ = ["DataParallel", "AllreduceMean", "guard", "world", "launched_size",
+           "ranks_per_node"]
 
 # what MPI launchers put in each rank's environment: MPICH's hydra and Slurm's PMI
 # (PMI_SIZE), Open MPI, MVAPICH, srun's own step size
@@ -51,6 +52,21 @@ def launched_size(environ: Any = None) -> int:
         if v.isdigit() and int(v) > 0:
             return int(v)
     return 1
+
+
+def ranks_per_node(size: int, environ: Any = None) -> int:
+    """How many ranks share this node, from the launcher's environment (no collective, so
+    no rank can block on one that failed); ``size`` where the launcher does not say.
+
+    >>> ranks_per_node(8, {"MPI_LOCALNRANKS": "2"}), ranks_per_node(8, {})
+    (2, 8)
+    """
+    env = os.environ if environ is None else environ
+    for k in ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCAL_NRANKS"):
+        v = str(env.get(k, ""))
+        if v.isdigit() and int(v) > 0:
+            return int(v)
+    return size
 
 
 def world() -> Any:
@@ -88,6 +104,7 @@ class DataParallel:
     def __init__(self, comm: Any) -> None:
         from mpi4py import MPI
 
+        # No collective call here or anywhere rank 0 does not watch for errors (wait).
         self.MPI, self.comm = MPI, comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.fractions = np.ones(0)
@@ -105,9 +122,7 @@ class DataParallel:
         if trainer.blas_threads == "auto":
             from ..engine.threads import usable_cores
 
-            node = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)
-            local = node.Get_size()
-            node.Free()
+            local = ranks_per_node(self.size)
             trainer.blas_threads = max(1, usable_cores() // local) if local > 1 else "auto"
         return self
 
@@ -157,11 +172,12 @@ class DataParallel:
         """On rank 0: if another rank reported an error, print it in one line and end
         the job."""
         st = self.MPI.Status()
-        if self._err is not None and self._err.Test(st):
+        if self._err is not None and not _ENDING and self._err.Test(st):
+            _ending()
             msg = bytes(self._errbuf[:st.Get_count(self.MPI.BYTE)]).decode(errors="replace")
             print(f"chainrule: error: rank {st.Get_source()} of {self.size}: {msg}; the job "
                   f"was stopped and no model was written", file=sys.stderr, flush=True)
-            self.comm.Abort(1)
+            self.abort()
 
     def allreduce(self, buf: np.ndarray) -> np.ndarray:
         """buf <- the sum of every rank's buf, in place (mpi4py's buffer interface)."""
@@ -189,6 +205,8 @@ class DataParallel:
         rank sends it to rank 0 (which prints it), then, should rank 0 not be listening,
         prints it itself. Does not return."""
         msg = _one_line(exc)
+        if _ENDING:                     # already ending (the launcher's signal, say)
+            self.comm.Abort(1)
         if self.rank == 0 or self.size == 1:
             self.check_peers()          # an error that came first wins
             print(f"chainrule: error: {msg}", file=sys.stderr, flush=True)
@@ -203,10 +221,25 @@ class DataParallel:
             time.sleep(3.0)             # rank 0 prints and aborts the job meanwhile
             print(f"chainrule: error: rank {self.rank} of {self.size}: {msg}",
                   file=sys.stderr, flush=True)
+        self.abort()
+
+    def abort(self) -> None:
+        """End every rank (exit status 1), after a moment in which the launcher forwards
+        what this rank printed (it drops a killed rank's unread output)."""
+        import time
+
+        _ending()
+        time.sleep(0.3)
         self.comm.Abort(1)
 
 
 _CHANNELS: dict[int, tuple[bytearray, Any]] = {}
+_ENDING = False
+
+
+def _ending() -> None:
+    global _ENDING
+    _ENDING = True
 
 
 def _error_channel(comm: Any) -> tuple[bytearray, Any]:
