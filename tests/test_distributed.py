@@ -3,7 +3,8 @@ memory (chainrule.data.memmap): issue 17.
 
 The MPI tests launch ``mpiexec`` (pip's ``mpich``) with 1, 2 and 3 ranks on tiny data,
 each under a timeout: three ranks on two cores make MPICH busy-poll. They skip when
-mpi4py or mpiexec is missing (``pip install mpi4py mpich``, in the test extra).
+mpi4py or mpiexec is missing (``pip install mpi4py mpich``, in the test extra), and fail
+instead with CHAINRULE_REQUIRE_MPI=1 (CI).
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def _have_mpi() -> bool:
     return _mpiexec() is not None
 
 
+if os.environ.get("CHAINRULE_REQUIRE_MPI") == "1" and not _have_mpi():
+    raise RuntimeError("CHAINRULE_REQUIRE_MPI=1 but mpi4py or mpiexec is missing: "
+                       "pip install mpi4py mpich (the test extra has both)")
 needs_mpi = pytest.mark.skipif(not _have_mpi(), reason="mpi4py and mpiexec are not "
                                "installed (pip install mpi4py mpich)")
 
