@@ -13,7 +13,8 @@ was made from. 1,400,000 rows make 4.4 GB (4.09 GiB).
 
 ``run`` starts ``chainrule train --dataset big.npy`` inside a new cgroup-v1 memory group
 limited to ``--limit`` (page cache included; RLIMIT_AS cannot be used: it counts the
-mapping itself), samples the process's RssAnon every 20 ms, and prints the peak with the
+mapping itself), with the file's pages dropped from the page cache first, samples the
+process's RssAnon every 20 ms, and prints the peak with the
 budget of issue 17: model + optimiser state + 4 batches + 150 MB. Needs root and a
 writable /sys/fs/cgroup/memory.
 """
@@ -71,6 +72,9 @@ def run(path: str, limit: str, train_args: list[str]) -> int:
     cg.mkdir()
     try:
         (cg / "memory.limit_in_bytes").write_text(limit)
+        fd = os.open(path, os.O_RDONLY)      # start cold: drop this file's cached pages
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
         chainrule = Path(sys.executable).parent / "chainrule"
         cmd = [str(chainrule), "train", "--dataset", path, *train_args]
         print("$", " ".join(cmd), f"  # in {cg}, limit {limit}", flush=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import mmap
 import os
 import zipfile
 from pathlib import Path
@@ -33,9 +34,12 @@ _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0
 
 
 def _map(path: str | os.PathLike[str], dtype: Any, shape: tuple[int, ...], offset: int,
-         fortran: bool = False) -> np.ndarray:
+         fortran: bool = False, random: bool = True) -> np.ndarray:
     """Map ``shape`` items of ``dtype`` at ``offset`` of a regular file, read-only, after
-    checking that the file holds them."""
+    checking that the file holds them. ``random``: tell the kernel the rows will be read
+    in shuffled order (MADV_RANDOM), so that a page fault reads the page, not the 128 KB
+    of read-around a sequential reader would want (measured: an epoch of a 4 GB table
+    under a 1 GB memory limit went from hours of re-read neighbours to minutes)."""
     dtype = np.dtype(dtype)
     if dtype.hasobject or dtype.itemsize == 0:
         raise DataError(f"{path}: dtype {dtype} cannot be mapped (objects need pickle)")
@@ -49,7 +53,11 @@ def _map(path: str | os.PathLike[str], dtype: Any, shape: tuple[int, ...], offse
                             f"{size}: it is truncated or not what it says")
         if int(np.prod(shape)) == 0:
             return np.empty(shape, dtype)
-        return np.memmap(f, dtype, "r", offset, shape, "F" if fortran else "C")
+        X = np.memmap(f, dtype, "r", offset, shape, "F" if fortran else "C")
+    mm = getattr(X, "_mmap", None)  # numpy's own mmap object
+    if random and mm is not None and hasattr(mm, "madvise"):
+        mm.madvise(mmap.MADV_RANDOM)
+    return X
 
 
 def _npy_header(f: Any, path: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
