@@ -2,7 +2,7 @@
 docs/scaling.md).
 
     python benchmarks/bigdata.py make big.npy [--rows 1400000]
-    python benchmarks/bigdata.py run big.npy [--limit 1G] -- [chainrule train options]
+    python benchmarks/bigdata.py run big.npy [--limit 1G] [--ranks N] -- [train options]
 
 ``make`` writes an augmented MNIST table of float32 (784 pixels in [0, 1], then the
 label): each row a randomly chosen digit, shifted by up to 2 pixels each way and with
@@ -65,7 +65,7 @@ def _rss_anon(pid: int) -> int:
     return 0
 
 
-def run(path: str, limit: str, train_args: list[str]) -> int:
+def run(path: str, limit: str, train_args: list[str], ranks: int = 1) -> int:
     base = Path("/sys/fs/cgroup/memory")
     mine = open("/proc/self/cgroup").read().split("memory:")[1].split("\n")[0].strip("/")
     cg = base / mine / f"chainrule-big-{os.getpid()}"
@@ -77,22 +77,26 @@ def run(path: str, limit: str, train_args: list[str]) -> int:
         os.close(fd)
         chainrule = Path(sys.executable).parent / "chainrule"
         cmd = [str(chainrule), "train", "--dataset", path, *train_args]
+        if ranks > 1:
+            cmd = [str(Path(sys.executable).parent / "mpiexec"), "-n", str(ranks), *cmd]
         print("$", " ".join(cmd), f"  # in {cg}, limit {limit}", flush=True)
         t0 = time.monotonic()
         p = subprocess.Popen(cmd, preexec_fn=lambda: (cg / "cgroup.procs").write_text(
             str(os.getpid())))
-        peak = 0
+        peak = 0                            # the largest RssAnon of any process in the group
         while p.poll() is None:
-            try:
-                peak = max(peak, _rss_anon(p.pid))
-            except (OSError, ValueError):
-                pass
+            for pid in (cg / "cgroup.procs").read_text().split():
+                try:
+                    peak = max(peak, _rss_anon(int(pid)))
+                except (OSError, ValueError):
+                    pass
             time.sleep(0.02)
         took = time.monotonic() - t0
         oom = (cg / "memory.oom_control").read_text().split("oom_kill ")[-1].strip() \
             if (cg / "memory.oom_control").exists() else "?"
         usage = int((cg / "memory.max_usage_in_bytes").read_text())
-        print(f"exit status {p.returncode}, {took:.0f} s; peak RssAnon {peak / 2**20:.1f} "
+        print(f"exit status {p.returncode}, {took:.0f} s; peak RssAnon of a process "
+              f"{peak / 2**20:.1f} "
               f"MiB; the group's peak (page cache included) {usage / 2**20:.0f} MiB; "
               f"OOM kills {oom}")
         return p.returncode
@@ -112,11 +116,12 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_400_000)
     ap.add_argument("--data-dir", default="/work/shared/data/mnist")
     ap.add_argument("--limit", default="1G")
+    ap.add_argument("--ranks", type=int, default=1, help="run under mpiexec -n RANKS")
     a, rest = ap.parse_known_args()
     if a.what == "make":
         make(a.path, a.rows, a.data_dir)
     else:
-        sys.exit(run(a.path, a.limit, [x for x in rest if x != "--"]))
+        sys.exit(run(a.path, a.limit, [x for x in rest if x != "--"], a.ranks))
 
 
 if __name__ == "__main__":
