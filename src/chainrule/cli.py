@@ -675,7 +675,8 @@ def _npy_dataset(path: Path) -> dict[str, Any]:
     """A .npy table (features, then the target: ``chainrule data convert``) mapped from
     disk, never read whole: train, validation and test are its first 70%, next 10% and
     last 20% of rows in file order, as views (shuffle the rows when making the file), and
-    the features are used as they are (no standardisation, which would copy them)."""
+    the features are used as they are (no standardisation, which would copy them).
+    ``evaluate`` sees the test rows only (and copies them into memory)."""
     import numpy as np
 
     from .data.memmap import open_table
