@@ -227,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--format", choices=["text", "markdown", "latex"], default="text",
                    help="how to write the derivation")
 
+    _data_parser(sub, common)
     g = sub.add_parser("playground", parents=[common], help="train a network in the browser "
                        "and watch the equations with live numbers (local server)")
     g.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
@@ -260,12 +261,15 @@ def _load_dataset(args: argparse.Namespace, for_training: bool) -> dict[str, Any
                 "classes": None, "feature_names": None}
     path = Path(name)
     suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return _npy_dataset(path)
     if suffix == ".csv":
         table = load_csv(path, args.target, max_memory=args.max_memory)
     elif suffix == ".npz":
         table = load_npz(path, args.target, max_memory=args.max_memory)
     else:
-        raise UsageError(f"--dataset {name!r}: use digits, mnist, or a .csv / .npz file")
+        raise UsageError(f"--dataset {name!r}: use digits, mnist, or a .csv / .npz / .npy "
+                         f"file")
     y_raw = table.y
     task = getattr(args, "task", None)
     if task is None:
@@ -380,6 +384,16 @@ def _check_network_memory(sizes: list[int], args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train; under mpiexec or srun with several ranks, all of them train one model
+    (chainrule.distributed) and the job fails whole."""
+    from .distributed import guard, world
+
+    comm = world()
+    with guard(comm):
+        return _train(args, comm)
+
+
+def _train(args: argparse.Namespace, comm: Any = None) -> int:
     import numpy as np
 
     from .data import Standardizer
@@ -389,6 +403,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .training.progress import progress_callback
 
     _check_train_paths(args)
+    rank0 = comm is None or comm.Get_rank() == 0  # the others neither print nor write
+    if not rank0:
+        args.quiet, args.plot = True, None
     resumed = None
     if args.resume:  # the run's own seed decides the split and the shuffles
         resumed = load_checkpoint(args.resume, max_memory=args.max_memory)
@@ -459,7 +476,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 net.theta[...] = es["best_theta"]
         batch = int(fs.get("batch_size", batch))
         args.schedule = fs.get("schedule", args.schedule)
-        if epochs == 0:
+        if epochs == 0 and rank0:
             _say(f"{args.resume}: already trained for {epochs_total} epochs; nothing to do")
     else:
         _check_network_memory([X.shape[1], *hidden, n_out], args)
@@ -497,7 +514,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 callbacks=callbacks + ([] if args.quiet else [progress_callback()]),
                 early_stopping=args.early_stopping, seed=args.seed, verbose=False,
                 initial_epoch=initial_epoch, history=history,
-                callback_states=resumed[1]["callbacks"] if resumed else None)
+                callback_states=resumed[1]["callbacks"] if resumed else None, comm=comm)
+    if not rank0:
+        return 0
     if y_scaler is not None:
         last = net.layers[-1]
         last.W[...] *= y_scaler[1]
@@ -895,6 +914,57 @@ def _run(args: argparse.Namespace, debug: bool) -> int:
             seen.add(text)
             print(f"chainrule: warning: {text}", file=sys.stderr)
     return code
+
+
+# --------------------------------------------------------------------------- data sets larger
+# than memory (chainrule.data.memmap, docs/scaling.md)
+
+def _data_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    dp = sub.add_parser("data", parents=[common], help="prepare data sets",
+                        formatter_class=_Help)
+    dsub = dp.add_subparsers(dest="data_command", required=True,
+                             help="convert: a CSV file to a .npy table")
+    cv = dsub.add_parser("convert", parents=[common], formatter_class=_Help,
+                         help="stream a numeric CSV file into a .npy table (target last) "
+                              "that training maps from disk")
+    cv.add_argument("input", help="a CSV file of numbers with a header row")
+    cv.add_argument("output", help="the .npy file to write")
+    cv.add_argument("--target", help="the target column (default: the last)")
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from .data.memmap import convert_csv
+
+    if not args.output.lower().endswith(".npy"):
+        raise UsageError(f"{args.output}: the output must be a .npy file")
+    _output(args.output, "output", ("input", args.input))
+    m, n = convert_csv(args.input, args.output, args.target)
+    _say(f"{args.output}: {m} rows x {n} columns (float32, target last)")
+    return 0
+
+
+COMMANDS["data"] = cmd_data
+
+
+def _npy_dataset(path: Path) -> dict[str, Any]:
+    """A .npy table (features, then the target: ``chainrule data convert``) mapped from
+    disk, never read whole: train, validation and test are its first 70%, next 10% and
+    last 20% of rows in file order, as views (shuffle the rows when making the file), and
+    the features are used as they are (no standardisation, which would copy them).
+    ``evaluate`` sees the test rows only (and copies them into memory)."""
+    import numpy as np
+
+    from .data.memmap import open_table
+
+    X, y = open_table(path)
+    m = len(y)
+    if m < 10:
+        raise ValueError(f"{path}: {m} rows are too few to train and test on (need 10+)")
+    a, b = int(m * 0.7), int(m * 0.8)
+    classify = y.dtype.kind == "i" and len(np.unique(y[:100_000])) <= 50
+    return {"kind": "file", "arrays": (X[:a], y[:a], X[a:b], y[a:b], X[b:], y[b:]),
+            "X": X[b:], "y": y[b:], "test": np.arange(m - b), "classify": classify,
+            "classes": None, "feature_names": None, "target": None}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""chainrule.data: the built-in digits, MNIST from IDX files, and tabular files."""
+"""chainrule.data: the built-in digits, MNIST from IDX files, tabular files, and memory-mapped
+arrays for data larger than memory (``chainrule.data.memmap``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from importlib import resources
 import numpy as np
 
 from .errors import DataError
+from .memmap import convert_csv, open_array, open_table
 from .mnist import default_data_dir, load_mnist, read_idx
 from .tabular import LabelEncoder, Standardizer, Table, load_csv, load_npz, split
 
 __all__ = ["load_digits", "load_mnist", "read_idx", "default_data_dir", "load_csv",
-           "load_npz", "LabelEncoder", "Standardizer", "split", "Table", "DataError"]
+           "load_npz", "LabelEncoder", "Standardizer", "split", "Table", "DataError",
+           "open_array", "open_table", "convert_csv"]
 
 
 def load_digits(normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:

@@ -222,7 +222,12 @@ class FastEngine(NumpyEngine):
             lo = b * B
             idx = order[lo:lo + B]
             nb = idx.shape[0]
-            if pipe is None:
+            if pipe is None and not X.flags.c_contiguous:
+                # take would first copy all of a strided X (a column slice of a mapped
+                # table, say: data/memmap.py); indexing gathers only the batch's rows
+                xb = xbufs[0][:nb]
+                xb[...] = X[idx]
+            elif pipe is None:
                 # mode="clip" (the indices are valid) spares take's copy of out (NOTES.md)
                 xb = X.take(idx, axis=0, out=xbufs[0][:nb], mode="clip")
             else:

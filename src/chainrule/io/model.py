@@ -647,6 +647,7 @@ class Checkpoint:
     checkpoint (atomically) at the end of every epoch."""
 
     needs_gradient = False
+    rank_zero_only = True  # in a data-parallel run only rank 0 writes (distributed)
 
     def __init__(self, path: str | Path, fit_settings: dict[str, Any] | None = None) -> None:
         self.path = Path(path)

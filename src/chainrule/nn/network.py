@@ -472,7 +472,8 @@ class Network:
             drop_last: bool = False, verbose: int | bool = 1, stream: Any = None,
             initial_epoch: int = 0, history: dict[str, list[float]] | None = None,
             callback_states: dict[str, Any] | None = None,
-            blas_threads: int | str | None = "auto") -> dict[str, list[float]]:
+            blas_threads: int | str | None = "auto", comm: Any = None
+            ) -> dict[str, list[float]]:
         """Train on (X, y) with minibatches; returns the history (also ``history_``).
 
         X: (m, n_0) rows of examples. y: class labels 0..k-1, class names (strings: they
@@ -489,7 +490,8 @@ class Network:
         callbacks, hooks: see chainrule.training; seed: the shuffles (the same seed gives
         bit-identical weights); verbose: a progress line per epoch on stderr or ``stream``.
         initial_epoch, history, callback_states: continue an earlier run (a checkpoint's);
-        blas_threads: "auto", a count or None. See :func:`chainrule.training.fit`.
+        blas_threads: "auto", a count or None; comm: an MPI communicator whose ranks train
+        this model together (docs/scaling.md). See :func:`chainrule.training.fit`.
 
         >>> X = np.random.default_rng(0).normal(size=(200, 2))
         >>> y = np.where(X[:, 0] > 0, "right", "left")
@@ -514,7 +516,7 @@ class Network:
                    callbacks=callbacks, hooks=hooks, early_stopping=early_stopping, seed=seed,
                    shuffle=shuffle, drop_last=drop_last, verbose=verbose, stream=stream,
                    initial_epoch=initial_epoch, history=history,
-                   callback_states=callback_states, blas_threads=blas_threads)
+                   callback_states=callback_states, blas_threads=blas_threads, comm=comm)
 
     def copy(self) -> Network:
         """An independent copy (its own Theta)."""

@@ -194,6 +194,7 @@ class ProgressBar(Callback):
     per epoch otherwise."""
 
     needs_gradient = False
+    rank_zero_only = True  # in a data-parallel run only rank 0 prints (distributed)
 
     def __init__(self, stream: IO[str] | None = None, live: bool | None = None,
                  interval: float = 0.1) -> None:

@@ -31,6 +31,7 @@ class RichProgress(Callback):
     """A rich progress bar within slow epochs (on a terminal), one line per epoch."""
 
     needs_gradient = False
+    rank_zero_only = True  # in a data-parallel run only rank 0 prints (distributed)
 
     def __init__(self, stream: IO[str] | None = None, after: float = 1.0,
                  live: bool | None = None) -> None:

@@ -9,7 +9,8 @@ step is the text's update with one seam in the middle:
 
 Plain SGD may fuse the step into BP4 (``W <- W - alpha a^T delta`` as one product), but
 only when no hook and no callback needs the gradient, and the choice is made once per run.
-The minibatches of an epoch come from ``chainrule.data.batching``.
+The minibatches of an epoch come from ``chainrule.data.batching``; with ``comm=`` (an MPI
+communicator) each rank takes its slice of them (``chainrule.distributed``).
 """
 
 from __future__ import annotations
@@ -25,14 +26,10 @@ from ..data.batching import epoch_order, n_batches, split_validation
 from ..optim import DEFAULT_LR, Optimizer, get_optimizer
 from ..optim.schedules import constant, cosine
 from . import callbacks as cb
+from .inputs import check_int as _check_int
+from .inputs import training_arrays
 
 __all__ = ["Trainer", "fit"]
-
-
-def _check_int(name: str, v: Any, lo: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-    return int(v)
 
 
 class Trainer:
@@ -54,7 +51,7 @@ class Trainer:
                  = "cosine", weight_decay: float = 0.0, batch_size: int | None = 64,
                  hooks: Sequence[cb.Hook] = (), callbacks: Sequence[Any] | None = None,
                  seed: int = 0, shuffle: bool = True, drop_last: bool = False,
-                 blas_threads: int | str | None = "auto") -> None:
+                 blas_threads: int | str | None = "auto", comm: Any = None) -> None:
         if isinstance(optimizer, Optimizer) and (lr is not None or weight_decay):
             raise ValueError("give lr and weight_decay to the Optimizer itself, not to fit")
         if not isinstance(optimizer, Optimizer) and lr is None:
@@ -72,6 +69,10 @@ class Trainer:
         self.batch_size = None if batch_size is None else _check_int("batch_size", batch_size)
         self.rng = np.random.default_rng(seed)
         self.shuffle, self.drop_last, self.blas_threads = shuffle, drop_last, blas_threads
+        self.dp = None
+        if comm is not None:  # data-parallel: the Allreduce hook, each rank's rows
+            from ..distributed import DataParallel
+            self.dp = DataParallel(comm).attach(self)
 
     def _schedule(self, total_steps: int) -> None:
         s, base = self.schedule, self.opt.lr
@@ -107,8 +108,9 @@ class Trainer:
         """One pass over (X, Y) in minibatches; returns the epoch's loss (and accuracy)."""
         s, m, B, eng = self.state, X.shape[0], self.state.batch_size, self.net.engine
         order = epoch_order(m, B, self.rng if self.shuffle else None, self.drop_last)
-        loss_sum, correct = 0.0, 0
-        for b, (xb, yb, _) in enumerate(eng.batches(X, Y, None if B == m else order, B)):
+        loss_sum, correct, (order, Bl) = 0.0, 0, self.dp.shard(order, B) if self.dp else (
+            None if B == m else order, B)
+        for b, (xb, yb, _) in enumerate(eng.batches(X, Y, order, Bl)):
             s.batch = b
             C, hits = self.step(xb, yb)
             if not math.isfinite(C):
@@ -119,6 +121,8 @@ class Trainer:
             s.batch_loss = C
             for c in self.callbacks:
                 c.on_batch_end(s)
+        if self.dp:
+            loss_sum, correct = self.dp.sum_epoch(loss_sum, correct, s)
         logs = {"loss": loss_sum / s.seen}
         if self.net.is_classifier and Y.ndim == 1:
             logs["accuracy"] = correct / s.seen
@@ -131,15 +135,8 @@ class Trainer:
         draws and discards their shuffles and restores ``callback_states``, by class name,
         so it repeats the uninterrupted one)."""
         net, opt = self.net, self.opt
-        X = net.check_X(X)
+        X, Y, Xv, Yv, B = training_arrays(net, X, y, validation_data, self.batch_size)
         m = X.shape[0]
-        if m == 0:
-            raise ValueError("the training data is empty")
-        Y, B = net.targets(y, m, labels=True), min(self.batch_size or m, m)
-        Xv = Yv = None
-        if validation_data is not None:
-            Xv = net.check_X(validation_data[0])
-            Yv = net.targets(validation_data[1], Xv.shape[0], labels=True)
         steps = n_batches(m, B, self.drop_last)
         if steps == 0:
             raise ValueError(f"batch_size {B} with drop_last leaves no batch of {m} examples")
@@ -158,7 +155,7 @@ class Trainer:
         self.fused = not self.hooks and opt.descend_rates() is not None and \
             all(cb.batch_blind(c) for c in self.callbacks) and \
             net.engine.fuses_step(net.sizes, B)
-        cbs = self.callbacks
+        cbs = self.dp.callbacks(self.callbacks) if self.dp else self.callbacks
         for c in cbs:
             c.on_train_begin(s)
         try:
@@ -171,7 +168,7 @@ class Trainer:
                     s.logs = logs = self.epoch(X, Y)
                     elapsed = time.perf_counter() - s.epoch_start
                     if Xv is not None:
-                        logs["val_loss"], acc = net.score(Xv, Yv)
+                        logs["val_loss"], acc = (self.dp or net).score(Xv, Yv)
                         if net.is_classifier:
                             logs["val_accuracy"] = acc
                     logs.update(lr=opt.lr_at(max(opt.t - 1, 0)), time=elapsed)
@@ -200,7 +197,8 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
         drop_last: bool = False, verbose: int | bool = 1, stream: Any = None,
         initial_epoch: int = 0, history: dict[str, list[float]] | None = None,
         callback_states: dict[str, Any] | None = None,
-        blas_threads: int | str | None = "auto") -> dict[str, list[float]]:
+        blas_threads: int | str | None = "auto", comm: Any = None
+        ) -> dict[str, list[float]]:
     """Train ``net`` on (X, y); returns the history of loss and metrics per epoch.
 
     Defaults: Adam at 3e-3 (``DEFAULT_LR`` per optimiser name: gd, sgd, momentum,
@@ -213,7 +211,8 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     ``initial_epoch``, ``history`` and ``callback_states`` continue an earlier run (a
     resumed checkpoint).
     ``blas_threads``: "auto" follows ``chainrule.engine.threads`` (a policy for any number
-    of cores), an integer sets the count, None leaves it alone.
+    of cores), an integer sets the count, None leaves it alone. ``comm``: an MPI
+    communicator; its ranks train one model together (docs/scaling.md).
 
     >>> from chainrule.nn import Network
     >>> X = np.random.default_rng(0).normal(size=(200, 2)); y = (X[:, 0] > 0).astype(int)
@@ -227,7 +226,7 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     epochs = _check_int("epochs", epochs, 0)
     trainer = Trainer(net, optimizer, lr=lr, schedule=schedule, weight_decay=weight_decay,
                       batch_size=batch_size, callbacks=callbacks, seed=seed, shuffle=shuffle,
-                      drop_last=drop_last, blas_threads=blas_threads,
+                      drop_last=drop_last, blas_threads=blas_threads, comm=comm,
                       hooks=list(hooks) + ([cb.ClipNorm(clip_norm)] if clip_norm else []))
     if validation_data is None and validation_split:
         X, y, *validation_data = split_validation(net.check_X(X), y, validation_split,
