@@ -80,6 +80,20 @@ for _p in R.PRIMITIVES.values():
                   None if _p.numpy is not None else _p.name)
 
 
+@implements(_np.power, _np.pow) if hasattr(_np, "pow") else implements(_np.power)
+def power(x1: Any, x2: Any) -> Any:
+    """x1 ** x2. A constant exponent 0 gives 1 with derivative 0, also at x1 = 0 (the
+    polynomial features of 0), where y x^(y-1) would be 0 * inf (the primitive power_c).
+    A traced exponent is the plain primitive: z ** z has no derivative at 0."""
+    if not is_tracer(x2):
+        if type(x2) is float or type(x2) is int:
+            if x2 != 0:
+                return R.power(x1, x2)
+        if _np.any(_np.asarray(x2) == 0):
+            return R.power_c(x1, x2)
+    return R.power(x1, x2)
+
+
 @implements(_np.fmax)
 def fmax(x1: Any, x2: Any) -> Any:
     """maximum; the same derivatives away from NaN."""
