@@ -133,3 +133,23 @@ def test_errors_name_scipy():
         cr.grad(lambda x: special.expit(x))(1.0)
     with pytest.raises(TracerError, match=r"^scipy\.linalg\.eigh "):
         cr.grad(lambda x: onp.sum(linalg.eigh(x)[0]))(onp.eye(2))
+
+
+def test_pullback_of_a_pullback():
+    """Found by HIPS autograd's second-order check of np.gradient: a vjp of a function
+    that itself calls a vjp's pullback gave a wrong derivative when the outer sweep
+    accumulated in place into arrays that the inner sweep had put in the graph."""
+    r = onp.random.default_rng(0)
+    x, y, w = r.normal(size=6), r.normal(size=6), r.normal(size=6)
+
+    def F(x):
+        return np.concatenate([x[1:2] - x[0:1], (x[2:] - x[:-2]) * 0.5, x[-1:] - x[-2:-1]])
+
+    def h(xy):
+        return cr.vjp(F, xy[0])[1](xy[1])[0]
+
+    _, pull = cr.vjp(h, (x, y))
+    g = pull(w)[0]
+    fd = numerical_jacobian(lambda y: np.sum(h((x, y)) * w), y)
+    onp.testing.assert_allclose(g[1], fd, rtol=1e-7, atol=1e-9)
+    onp.testing.assert_allclose(g[0], 0.0, atol=1e-12)

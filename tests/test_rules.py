@@ -101,7 +101,7 @@ STRUCTURAL = {"where", "softmax", "matmul", "einsum", "reshape", "broadcast_to",
               "det", "round"}
 # the decompositions, checked against JAX in test_numpy_functions.py
 STRUCTURAL |= {"cholesky", "eigh_w", "eigh_v", "svd_s", "svd_u", "svd_vh", "qr_q", "qr_r",
-               "logabsdet", "pinv"}
+               "logabsdet", "pinv", "power_c"}
 
 
 def test_every_primitive_has_a_generated_test():

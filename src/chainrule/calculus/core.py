@@ -769,6 +769,12 @@ def backward(outputs: list[tuple[Node, Any]], inputs: list[Node],
     # arrays the rules made in this sweep and that only ``grads`` holds: they may be
     # accumulated into in place (never a user's array, a node's value or a cotangent)
     owned: set[int] = set()
+    # accumulating in place is for the one-use sweeps of grad and jacobian on plain
+    # values; a vjp's pullback over a graph that nested differentiation built (a pullback
+    # of a pullback) gave wrong second derivatives with it (tests/test_calculus_regressions)
+    nested = any(isinstance(ct, Tracer) for _, ct in outputs) or \
+        any(isinstance(n.ans, Tracer) for n in inputs)
+    in_place = owned if release and not nested else None
     roots = [n for n, _ in outputs]
     order, uses = _toposort(roots)
     for node in order:
@@ -793,7 +799,7 @@ def backward(outputs: list[tuple[Node, Any]], inputs: list[Node],
                 if _fresh(contrib, g, node):
                     owned.add(id(contrib))
             prev = grads.get(parent)
-            grads[parent] = acc = _accumulate(prev, contrib, owned)
+            grads[parent] = acc = _accumulate(prev, contrib, in_place)
             if acc is not prev and acc is not contrib:
                 owned.discard(id(prev))
                 if isinstance(acc, _np.ndarray):

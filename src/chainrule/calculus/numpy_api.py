@@ -80,6 +80,20 @@ for _p in R.PRIMITIVES.values():
                   None if _p.numpy is not None else _p.name)
 
 
+@implements(_np.power, _np.pow) if hasattr(_np, "pow") else implements(_np.power)
+def power(x1: Any, x2: Any) -> Any:
+    """x1 ** x2. A constant exponent 0 gives 1 with derivative 0, also at x1 = 0 (the
+    polynomial features of 0), where y x^(y-1) would be 0 * inf (the primitive power_c).
+    A traced exponent is the plain primitive: z ** z has no derivative at 0."""
+    if not is_tracer(x2):
+        if type(x2) is float or type(x2) is int:
+            if x2 != 0:
+                return R.power(x1, x2)
+        if _np.any(_np.asarray(x2) == 0):
+            return R.power_c(x1, x2)
+    return R.power(x1, x2)
+
+
 @implements(_np.fmax)
 def fmax(x1: Any, x2: Any) -> Any:
     """maximum; the same derivatives away from NaN."""
@@ -1412,6 +1426,78 @@ def unique(ar: Any, return_index: bool = False, return_inverse: bool = False,
     return out[0] if len(out) == 1 else tuple(out)
 
 
+@implements(_np.rollaxis)
+def rollaxis(a: Any, axis: int, start: int = 0) -> Any:
+    nd = _ndim(a)
+    axis %= nd
+    start = start % (nd + 1) if start < 0 else start
+    if axis < start:
+        start -= 1
+    return a if axis == start else moveaxis(a, axis, start)
+
+
+@implements(_np.gradient)
+def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> Any:
+    """Central differences inside, one-sided at the ends (edge_order=1), with unit or
+    scalar spacings: linear in f, as NumPy's."""
+    if edge_order != 1:
+        raise TracerError("gradient(..., edge_order=2) is not supported on traced values")
+    nd = _ndim(f)
+    axes = tuple(range(nd)) if axis is None else (
+        (axis,) if isinstance(axis, (int, _np.integer)) else tuple(axis))
+    axes = tuple(a % nd for a in axes)
+    h = list(varargs) if varargs else [1.0] * len(axes)
+    if len(h) == 1 and len(axes) > 1:
+        h = h * len(axes)
+    if builtins.any(_ndim(d) > 0 for d in h):
+        raise TracerError("gradient with coordinate arrays is not supported on traced values")
+    out = []
+    for ax, d in zip(axes, h):
+        n = _shape(f)[ax]
+
+        def sl(lo: int, hi: int, ax: int = ax) -> Any:
+            return getitem(f, (slice(None),) * ax + (slice(lo, hi),))
+
+        first = R.subtract(sl(1, 2), sl(0, 1))
+        last = R.subtract(sl(n - 1, n), sl(n - 2, n - 1))
+        mid = R.multiply(R.subtract(sl(2, n), sl(0, n - 2)), 0.5)
+        out.append(R.divide(concatenate([first, mid, last], axis=ax), float(getval(d))))
+    return out[0] if len(out) == 1 else out
+
+
+class _Concatenator:
+    """np.r_ and np.c_ over traced values: slices become ranges, arrays are joined."""
+
+    def __init__(self, columns: bool) -> None:
+        self.columns = columns
+
+    def __getitem__(self, key: Any) -> Any:
+        items = key if isinstance(key, tuple) else (key,)
+        if not builtins.any(is_tracer(k) for k in items):
+            return (_np.c_ if self.columns else _np.r_)[key]
+        parts = []
+        for k in items:
+            if isinstance(k, str):
+                raise TracerError("np.r_/np.c_ with a directive string is not supported on "
+                                  "traced values")
+            if isinstance(k, slice):
+                k = _np.r_[k]
+            parts.append(k)
+        if self.columns:
+            parts = [reshape(p, (-1, 1)) if _ndim(p) < 2 else p for p in parts]
+            return concatenate(parts, axis=-1)
+        return concatenate([atleast_1d(p) for p in parts], axis=0)
+
+
+EXPORTS["r_"] = r_ = _Concatenator(False)
+EXPORTS["c_"] = c_ = _Concatenator(True)
+
+
+@implements(_np.shape)
+def shape(a: Any) -> tuple[int, ...]:
+    return _shape(_arr(a))
+
+
 # ---------------------------------------------------------------- values only
 # NumPy functions whose result carries no derivative (booleans, indices, shapes, counts):
 # on traced values they run on the values, as JAX's do.
@@ -1448,7 +1534,6 @@ VALUE_ONLY = (
     "iterable", "may_share_memory", "shares_memory", "floor_divide", "isfortran",
 )
 # shapes without computing a deferred value
-FUNCTIONS[_np.shape] = lambda a: _shape(a)
 FUNCTIONS[_np.ndim] = lambda a: _ndim(a)
 for _name in VALUE_ONLY:
     _obj = getattr(_np, _name, None)

@@ -281,10 +281,6 @@ def _pow_dx(ans: Any, x: Any, y: Any) -> Any:
     yv = getval(y)
     if y is yv and _np.ndim(yv) == 0 and yv == 2:
         return multiply(2.0, x)
-    if _np.any(yv == 0):
-        # d x^0 / dx = 0, also at x = 0 (where y x^(y-1) would be 0 * inf): the exponent
-        # y - 1 is replaced by 1 where y = 0, so the product is y x = 0 there
-        return multiply(y, power(x, where(yv == 0, 1.0, subtract(y, 1))))
     return multiply(y, power(x, subtract(y, 1)))
 
 
@@ -305,6 +301,22 @@ divide = _binary("divide", _np.true_divide, lambda ans, x, y: reciprocal(y),
                  lambda ans, x, y: negative(divide(ans, y)), "3.2.1 element-wise division")
 power = _binary("power", _np.power, _pow_dx, _pow_dy, "3.2.1 element-wise power",
                 fresh_dx=True)
+def _pow_c_dx(x: Any, y: Any) -> Any:
+    """d x^y / dx for a constant y with zeros in it: 0 where y = 0 (also at x = 0)."""
+    zero = _np.asarray(y) == 0
+    return where(zero, 0.0, multiply(y, power_c(x, _np.where(zero, 1.0, y - 1))))
+
+
+# x ** y for a constant exponent y that has zeros (polynomial features): chainrule.numpy's
+# power chooses it; the exponent is not differentiated
+power_c = _prim("power_c", lambda x, y: _np.power(x, y), "3.2.1 element-wise power")
+power_c.nondiff.add(1)
+power_c.vjps[0] = lambda g, ans, x, y: unbroadcast(multiply(g, _pow_c_dx(x, y)), _shape(x),
+                                                   _ndim(g) - _ndim(ans))
+power_c.jvps[0] = lambda t, ans, x, y: _full_b(
+    multiply(align(t, x, _ndim(ans)), _pow_c_dx(x, y)), ans, align(t, x, _ndim(ans)))
+
+
 maximum = _binary("maximum", _np.maximum, lambda ans, x, y: _tie(x, y, True),
                   lambda ans, x, y: _tie(y, x, True), "3.2.1 element-wise maximum")
 minimum = _binary("minimum", _np.minimum, lambda ans, x, y: _tie(x, y, False),
