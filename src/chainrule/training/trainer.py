@@ -136,8 +136,7 @@ class Trainer:
         so it repeats the uninterrupted one)."""
         net, opt = self.net, self.opt
         X, Y, Xv, Yv, B = training_arrays(net, X, y, validation_data, self.batch_size)
-        m = X.shape[0]
-        steps = n_batches(m, B, self.drop_last)
+        steps = n_batches(m := X.shape[0], B, self.drop_last)
         if steps == 0:
             raise ValueError(f"batch_size {B} with drop_last leaves no batch of {m} examples")
         self._schedule((initial_epoch + epochs) * steps)
@@ -145,11 +144,10 @@ class Trainer:
             opt.t = initial_epoch * steps
         for _ in range(initial_epoch if self.shuffle else 0):
             self.rng.permutation(m)
-        history = {k: list(v) for k, v in history.items()} if history else {}
+        net.history_ = history = {k: list(v) for k, v in (history or {}).items()}
         s = self.state = cb.TrainState(net, opt, initial_epoch + epochs, steps, B, m,
-                                    history=history, callbacks=self.callbacks)
+                                       history=history, callbacks=self.callbacks)
         cb.load_states(self.callbacks, callback_states or {})
-        net.history_ = history
         self.good, self.watch = net.theta.copy(), cb.GradientWatch()
         # the one choice of the run: plain SGD fused into BP4, where nothing needs grad C
         self.fused = not self.hooks and opt.descend_rates() is not None and \
