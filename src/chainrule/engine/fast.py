@@ -26,13 +26,14 @@ Array = np.ndarray
 # below this many multiply-adds (batch x fan-in x fan-out) a product with alpha and beta
 # stays a NumPy call and an update: a ctypes call to BLAS costs more (benchmarks/NOTES.md)
 DESCEND_BLAS_MIN = SPLIT_MIN
+# below this length y += alpha x stays NumPy: a ctypes call to BLAS costs more (about 3 us)
+AXPY_BLAS_MIN = 1 << 12
 
 
 def _sums_into(db: Array | None, n: int, dtype: Any) -> Array:
     """Where a kernel writes the column sums: the ``db`` BP3 will ask for, where it is a
     contiguous vector of the right size and dtype, else a new one."""
-    if db is not None and db.shape == (n,) and db.dtype == dtype and db.flags.c_contiguous \
-            and db.flags.writeable:
+    if db is not None and db.shape == (n,) and db.dtype == dtype and db.flags.c_contiguous:
         return db
     return np.empty(n, dtype)
 
@@ -117,7 +118,12 @@ class FastEngine(NumpyEngine):
         # out = alpha a^T' b + beta out in one BLAS product (a: a transposed view)
         if big and blas.gemm_tn(alpha, a.T, b, beta, out):
             return out
-        return super().matmul(a, b, out, alpha, beta)
+        p = np.matmul(a, b)                   # a small product: NumPy, then one update
+        p *= alpha
+        if beta != 1.0:
+            out *= beta
+        out += p
+        return out
 
     def bias_activation(self, z: Array, b: Array, act: Any, out: Array) -> Array:
         k = self._k
@@ -180,7 +186,9 @@ class FastEngine(NumpyEngine):
 
     # ------------------------------------------------------------------ optimiser steps
     def axpy(self, alpha: float, x: Array, y: Array) -> None:
-        if not blas.axpy(alpha, x, y):      # one BLAS call instead of two NumPy passes
+        # one BLAS call instead of two NumPy passes, for vectors (Theta) long enough to
+        # pay for a ctypes call; a bias vector stays NumPy
+        if x.size < AXPY_BLAS_MIN or not blas.axpy(alpha, x, y):
             super().axpy(alpha, x, y)
 
     def scal(self, alpha: float, x: Array) -> None:
