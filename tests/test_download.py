@@ -67,8 +67,13 @@ def test_all_mirrors_down_says_where_to_put_the_files(tmp_path, monkeypatch):
     monkeypatch.setattr(mnist_mod, "MIRRORS", (f"http://127.0.0.1:{_closed_port()}/",))
     monkeypatch.setattr(mnist_mod.time, "sleep", lambda s: None)
     with pytest.raises(DataError, match="could not be downloaded.*--data-dir"):
-        load_mnist(tmp_path / "cache")
-    assert not any(p.suffix == ".part" for p in (tmp_path / "cache").iterdir())
+        load_mnist(tmp_path / "cache" / "mnist")
+    # no partial file, and no empty folders made for it (issue 16)
+    assert not (tmp_path / "cache").exists()
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(DataError):
+        load_mnist(tmp_path / "kept")
+    assert (tmp_path / "kept").is_dir()         # a folder that was there stays
 
 
 def test_environment_variable_is_the_default(tmp_path, monkeypatch, mnist_dir):

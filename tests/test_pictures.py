@@ -77,3 +77,13 @@ def test_weights_have_axis_labels_and_titles_clear_of_ticks(digits_net, tmp_path
     text = _svg_text(plot_weights(net, tmp_path / "w.svg", X, y))
     for words in ("value of a weight w^1_jk", "number of weights", "value of dC/dw^2_jk"):
         assert f"<!-- {words.replace('^', '^')} -->" in text
+
+
+def test_regions_axes_name_the_features_and_their_scaling(tmp_path):
+    net = Network.from_sizes([2, 4, 2], seed=0)
+    net.preprocessing = {"feature_names": ["rooms", "age"], "mean": np.zeros(2),
+                         "scale": np.ones(2)}
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    text = _svg_text(plot_decision_regions(net, X, (X[:, 0] > 0).astype(int),
+                                           tmp_path / "r.svg"))
+    assert "<!-- rooms (standardised) -->" in text and "<!-- age (standardised) -->" in text

@@ -226,8 +226,10 @@ def plot_decision_regions(net: Any, X: Any, y: Any, path: str | Path, grid: int 
                    label=f"class {names[c]}")
     ax.legend(title="true class (points) and predicted class (regions)", fontsize=8,
               title_fontsize=8, loc="best")
-    ax.set_xlabel("x_1")
-    ax.set_ylabel("x_2")
+    names_in = net.preprocessing.get("feature_names") or ["x_1", "x_2"]
+    scaled = " (standardised)" if net.preprocessing.get("mean") is not None else ""
+    ax.set_xlabel(f"{names_in[0]}{scaled}")
+    ax.set_ylabel(f"{names_in[1]}{scaled}")
     ax.set_title("Decision regions")
     return _save(fig, path)
 

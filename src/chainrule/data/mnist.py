@@ -102,6 +102,7 @@ def _find(data_dir: Path, base: str) -> Path | None:
 
 
 def _download(data_dir: Path, base: str, retries: int = 3, timeout: float = 30.0) -> Path:
+    made = [p for p in (data_dir, *data_dir.parents) if not p.exists()]   # deepest first
     data_dir.mkdir(parents=True, exist_ok=True)
     target = data_dir / (base + ".gz")
     last: Exception | None = None
@@ -119,6 +120,11 @@ def _download(data_dir: Path, base: str, retries: int = 3, timeout: float = 30.0
                         "Temporary failure in name resolution" in str(reason):
                     break  # offline: no name resolution, retrying will not help
                 time.sleep(min(2 ** attempt, 4) * 0.5)
+    for folder in made:         # a failed download leaves no empty folders behind
+        try:
+            folder.rmdir()
+        except OSError:
+            break
     raise DataError(
         f"MNIST file {base}.gz is not in {data_dir} and could not be downloaded ({last}). "
         f"Put the four MNIST .gz files there, or point --data-dir / CHAINRULE_DATA at a "

@@ -432,12 +432,14 @@ class Network:
         indices already and stay as they are."""
         if self.classes_ is None or y.ndim != 1 or not len(y) or y.dtype.kind not in "USO":
             return y
-        lookup = {str(c): i for i, c in enumerate(self.classes_)}
-        unknown = sorted({str(v) for v in y} - set(lookup))
-        if unknown:
-            raise ValueError(f"y has label(s) {', '.join(unknown[:5])} that are not among "
-                             f"the network's classes_ ({', '.join(list(lookup)[:10])})")
-        return np.array([lookup[str(v)] for v in y], dtype=np.int64)
+        names, ys = self.classes_.astype(str), y.astype(str)
+        order = np.argsort(names, kind="stable")
+        pos = np.minimum(np.searchsorted(names[order], ys), len(names) - 1)
+        known = names[order][pos] == ys
+        if not known.all():
+            raise ValueError(f"y has label(s) {', '.join(np.unique(ys[~known])[:5])} that are "
+                             f"not among the network's classes_ ({', '.join(names[:10])})")
+        return order[pos].astype(np.int64)
 
     def accuracy(self, X: Any, y: Any) -> float:
         """The fraction of rows whose predicted class equals y (labels, class names as in

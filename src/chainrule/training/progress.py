@@ -84,10 +84,18 @@ class RichProgress(Callback):
         self._stop()
 
 
+class _Bar(ProgressBar):
+    """The built-in bar without its early-stopping line (the CLI prints its own)."""
+
+    def on_train_end(self, state: TrainState) -> None:
+        pass
+
+
 def progress_callback(stream: IO[str] | None = None) -> Callback:
-    """RichProgress where rich is installed, else the built-in ProgressBar."""
+    """RichProgress where rich is installed, else the built-in ProgressBar; neither says
+    that early stopping ended the run, which the caller reports."""
     try:
         import rich  # noqa: F401
     except ImportError:
-        return ProgressBar(stream)
+        return _Bar(stream)
     return RichProgress(stream)
