@@ -61,6 +61,8 @@ class FastEngine(NumpyEngine):
         self._sums: tuple[Array, Array] | None = None
         self._adam_seen: tuple[Array, ...] | None = None
         self._pair: Any = None                     # (act, cost) of the last output layer
+        self._seen_bias: tuple[Any, ...] = (None, None, None)
+        self._seen_back: tuple[Any, ...] = (None, None)
         self._softmax_xent = False
 
     # ------------------------------------------------------------------ a run
@@ -87,7 +89,7 @@ class FastEngine(NumpyEngine):
                 limiter.restore_original_limits()
 
     def workspace(self, sizes: Sequence[int], m: int, dtype: Any) -> Any:
-        key = (tuple(sizes), m, np.dtype(dtype))
+        key = (sizes, m, dtype)           # a network passes its own tuple and dtype
         buf = self._buffers.get(key)
         if buf is None:
             if len(self._buffers) > 4:
@@ -103,6 +105,7 @@ class FastEngine(NumpyEngine):
     def release(self) -> None:
         self._buffers.clear()
         self._sums = None
+        self._seen_bias, self._seen_back = (None, None, None), (None, None)
 
     # ------------------------------------------------------------------ the network
     def matmul(self, a: Array, b: Array, out: Array, alpha: float = 1.0,
@@ -127,12 +130,19 @@ class FastEngine(NumpyEngine):
 
     def bias_activation(self, z: Array, b: Array, act: Any, out: Array) -> Array:
         k = self._k
-        if k is not None and _relu(act) and z.flags.c_contiguous and \
-                out.flags.c_contiguous and z.dtype == out.dtype == b.dtype:
+        seen = self._seen_bias          # the same buffers as last time: already checked
+        if k is not None and _relu(act) and (
+                (seen[0] is z and seen[1] is out and seen[2] is b) or
+                (z.flags.c_contiguous and out.flags.c_contiguous and
+                 z.dtype == out.dtype == b.dtype and self._remember_bias(z, out, b))):
             m, n = z.shape
             k.bias_relu(z, b, out, m, n, z.dtype == np.float64)   # z += b; a = relu(z)
             return out
         return super().bias_activation(z, b, act, out)
+
+    def _remember_bias(self, z: Array, out: Array, b: Array) -> bool:
+        self._seen_bias = (z, out, b)
+        return True
 
     def output_error(self, z: Array, b: Array, act: Any, cost: Any, Y: Array, a_out: Array,
                      delta_out: Array, db: Array | None = None
@@ -166,8 +176,10 @@ class FastEngine(NumpyEngine):
     def act_backward(self, act: Any, z: Array, a: Array, g: Array, db: Array | None = None
                      ) -> Array:
         k = self._k
-        if k is not None and _relu(act) and g.flags.c_contiguous and z.flags.c_contiguous \
-                and g.dtype == z.dtype:
+        seen = self._seen_back
+        if k is not None and _relu(act) and ((seen[0] is g and seen[1] is z) or (
+                g.flags.c_contiguous and z.flags.c_contiguous and g.dtype == z.dtype and
+                self._remember_back(g, z))):
             m, n = g.shape
             sums = _sums_into(db, n, g.dtype)
             # g *= (z > 0) and its column sums (BP3, handed to sum_rows) in one pass
@@ -175,6 +187,10 @@ class FastEngine(NumpyEngine):
             self._sums = (g, sums)
             return g
         return super().act_backward(act, z, a, g, db)
+
+    def _remember_back(self, g: Array, z: Array) -> bool:
+        self._seen_back = (g, z)
+        return True
 
     def sum_rows(self, delta: Array, out: Array) -> Array:
         done, self._sums = self._sums, None

@@ -262,10 +262,10 @@ class ExplodingGradientWarning(RuntimeWarning):
 
 
 class GradientWatch:
-    """The Trainer's own look at grad C every ``every`` steps (it does not stop a fused
-    step: a fused run has no gradient to watch). False when the gradient holds NaN or
-    infinities; an :class:`ExplodingGradientWarning` once its norm exceeds ``factor``
-    times its first value."""
+    """The Trainer's own look at grad C (it counts the steps in ``count`` and calls this
+    every ``every`` steps; a fused run has no gradient to watch). False when the gradient
+    holds NaN or infinities; an :class:`ExplodingGradientWarning` once its norm exceeds
+    ``factor`` times its first value."""
 
     def __init__(self, every: int = 16, factor: float = 1e3) -> None:
         self.every, self.factor = every, factor
@@ -273,9 +273,6 @@ class GradientWatch:
         self.first: float | None = None
 
     def __call__(self, grad: np.ndarray, state: TrainState) -> bool:
-        self.count += 1
-        if (self.count - 1) % self.every:
-            return True
         norm = math.sqrt(float(np.dot(grad, grad)))
         if not math.isfinite(norm):
             return False

@@ -89,7 +89,8 @@ class Trainer:
             return out
         C, hits = net.gradient(xb, yb)
         if math.isfinite(C):
-            if not self.watch(net.grad, self.state):
+            self.watch.count += 1           # a look at grad C every watch.every steps
+            if self.watch.count % self.watch.every == 1 and not self.watch(net.grad, self.state):
                 raise self._diverged("the gradient holds NaN or infinite values")
             for hook in self.hooks:
                 hook(net.grad, self.state)
