@@ -38,10 +38,6 @@ def _sums_into(db: Array | None, n: int, dtype: Any) -> Array:
     return np.empty(n, dtype)
 
 
-def _relu(act: Any) -> bool:
-    return act.builtin and act.name == "relu"
-
-
 class FastEngine(NumpyEngine):
     """The default engine where the kernels are built.
 
@@ -131,7 +127,7 @@ class FastEngine(NumpyEngine):
     def bias_activation(self, z: Array, b: Array, act: Any, out: Array) -> Array:
         k = self._k
         seen = self._seen_bias          # the same buffers as last time: already checked
-        if k is not None and _relu(act) and (
+        if k is not None and act.builtin and act.name == "relu" and (
                 (seen[0] is z and seen[1] is out and seen[2] is b) or
                 (z.flags.c_contiguous and out.flags.c_contiguous and
                  z.dtype == out.dtype == b.dtype and self._remember_bias(z, out, b))):
@@ -177,7 +173,8 @@ class FastEngine(NumpyEngine):
                      ) -> Array:
         k = self._k
         seen = self._seen_back
-        if k is not None and _relu(act) and ((seen[0] is g and seen[1] is z) or (
+        if k is not None and act.builtin and act.name == "relu" and (
+                (seen[0] is g and seen[1] is z) or (
                 g.flags.c_contiguous and z.flags.c_contiguous and g.dtype == z.dtype and
                 self._remember_back(g, z))):
             m, n = g.shape
