@@ -617,14 +617,9 @@ READERS = {
 READ_CASES = [(k, r) for k in INPUT_KINDS for r in READERS]
 
 
-@pytest.mark.parametrize("kind,reader", READ_CASES, ids=[f"{r}: {k}" for k, r in READ_CASES])
-def test_non_regular_inputs(kind, reader, capsys, tmp_path, good_model):
-    """The read rule: a regular file or a one-line refusal, never a hang or a read of
-    /dev/zero until memory runs out."""
-    argv = READERS[reader]("P", str(good_model), str(tmp_path))
-    name = "in" + next((a[1:] for a in argv if a.startswith("P.")), "")
-    p = _hostile_path(kind, tmp_path, name)
-    argv = [str(p) if a.startswith("P") else a for a in argv]
+def _refused_and_unchanged(argv, kind, p, tmp_path, capsys):
+    """Make the hostile ``kind`` at p, run argv: one line, and nothing in the folder
+    changed (kind, inode, device, bytes)."""
     sock = _make(kind, p, tmp_path)
     before = _snapshot(tmp_path)
     try:
@@ -635,6 +630,17 @@ def test_non_regular_inputs(kind, reader, capsys, tmp_path, good_model):
     _, err = capsys.readouterr()
     _one_line_error(code, err)
     assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("kind,reader", READ_CASES, ids=[f"{r}: {k}" for k, r in READ_CASES])
+def test_non_regular_inputs(kind, reader, capsys, tmp_path, good_model):
+    """The read rule: a regular file or a one-line refusal, never a hang or a read of
+    /dev/zero until memory runs out."""
+    argv = READERS[reader]("P", str(good_model), str(tmp_path))
+    name = "in" + next((a[1:] for a in argv if a.startswith("P.")), "")
+    p = _hostile_path(kind, tmp_path, name)
+    argv = [str(p) if a.startswith("P") else a for a in argv]
+    _refused_and_unchanged(argv, kind, p, tmp_path, capsys)
 
 
 def test_mnist_folder_with_a_fifo(capsys, tmp_path):
@@ -675,16 +681,7 @@ def test_hostile_outputs(kind, writer, capsys, tmp_path, good_model):
             if a.startswith("P") else a for a in argv]
     if writer == "plot --out":
         argv[-1] = str(p)
-    sock = _make(kind, p, tmp_path)
-    before = _snapshot(tmp_path)
-    try:
-        code = main(argv)
-    finally:
-        if sock:
-            sock.close()
-    _, err = capsys.readouterr()
-    _one_line_error(code, err)
-    assert _snapshot(tmp_path) == before
+    _refused_and_unchanged(argv, kind, p, tmp_path, capsys)
 
 
 SAME_PATH = {
