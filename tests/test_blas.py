@@ -36,6 +36,29 @@ def test_axpy_and_scal_agree_with_numpy(dtype):
 
 
 @pytest.mark.parametrize("dtype", [onp.float32, onp.float64])
+def test_the_engines_bound_axpy_follows_the_vectors_it_is_handed(dtype):
+    # the engine keeps the BLAS call bound to the last two vectors; a new pair must not
+    # be written through the old addresses, and the old pair must stay untouched
+    from chainrule.engine.fast import AXPY_BLAS_MIN, FastEngine
+    eng, r = FastEngine(), onp.random.default_rng(1)
+    n = AXPY_BLAS_MIN + 3
+    x, y = r.normal(size=n).astype(dtype), r.normal(size=n).astype(dtype)
+    want = y.copy()
+    for alpha in (-0.5, 0.25, 2.0):              # the same pair again: the bound call
+        eng.axpy(alpha, x, y)
+        want += dtype(alpha) * x
+    onp.testing.assert_allclose(y, want, rtol=1e-6)
+    x2, y2 = r.normal(size=n).astype(dtype), r.normal(size=n).astype(dtype)
+    kept, want2 = y.copy(), y2 + dtype(-1.5) * x2
+    eng.axpy(-1.5, x2, y2)
+    onp.testing.assert_allclose(y2, want2, rtol=1e-6)
+    assert onp.array_equal(y, kept)
+    short_x, short_y = onp.ones(5, dtype), onp.zeros(5, dtype)   # below the BLAS length
+    eng.axpy(3.0, short_x, short_y)
+    assert short_y.tolist() == [3.0] * 5
+
+
+@pytest.mark.parametrize("dtype", [onp.float32, onp.float64])
 def test_axpby_agrees_with_numpy(dtype):
     r = onp.random.default_rng(1)
     x, y = r.normal(size=777).astype(dtype), r.normal(size=777).astype(dtype)

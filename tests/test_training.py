@@ -339,3 +339,31 @@ def test_nan_gradient_with_finite_loss_stops(digits):
         with pytest.raises(TrainingDiverged, match="gradient holds NaN"):
             net.fit(X, Y, epochs=1, batch_size=32, verbose=0)
     assert onp.all(net.theta == 0)
+
+
+def test_every_callback_that_listens_to_batches_is_called_once_a_batch():
+    from chainrule.training.callbacks import listening
+
+    class Counts(Callback):
+        needs_gradient = False
+
+        def __init__(self):
+            self.n = 0
+
+        def on_batch_end(self, state):
+            self.n += 1
+
+    class Duck:                      # a callback by its methods alone
+        def __init__(self):
+            self.n = 0
+
+        def on_batch_end(self, state):
+            self.n += 1
+
+    quiet, counts, duck = Callback(), Counts(), Duck()
+    X = onp.random.default_rng(0).normal(size=(50, 3))
+    y = (X[:, 0] > 0).astype(int)
+    net = Network.from_sizes([3, 4, 2], seed=0)
+    net.fit(X, y, epochs=2, batch_size=20, callbacks=[quiet, counts, duck], verbose=0)
+    assert counts.n == duck.n == 2 * 3                    # 3 batches of 50 a epoch
+    assert listening([quiet, counts], "on_batch_end") == [counts]

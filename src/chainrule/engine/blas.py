@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["axpy", "axpby", "scal", "gemm_tn", "usable", "available"]
+__all__ = ["axpy", "axpy_bound", "axpby", "scal", "gemm_tn", "usable", "available"]
 
 _FUNCS: dict[str, Any] | None = None
 
@@ -193,6 +193,28 @@ def axpy(alpha: float, x: np.ndarray, y: np.ndarray) -> bool:
     else:
         return False
     return True
+
+
+def axpy_bound(x: np.ndarray, y: np.ndarray) -> Any:
+    """``y += alpha * x`` bound to these two vectors: a function of alpha alone, or None
+    where :func:`axpy` would not run. It calls BLAS with the addresses read once, for a
+    caller that updates the same vectors at every step (Theta and its gradient); the
+    caller keeps x and y alive and checks that it is handed the same two again.
+
+    >>> import numpy as np
+    >>> x, y = np.arange(3.0), np.ones(3)
+    >>> f = axpy_bound(x, y)
+    >>> _ = f(2.0) if f else np.add(y, 2.0 * x, out=y)
+    >>> y.tolist()
+    [1.0, 3.0, 5.0]
+    """
+    funcs = _funcs()
+    f = funcs.get(_PREFIX.get(y.dtype, "?") + "axpy")
+    if f is None or x.dtype != y.dtype or x.shape != y.shape or \
+            not (_vector(x) and _vector(y)):
+        return None
+    n, px, py = y.size, x.ctypes.data, y.ctypes.data
+    return lambda alpha: f(n, alpha, px, 1, py, 1)
 
 
 def axpby(alpha: float, x: np.ndarray, beta: float, y: np.ndarray) -> bool:

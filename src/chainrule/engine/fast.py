@@ -56,6 +56,7 @@ class FastEngine(NumpyEngine):
         # the column sums of the last delta a fused kernel produced (BP3 done in its pass)
         self._sums: tuple[Array, Array] | None = None
         self._adam_seen: tuple[Array, ...] | None = None
+        self._axpy_seen: tuple[Any, ...] = (None, None, None)
         self._pair: Any = None                     # (act, cost) of the last output layer
         self._seen_bias: tuple[Any, ...] = (None, None, None)
         self._seen_back: tuple[Any, ...] = (None, None)
@@ -102,6 +103,7 @@ class FastEngine(NumpyEngine):
         self._buffers.clear()
         self._sums = None
         self._seen_bias, self._seen_back = (None, None, None), (None, None)
+        self._axpy_seen, self._adam_seen = (None, None, None), None
 
     # ------------------------------------------------------------------ the network
     def matmul(self, a: Array, b: Array, out: Array, alpha: float = 1.0,
@@ -200,9 +202,20 @@ class FastEngine(NumpyEngine):
     # ------------------------------------------------------------------ optimiser steps
     def axpy(self, alpha: float, x: Array, y: Array) -> None:
         # one BLAS call instead of two NumPy passes, for vectors (Theta) long enough to
-        # pay for a ctypes call; a bias vector stays NumPy
-        if x.size < AXPY_BLAS_MIN or not blas.axpy(alpha, x, y):
-            super().axpy(alpha, x, y)
+        # pay for a ctypes call; a bias vector stays NumPy. The call bound to the last
+        # two vectors is kept: a run updates the same Theta from the same gradient at
+        # every step, and reading their addresses again costs 3 us (benchmarks/NOTES.md)
+        seen = self._axpy_seen
+        if seen[0] is x and seen[1] is y:
+            seen[2](alpha)
+            return
+        if x.size >= AXPY_BLAS_MIN:
+            call = blas.axpy_bound(x, y)
+            if call is not None:
+                self._axpy_seen = (x, y, call)
+                call(alpha)
+                return
+        super().axpy(alpha, x, y)
 
     def scal(self, alpha: float, x: Array) -> None:
         if not blas.scal(alpha, x):

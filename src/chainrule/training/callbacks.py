@@ -74,6 +74,12 @@ def batch_blind(c: Callback) -> bool:
     return not c.needs_gradient
 
 
+def listening(callbacks: Sequence[Callback], hook: str) -> list[Callback]:
+    """The callbacks that define ``hook`` (the others' is the base class's no-op)."""
+    base = getattr(Callback, hook)
+    return [c for c in callbacks if getattr(getattr(c, hook), "__func__", None) is not base]
+
+
 class _FunctionCallback(Callback):
     needs_gradient = False
 

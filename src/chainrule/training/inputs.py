@@ -27,6 +27,8 @@ def training_arrays(net: Any, X: Any, y: Any, validation_data: tuple[Any, Any] |
     Y, B = net.targets(y, m, labels=True), min(batch_size or m, m)
     Xv = Yv = None
     if validation_data is not None:
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise ValueError("validation_data must be a pair (X_val, y_val)")
         Xv = net.check_X(validation_data[0])
         Yv = net.targets(validation_data[1], Xv.shape[0], labels=True)
     return X, Y, Xv, Yv, B

@@ -111,6 +111,7 @@ class Trainer:
         order = epoch_order(m, B, self.rng if self.shuffle else None, self.drop_last)
         loss_sum, correct, (order, Bl) = 0.0, 0, self.dp.shard(order, B) if self.dp else (
             None if B == m else order, B)
+        ends = cb.listening(self.callbacks, "on_batch_end")   # the others' is a no-op
         for b, (xb, yb, _) in enumerate(eng.batches(X, Y, order, Bl)):
             s.batch = b
             C, hits = self.step(xb, yb)
@@ -120,7 +121,7 @@ class Trainer:
             correct += hits or 0
             s.seen += xb.shape[0]
             s.batch_loss = C
-            for c in self.callbacks:
+            for c in ends:
                 c.on_batch_end(s)
         if self.dp:
             loss_sum, correct = self.dp.sum_epoch(loss_sum, correct, s)
@@ -230,9 +231,6 @@ def fit(net: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int | None = 
     if validation_data is None and validation_split:
         X, y, *validation_data = split_validation(net.check_X(X), y, validation_split,
                                                   trainer.rng)
-    if validation_data is not None and not (isinstance(validation_data, (tuple, list))
-                                            and len(validation_data) == 2):
-        raise ValueError("validation_data must be a pair (X_val, y_val)")
     if early_stopping:  # first: a checkpoint after it saves its view of the epoch
         trainer.callbacks.insert(0, EarlyStopping(
             "val_loss" if validation_data is not None else "loss",
