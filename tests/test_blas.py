@@ -47,11 +47,11 @@ def test_the_engines_bound_axpy_follows_the_vectors_it_is_handed(dtype):
     for alpha in (-0.5, 0.25, 2.0):              # the same pair again: the bound call
         eng.axpy(alpha, x, y)
         want += dtype(alpha) * x
-    onp.testing.assert_allclose(y, want, rtol=1e-6)
+    onp.testing.assert_allclose(y, want, rtol=1e-6, atol=1e-5)
     x2, y2 = r.normal(size=n).astype(dtype), r.normal(size=n).astype(dtype)
     kept, want2 = y.copy(), y2 + dtype(-1.5) * x2
     eng.axpy(-1.5, x2, y2)
-    onp.testing.assert_allclose(y2, want2, rtol=1e-6)
+    onp.testing.assert_allclose(y2, want2, rtol=1e-6, atol=1e-6)
     assert onp.array_equal(y, kept)
     short_x, short_y = onp.ones(5, dtype), onp.zeros(5, dtype)   # below the BLAS length
     eng.axpy(3.0, short_x, short_y)
