@@ -154,6 +154,39 @@ def test_fused_hits_count_as_argmax_does():
     assert hits >= 3
 
 
+def test_remembered_checks_follow_the_buffers_and_layers_handed_in():
+    # the engine checks a buffer set once and remembers it; other buffers, another
+    # activation or cost, or targets of another layout must be checked again
+    from chainrule.engine.fast import FastEngine
+    from chainrule.engine.reference import NumpyEngine
+    from chainrule.nn import get_activation, get_cost
+
+    r = onp.random.default_rng(8)
+    fast, ref = FastEngine(), NumpyEngine()
+    soft, sig = get_activation("softmax"), get_activation("sigmoid")
+    xent, mse = get_cost("cross_entropy"), get_cost("mse")
+    z0, b = r.normal(size=(6, 4)), r.normal(size=4)
+    labels = r.integers(0, 4, 6).astype(onp.int64)
+    wide = onp.empty((6, 8))
+    cases = [(soft, xent, labels, onp.empty((6, 4))), (soft, xent, labels, onp.empty((6, 4))),
+             (sig, xent, onp.eye(4)[labels], onp.empty((6, 4))), (soft, mse, onp.eye(4)[labels],
+             onp.empty((6, 4))), (soft, xent, labels.astype(onp.int32), onp.empty((6, 4))),
+             (soft, xent, labels, wide[:, ::2])]                # a strided a^L
+    a_kept, d_kept, db_kept = onp.empty((6, 4)), onp.empty((6, 4)), onp.empty(4)
+    for act, cost, Y, a_out in cases:
+        for buffers in ((a_kept, d_kept, db_kept), (a_out, onp.empty((6, 4)), onp.empty(4))):
+            got = [onp.asarray(v) for v in fast.output_error(z0.copy(), b, act, cost, Y,
+                                                              buffers[0], *buffers[1:])[:3]]
+            want = [onp.asarray(v) for v in ref.output_error(z0.copy(), b, act, cost, Y,
+                                                              onp.empty((6, 4)),
+                                                              onp.empty((6, 4)))[:3]]
+            for g, w in zip(got, want):
+                onp.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
+            # BP3 of the output layer: the column sums of delta
+            onp.testing.assert_allclose(fast.sum_rows(got[2], onp.empty(4)),
+                                        want[2].sum(0), rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("dtype", [onp.float32, onp.float64])
 def test_labels_stand_for_their_one_hot_rows(dtype, monkeypatch):
     # fit hands the fused output layer int64 labels instead of one-hot rows: the same

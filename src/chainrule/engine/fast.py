@@ -57,10 +57,10 @@ class FastEngine(NumpyEngine):
         self._sums: tuple[Array, Array] | None = None
         self._adam_seen: tuple[Array, ...] | None = None
         self._axpy_seen: tuple[Any, ...] = (None, None, None)
-        self._pair: Any = None                     # (act, cost) of the last output layer
+        # the last buffers each kernel path was checked for (see output_error)
+        self._seen_out: tuple[Any, ...] = (None,) * 9
         self._seen_bias: tuple[Any, ...] = (None, None, None)
-        self._seen_back: tuple[Any, ...] = (None, None)
-        self._softmax_xent = False
+        self._seen_back: tuple[Any, ...] = (None,) * 5
 
     # ------------------------------------------------------------------ a run
     @property
@@ -102,7 +102,8 @@ class FastEngine(NumpyEngine):
     def release(self) -> None:
         self._buffers.clear()
         self._sums = None
-        self._seen_bias, self._seen_back = (None, None, None), (None, None)
+        self._seen_bias, self._seen_back = (None, None, None), (None,) * 5
+        self._seen_out = (None,) * 9
         self._axpy_seen, self._adam_seen = (None, None, None), None
 
     # ------------------------------------------------------------------ the network
@@ -145,51 +146,54 @@ class FastEngine(NumpyEngine):
     def output_error(self, z: Array, b: Array, act: Any, cost: Any, Y: Array, a_out: Array,
                      delta_out: Array, db: Array | None = None
                      ) -> tuple[float, Array, Array, int | None]:
-        k = self._k
-        m, n = z.shape
-        labels = Y.ndim == 1
-        pair = self._pair
-        if pair is None or pair[0] is not act or pair[1] is not cost:
-            self._pair = (act, cost)
-            self._softmax_xent = act.builtin and cost.builtin and act.name == "softmax" \
-                and cost.name == "cross_entropy"
-        if k is not None and m and self._softmax_xent and \
-                z.dtype in (np.float32, np.float64) and \
-                z.dtype == a_out.dtype == delta_out.dtype == b.dtype and \
-                (Y.dtype == np.int64 if labels else Y.dtype == z.dtype) and \
-                z.flags.c_contiguous and Y.flags.c_contiguous and a_out.flags.c_contiguous \
-                and delta_out.flags.c_contiguous:
+        seen = self._seen_out           # the same layer and buffers as last time: checked
+        if not (seen[0] is z and seen[1] is a_out and seen[2] is delta_out and seen[3] is b
+                and seen[4] is db and seen[5] is act and seen[6] is cost):
+            seen = self._check_out(z, b, act, cost, a_out, delta_out, db)
+        sums = seen[7]
+        if sums is not None and (Y.dtype == np.int64 if Y.ndim == 1 else
+                                 Y.dtype == z.dtype) and Y.flags.c_contiguous:
             # three calls (the kernels around NumPy's own exp) instead of eleven: z += b,
             # a = softmax(z), C, delta = (a - y)/m, its column sums and the hits
-            f64 = z.dtype == np.float64
+            k, (m, n), f64 = self._k, z.shape, seen[8]
             mx = np.empty(m, z.dtype)
             k.softmax_pre(z, b, a_out, mx, m, n, f64)
             np.exp(a_out, out=a_out)
-            sums = _sums_into(db, n, z.dtype)
-            value, hits = k.softmax_post(z, Y, a_out, delta_out, mx, sums, m, n, f64, labels)
+            value, hits = k.softmax_post(z, Y, a_out, delta_out, mx, sums, m, n, f64,
+                                         Y.ndim == 1)
             self._sums = (delta_out, sums)
             return value, a_out, delta_out, hits
         return super().output_error(z, b, act, cost, Y, a_out, delta_out, db)
 
+    def _check_out(self, z: Array, b: Array, act: Any, cost: Any, a_out: Array,
+                   delta_out: Array, db: Array | None) -> tuple[Any, ...]:
+        """Whether the fused softmax kernels apply to these buffers (all but the targets,
+        which change every batch), remembered with where they write BP3's sums."""
+        ok = self._k is not None and z.shape[0] and act.builtin and cost.builtin and \
+            act.name == "softmax" and cost.name == "cross_entropy" and \
+            z.dtype in (np.float32, np.float64) and \
+            z.dtype == a_out.dtype == delta_out.dtype == b.dtype and \
+            z.flags.c_contiguous and a_out.flags.c_contiguous and delta_out.flags.c_contiguous
+        sums = _sums_into(db, z.shape[1], z.dtype) if ok else None
+        self._seen_out = (z, a_out, delta_out, b, db, act, cost, sums, z.dtype == np.float64)
+        return self._seen_out
+
     def act_backward(self, act: Any, z: Array, a: Array, g: Array, db: Array | None = None
                      ) -> Array:
-        k = self._k
-        seen = self._seen_back
-        if k is not None and act.builtin and act.name == "relu" and (
-                (seen[0] is g and seen[1] is z) or (
-                g.flags.c_contiguous and z.flags.c_contiguous and g.dtype == z.dtype and
-                self._remember_back(g, z))):
+        seen = self._seen_back          # the same buffers as last time: already checked
+        if not (seen[0] is g and seen[1] is z and seen[2] is db and seen[3] is act):
+            ok = self._k is not None and act.builtin and act.name == "relu" and \
+                g.flags.c_contiguous and z.flags.c_contiguous and g.dtype == z.dtype
+            seen = self._seen_back = (g, z, db, act, _sums_into(db, g.shape[1], g.dtype)
+                                      if ok else None)
+        sums = seen[4]
+        if sums is not None:
             m, n = g.shape
-            sums = _sums_into(db, n, g.dtype)
             # g *= (z > 0) and its column sums (BP3, handed to sum_rows) in one pass
-            k.relu_back_bias(g, z, sums, m, n, g.dtype == np.float64)
+            self._k.relu_back_bias(g, z, sums, m, n, g.dtype == np.float64)
             self._sums = (g, sums)
             return g
         return super().act_backward(act, z, a, g, db)
-
-    def _remember_back(self, g: Array, z: Array) -> bool:
-        self._seen_back = (g, z)
-        return True
 
     def sum_rows(self, delta: Array, out: Array) -> Array:
         done, self._sums = self._sums, None
