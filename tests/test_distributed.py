@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -97,6 +98,46 @@ def test_launcher_environment():
     assert launched_size({"PMI_SIZE": "3"}) == 3
     assert launched_size({"OMPI_COMM_WORLD_SIZE": "2"}) == 2
     assert ranks_per_node(4, {"MPI_LOCALNRANKS": "2"}) == 2
+    assert ranks_per_node(8, {"SLURM_STEP_TASKS_PER_NODE": "2(x4)"}) == 2   # srun
+    assert ranks_per_node(3, {"SLURM_STEP_TASKS_PER_NODE": "2,1"}) == 3     # uneven: all
+
+
+SUPERVISED = """
+import os, signal, sys, time
+from chainrule.distributed.supervisor import TRAINING, set_phase, supervise
+supervise(2)
+print("child", os.getpid(), os.getppid(), "numpy" in sys.modules, flush=True)
+set_phase(TRAINING, 1, 2)
+how = sys.argv[1]
+if how == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)
+if how == "wait":
+    time.sleep(30)
+sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("how", ["kill", "exit", "term"])
+def test_the_supervisor_reports_a_killed_child_and_passes_the_rest_through(tmp_path, how):
+    """No MPI needed: the process forks, the child is the rank; the parent prints the one
+    line only for a child killed by a signal it did not itself receive."""
+    (tmp_path / "s.py").write_text(SUPERVISED)
+    job = subprocess.Popen([sys.executable, "s.py", "wait" if how == "term" else how],
+                           cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    child = job.stdout.readline().split()
+    assert int(child[2]) == job.pid and child[3] == "False"   # NumPy not loaded yet
+    if how == "term":
+        job.send_signal(signal.SIGTERM)            # the launcher stopping the job
+    out, err = job.communicate(timeout=60)
+    assert job.returncode == {"kill": 137, "exit": 3, "term": 143}[how], err
+    if how == "kill":
+        assert err.startswith("chainrule: error: rank 1 of 2 was killed by signal 9 "
+                              "(SIGKILL) during training;") and err.count("\n") == 1
+    else:
+        assert err == ""
+    assert not Path(f"/proc/{child[1]}").exists() or \
+        Path(f"/proc/{child[1]}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
 
 
 @pytest.mark.parametrize("m,B,N", [(10, 4, 2), (11, 4, 3), (12, 4, 3), (103, 10, 3),
@@ -256,7 +297,7 @@ from chainrule.cli import main
 rank = int(os.environ["PMI_RANK"])
 mode = sys.argv[1]
 args = ["train", "--epochs", "1000", "--quiet", "--out", "model.safetensors"]
-if mode == "kill" and rank == 1:
+if mode == "kill" and rank == 1:   # kills the launched process, which watches the rank
     threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGKILL)).start()
 if mode == "raise" and rank == 1:
     args += ["--dataset", "bad.npy"]      # this rank's copy of the input is damaged
@@ -285,8 +326,101 @@ def test_a_failed_rank_ends_the_job_fast_and_writes_no_model(tmp_path, mode):
         assert len(ours) == 1 and "no model was written" in ours[0]
     elif mode == "raise0":
         assert r.returncode == 1 and ours == ["chainrule: error: disk on fire"]
-    else:
+    else:   # the process the launcher started (the supervisor) killed: hydra reports it
         assert r.returncode == 9 and "Killed" in r.stdout + r.stderr
+
+
+def _descendants(root: int) -> dict[int, tuple[int, bytes]]:
+    """pid -> (parent pid, environment) of every process below ``root`` (from /proc)."""
+    table = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text()
+                env = Path(f"/proc/{d}/environ").read_bytes()
+            except OSError:
+                continue
+            table[int(d)] = (int(stat.rsplit(")", 1)[1].split()[1]), env)
+    below, front = {}, {root}
+    while front:
+        front = {p for p, (pp, _) in table.items() if pp in front}
+        below.update({p: table[p] for p in front})
+    return below
+
+
+def _running(pids: set[int], within: float) -> list[str]:
+    """Those of ``pids`` still running (not gone, not a zombie) after up to ``within`` s
+    (a process killed with SIGKILL takes a moment to go), each as "pid state cmdline"."""
+    end = time.monotonic() + within
+    while True:
+        left = []
+        for p in pids:
+            try:
+                state = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                cmd = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if state not in "ZX":
+                left.append(f"{p} {state} {cmd.decode(errors='replace')}")
+        if not left or time.monotonic() > end:
+            return left
+        time.sleep(0.05)
+
+
+def _rank_process(root: int, rank: int) -> int:
+    """The process that is MPI rank ``rank`` of the job under mpiexec ``root``: the one
+    with PMI_RANK=rank whose parent (the process the launcher started, which watches it)
+    has it too."""
+    key = f"\0PMI_RANK={rank}\0".encode()
+    procs = _descendants(root)
+    mine = {p for p, (_, env) in procs.items() if key in b"\0" + env}
+    ranks = [p for p in mine if procs[p][0] in mine]
+    assert len(ranks) == 1, (rank, procs.keys(), mine)
+    return ranks[0]
+
+
+@needs_mpi
+@pytest.mark.parametrize("rank,old_model", [(1, True), (0, False)])
+def test_a_killed_rank_ends_the_job_with_one_line_and_no_model(tmp_path, rank, old_model):
+    """The plain command, ``mpiexec -n 2 chainrule train ...``; once the first epoch's
+    checkpoint exists, one rank's process gets SIGKILL (what the OOM killer sends)."""
+    exe = [str(BIN / "chainrule")] if (BIN / "chainrule").exists() else \
+        [sys.executable, "-m", "chainrule"]
+    model = tmp_path / "model.safetensors"
+    if old_model:
+        model.write_bytes(b"the old model")
+    cmd = [_mpiexec() or "mpiexec", "-n", "2", *exe, "train", "--epochs", "100000",
+           "--quiet", "--checkpoint", "ck.safetensors", "--out", model.name]
+    t0 = time.monotonic()
+    job = subprocess.Popen(cmd, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        while not (tmp_path / "ck.safetensors").exists():
+            assert job.poll() is None and time.monotonic() - t0 < 60, job.communicate()
+            time.sleep(0.02)
+        victim = _rank_process(job.pid, rank)
+        started = set(_descendants(job.pid))
+        killed = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        out, err = job.communicate(timeout=30)
+        took = time.monotonic() - killed
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.communicate()
+    assert job.returncode != 0 and took < 10, (job.returncode, took, err)
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"chainrule: error: rank {rank} of 2 was killed by signal 9 "
+                           f"(SIGKILL) during training; the job was stopped and no model "
+                           f"was written. Check"), err
+    assert [ln for ln in err.splitlines() if ln.startswith("chainrule:")] == [last]
+    if old_model:
+        assert model.read_bytes() == b"the old model"
+    else:
+        assert not model.exists()
+    assert not _running(started, within=5.0)   # no rank, no supervisor left running
+    print(f"killed rank {rank}: exit status {job.returncode}, ended {took:.2f} s after the "
+          f"kill, {time.monotonic() - t0:.2f} s in all; stderr's last line: {last}")
 
 
 STOP = """

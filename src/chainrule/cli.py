@@ -385,7 +385,12 @@ def _check_network_memory(sizes: list[int], args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train; under mpiexec or srun with several ranks, all of them train one model
-    (chainrule.distributed) and the job fails whole."""
+    (chainrule.distributed) and the job fails whole: the process the launcher started
+    forks the rank and watches it, so a rank killed outright (SIGKILL) still ends the job
+    with one line (distributed.supervisor)."""
+    from .distributed.supervisor import launched_size, supervise
+
+    supervise(launched_size())           # before NumPy and mpi4py load
     from .distributed import guard, world
 
     comm = world()
@@ -515,6 +520,10 @@ def _train(args: argparse.Namespace, comm: Any = None) -> int:
                 early_stopping=args.early_stopping, seed=args.seed, verbose=False,
                 initial_epoch=initial_epoch, history=history,
                 callback_states=resumed[1]["callbacks"] if resumed else None, comm=comm)
+    if comm is not None:  # past the last collective: rank 0 may now write the model
+        from .distributed.supervisor import FINISHED, set_phase
+
+        set_phase(FINISHED)
     if not rank0:
         return 0
     if y_scaler is not None:

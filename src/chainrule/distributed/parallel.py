@@ -14,8 +14,9 @@ reduced the same way. Only the order of the floating-point sums differs from one
 
 A job fails whole: a rank that raises sends its one-line error to rank 0, which prints
 it and aborts every rank (``guard``); rank 0 never blocks on a collective without
-watching for that message. A rank killed outright is seen by the launcher, which ends
-the others (MPICH's hydra: at once, exit status 9).
+watching for that message. A rank killed outright cannot say anything; under
+``chainrule train`` the process the launcher started for it (``supervisor``) sees it die,
+prints the one line and exits, and the launcher ends the others (MPICH's hydra: at once).
 """
 
 from __future__ import annotations
@@ -28,44 +29,34 @@ from typing import Any
 
 import numpy as np
 
+from .supervisor import FINISHED, TRAINING, launched_size, set_phase
+
 __all__ = ["DataParallel", "AllreduceMean", "guard", "world", "launched_size",
            "ranks_per_node"]
 
-# what MPI launchers put in each rank's environment: MPICH's hydra and Slurm's PMI
-# (PMI_SIZE), Open MPI, MVAPICH, srun's own step size
-_LAUNCH_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE",
-                "SLURM_STEP_NUM_TASKS")
 _ERROR_TAG = 17017
 _ERROR_BYTES = 4096
-
-
-def launched_size(environ: Any = None) -> int:
-    """How many processes an MPI launcher (mpiexec, srun) started with this one; 1 when
-    none did. Reads the environment only: mpi4py is not imported.
-
-    >>> launched_size({}), launched_size({"PMI_SIZE": "4"})
-    (1, 4)
-    """
-    env = os.environ if environ is None else environ
-    for k in _LAUNCH_VARS:
-        v = str(env.get(k, ""))
-        if v.isdigit() and int(v) > 0:
-            return int(v)
-    return 1
 
 
 def ranks_per_node(size: int, environ: Any = None) -> int:
     """How many ranks share this node, from the launcher's environment (no collective, so
     no rank can block on one that failed); ``size`` where the launcher does not say.
+    Hydra says MPI_LOCALNRANKS; Open MPI its LOCAL_SIZE; srun (which sets none of those)
+    SLURM_STEP_TASKS_PER_NODE, read where every node has the same count.
 
     >>> ranks_per_node(8, {"MPI_LOCALNRANKS": "2"}), ranks_per_node(8, {})
     (2, 8)
+    >>> [ranks_per_node(8, {"SLURM_STEP_TASKS_PER_NODE": v}) for v in ("1(x8)", "3,2")]
+    [1, 8]
     """
     env = os.environ if environ is None else environ
     for k in ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCAL_NRANKS"):
         v = str(env.get(k, ""))
         if v.isdigit() and int(v) > 0:
             return int(v)
+    v = str(env.get("SLURM_STEP_TASKS_PER_NODE", "")).split("(x")[0]
+    if v.isdigit() and int(v) > 0 and "," not in str(env["SLURM_STEP_TASKS_PER_NODE"]):
+        return int(v)
     return size
 
 
@@ -91,6 +82,8 @@ def _split(n: int, size: int, rank: int) -> tuple[int, int]:
 
 
 def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
@@ -172,7 +165,10 @@ class DataParallel:
         """On rank 0: if another rank reported an error, print it in one line and end
         the job."""
         st = self.MPI.Status()
-        if self._err is not None and not _ENDING and self._err.Test(st):
+        # a request already completed tests true with an empty status (source < 0): its
+        # message was taken, by a check that a KeyboardInterrupt then cut short
+        if self._err is not None and not _ENDING and self._err.Test(st) \
+                and st.Get_source() >= 0:
             _ending()
             msg = bytes(self._errbuf[:st.Get_count(self.MPI.BYTE)]).decode(errors="replace")
             print(f"chainrule: error: rank {st.Get_source()} of {self.size}: {msg}; the job "
@@ -291,7 +287,9 @@ def guard(comm: Any) -> Iterator[DataParallel | None]:
         yield None
         return
     dp = DataParallel(comm)
+    set_phase(TRAINING, dp.rank, dp.size)    # for a watching supervisor
     try:
         yield dp
+        set_phase(FINISHED)
     except (Exception, KeyboardInterrupt) as exc:
         dp.fail(exc)
