@@ -18,6 +18,7 @@ import numpy as _np
 
 from . import core
 from . import rules as R
+from .batching import all_value
 from .core import TracerError, getval, is_tracer
 
 _shape = R._shape
@@ -285,7 +286,7 @@ def std(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: floa
     v = var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean,
             correction=correction)
     vv = getval(v)
-    if _np.all(vv > 0):
+    if all_value(vv > 0):
         return R.sqrt(v)
     pos = _np.asarray(vv > 0)
     return R.where(pos, R.sqrt(R.where(pos, v, 1.0)), 0.0)
@@ -295,7 +296,8 @@ def std(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: floa
 def where(cond: Any, x: Any = None, y: Any = None) -> Any:
     if x is None and y is None:
         return _np.where(getval(cond))
-    return R.where(_np.asarray(getval(cond), dtype=builtins.bool), x, y)
+    c = getval(cond)     # a batch tracer (vmap) stays one: its rule batches the choice
+    return R.where(c if is_tracer(c) else _np.asarray(c, dtype=builtins.bool), x, y)
 
 
 @implements(_np.clip)
@@ -1509,6 +1511,7 @@ def _values_only(fn: Any) -> Any:
                   **{k: _value_tree(v) for k, v in kwargs.items()})
 
     run.__name__ = getattr(fn, "__name__", "values_only")
+    run.values_only = True  # type: ignore[attr-defined]  # (vmap runs a ufunc on the batch)
     return run
 
 

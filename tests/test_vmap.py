@@ -1,0 +1,425 @@
+"""vmap: every primitive of the table batched, against a Python loop and a stack; vmap
+composed with the transforms (per-example gradients, nested vmap, vmap of jacrev and
+hessian, grad of vmap); and the errors."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as onp
+import pytest
+
+import chainrule as cr
+import chainrule.numpy as np
+from chainrule.calculus import PRIMITIVES, grad, hessian, jacfwd, jacrev, jvp, vjp, vmap
+from chainrule.calculus import rules as R
+
+NB = 5          # the batch size: unlike every size of one example below
+TOL = dict(rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def rng(seed):
+    return onp.random.default_rng(seed)
+
+
+def _spd(r, n=3):
+    a = r.normal(size=(n, n))
+    return a @ a.T + n * onp.eye(n)
+
+
+# One example's arguments for each primitive, as ``case(r) -> (args, kwargs, arrays)``
+# (``arrays``: the positions of the arguments that can be batched). Element-wise ufuncs
+# are built from the ufunc's arity; every other primitive needs an entry here, and a
+# primitive with neither fails test_every_primitive_has_a_case.
+DOMAIN = {"arccosh": (1.2, 3.0), "log": (0.2, 3.0), "log2": (0.2, 3.0), "log10": (0.2, 3.0),
+          "sqrt": (0.2, 3.0), "arcsin": (-0.9, 0.9), "arccos": (-0.9, 0.9),
+          "arctanh": (-0.9, 0.9), "reciprocal": (0.3, 2.0), "divide": (0.3, 2.0),
+          "power": (0.3, 2.0), "mod": (1.0, 3.0), "fmod": (1.0, 3.0), "log1p": (0.0, 2.0)}
+
+
+def _u(r, shape, name=""):
+    lo, hi = DOMAIN.get(name, (-2.0, 2.0))
+    return r.uniform(lo, hi, size=shape)
+
+
+def _unary_case(name):
+    return lambda r: ((_u(r, (3, 4), name),), {}, (0,))
+
+
+def _binary_cases(name):
+    # rank differences both ways, and equal ranks: broadcasting of one example is kept
+    return [lambda r: ((_u(r, (3, 4), name), _u(r, (4,), name)), {}, (0, 1)),
+            lambda r: ((_u(r, (4,), name), _u(r, (3, 4), name)), {}, (0, 1)),
+            lambda r: ((_u(r, (3, 1), name), _u(r, (1, 4), name)), {}, (0, 1))]
+
+
+def _idx(idx, shape=(3, 4, 2)):
+    return R._normalize_index(idx, len(shape))
+
+
+INDICES = [(1,), (slice(None, None, -1),), (Ellipsis, 0), (onp.array([0, 2, 2, 1]),),
+           (slice(1, None), onp.array([1, 0])), (onp.array([[0, 1], [2, 2]]),),
+           (onp.array([True, False, True]),),
+           (onp.array([0, 2]), slice(None), onp.array([1, 1])),
+           (0, slice(None), onp.array([1, 0, 1])), (slice(0, 2), 1, slice(None, None, 2)),
+           (onp.array([0, 2]), onp.array([[1], [3]]))]
+
+MATMUL = [((3, 4), (4,)), ((4,), (4, 2)), ((3, 4), (4, 2)), ((4,), (4,)), ((2, 3, 4), (4, 2)),
+          ((3, 4), (2, 4, 5)), ((4,), (2, 4, 3)), ((2, 3, 4), (4,)), ((2, 3, 4), (2, 4, 2))]
+EINSUM = [("ij,jk->ik", (3, 4), (4, 2)), ("i,i->", (4,), (4,)), ("ij->j", (3, 4)),
+          ("i,j->ij", (3,), (4,)), ("...ij,jk->...ik", (2, 3, 4), (4, 2)),
+          ("ij,jk,kl->il", (2, 3), (3, 4), (4, 2)), ("ii->i", (3, 3))]
+
+CASES = {
+    "round": [lambda r: ((_u(r, (3, 4)) * 10, 1), {}, (0,))],
+    "sigmoid": [_unary_case("sigmoid")], "relu": [_unary_case("relu")],
+    "softplus": [_unary_case("softplus")],
+    "power_c": [lambda r: ((_u(r, (3, 4)), onp.array([0.0, 1.0, 2.0, 0.5])), {}, (0, 1))],
+    "where": [lambda r: ((r.uniform(size=(3, 4)) > 0.5, _u(r, (3, 4)), _u(r, (4,))), {},
+                         (0, 1, 2)),
+              lambda r: ((r.uniform(size=(4,)) > 0.5, _u(r, (3, 1)), 0.0), {}, (0, 1))],
+    "softmax": [lambda r: ((_u(r, (3, 4)), -1), {}, (0,)),
+                lambda r: ((_u(r, (3, 4)), -2), {}, (0,))],
+    "cumsum": [lambda r: ((_u(r, (3, 4)), -2), {}, (0,)),
+               lambda r: ((_u(r, (3, 4)), -1), {}, (0,))],
+    "matmul": [lambda r, sa=sa, sb=sb: ((r.normal(size=sa), r.normal(size=sb)), {}, (0, 1))
+               for sa, sb in MATMUL],
+    "einsum": [lambda r, e=e: (tuple(r.normal(size=s) for s in e[1:]), {"spec": e[0]},
+                               tuple(range(len(e) - 1))) for e in EINSUM],
+    "reshape": [lambda r: ((_u(r, (3, 4)), (2, 6)), {}, (0,)),
+                lambda r: ((_u(r, (3, 4)), (-1,)), {}, (0,)),
+                lambda r: ((_u(r, ()), (1, 1)), {}, (0,))],
+    "broadcast_to": [lambda r: ((_u(r, (4,)), (3, 4)), {}, (0,)),
+                     lambda r: ((_u(r, (3, 1)), (2, 3, 4)), {}, (0,))],
+    "transpose": [lambda r: ((_u(r, (2, 3, 4)), (2, 0, 1)), {}, (0,)),
+                  lambda r: ((_u(r, (3, 4)), (1, 0)), {}, (0,))],
+    "astype": [lambda r: ((_u(r, (3, 4)), onp.dtype(onp.float32)), {}, (0,))],
+    "concatenate": [lambda r: ((_u(r, (3, 4)), _u(r, (2, 4))), {"axis": -2}, (0, 1)),
+                    lambda r: ((_u(r, (3, 4)), _u(r, (3, 1)), _u(r, (3, 2))), {"axis": -1},
+                               (0, 1, 2))],
+    "getitem": [lambda r, i=i: ((_u(r, (3, 4, 2)), _idx(i)), {}, (0,)) for i in INDICES],
+    "untake": [lambda r: ((_u(r, (2, 2)), _idx((onp.array([0, 2]),), (3, 2)), (3, 2), 2), {},
+                          (0,)),
+               lambda r: ((_u(r, (4,)), _idx((onp.array([0, 2, 2, 1]),), (3,)), (3,), 1), {},
+                          (0,)),
+               lambda r: ((_u(r, (2,)), _idx((1, slice(0, 2)), (3, 4)), (3, 4), 1), {},
+                          (0,))],
+    "inv": [lambda r: ((_spd(r),), {}, (0,))], "det": [lambda r: ((r.normal(size=(3, 3)),), {},
+                                                                  (0,))],
+    "logabsdet": [lambda r: ((_spd(r),), {}, (0,))],
+    "pinv": [lambda r: ((r.normal(size=(4, 3)),), {}, (0,))],
+    "cholesky": [lambda r: ((_spd(r),), {}, (0,))],
+    "eigh_w": [lambda r: ((_spd(r),), {}, (0,))], "eigh_v": [lambda r: ((_spd(r),), {}, (0,))],
+    "svd_s": [lambda r: ((r.normal(size=(4, 3)),), {}, (0,))],
+    "svd_u": [lambda r: ((r.normal(size=(4, 3)),), {}, (0,))],
+    "svd_vh": [lambda r: ((r.normal(size=(3, 4)),), {}, (0,))],
+    "qr_q": [lambda r: ((r.normal(size=(4, 3)),), {}, (0,))],
+    "qr_r": [lambda r: ((r.normal(size=(4, 3)),), {}, (0,))],
+}
+for _n in ("sum", "mean", "max", "min", "prod", "logsumexp"):
+    CASES[_n] = [lambda r: ((_u(r, (3, 4)), (-1,), False), {}, (0,)),
+                 lambda r: ((_u(r, (3, 4)), (-2, -1), True), {}, (0,)),
+                 lambda r: ((_u(r, (2, 3, 4)), (-3, -1), False), {}, (0,))]
+
+
+def cases_of(name):
+    p = PRIMITIVES[name]
+    if name in CASES:
+        return CASES[name]
+    if isinstance(p.numpy, onp.ufunc):
+        return [_unary_case(name)] if p.numpy.nin == 1 else _binary_cases(name)
+    return []
+
+
+def test_every_primitive_has_a_case_and_a_batching_rule():
+    missing = [n for n in PRIMITIVES if not cases_of(n)]
+    assert not missing, f"no vmap test case for {missing}: add one to CASES"
+    no_rule = [n for n, p in PRIMITIVES.items() if p.batch is None]
+    assert not no_rule, f"primitives without a batching rule: {no_rule}"
+
+
+def _patterns(arrays, ndims):
+    """(name, {argument position: batch axis}): the first array argument, the second, all
+    of them, all at axis 1 (where an example has an axis), and the last axis."""
+    out = [("first", {arrays[0]: 0})]
+    if len(arrays) > 1:
+        out.append(("second", {arrays[1]: 0}))
+        out.append(("all", {i: 0 for i in arrays}))
+    out.append(("axis1", {i: (1 if ndims[i] >= 1 else 0) for i in arrays}))
+    out.append(("last", {arrays[0]: -1}))
+    return out
+
+
+def _loop(f, samples, axes, nargs):
+    """The reference: a Python loop over the examples, stacked."""
+    outs = []
+    for b in range(NB):
+        args = [samples[i][b] if i in axes else samples[i][0] for i in range(nargs)]
+        outs.append(f(*args))
+    return onp.stack([onp.asarray(o) for o in outs])
+
+
+@pytest.mark.parametrize("name", sorted(PRIMITIVES))
+def test_vmap_every_primitive_against_a_loop(name):
+    p = PRIMITIVES[name]
+    cases = cases_of(name)
+    assert cases and p.batch is not None, f"{name}: no case or no batching rule"
+    calls = [0]
+    impl = p.impl
+
+    def counting(*a, **k):
+        calls[0] += 1
+        return impl(*a, **k)
+
+    checked = 0
+    for c, case in enumerate(cases):
+        # NB different examples (one case builder, NB seeds) for each argument
+        per = [case(rng(100 * c + b)) for b in range(NB)]
+        args0, kwargs, arrays = per[0]
+        nargs = len(args0)
+        samples = [[per[b][0][i] for b in range(NB)] for i in range(nargs)]
+        ndims = [onp.ndim(a) if i in arrays else 0 for i, a in enumerate(args0)]
+        f = lambda *a: p(*a, **kwargs)  # noqa: B023
+        for pname, axes in _patterns(arrays, ndims):
+            want = _loop(f, samples, axes, nargs)
+            call = []
+            in_axes = []
+            for i in range(nargs):
+                if i in axes:
+                    call.append(onp.stack([onp.asarray(s) for s in samples[i]], axes[i]))
+                    in_axes.append(axes[i])
+                else:
+                    call.append(samples[i][0])
+                    in_axes.append(None)
+            calls[0] = 0
+            p.impl = counting
+            try:
+                with onp.errstate(all="ignore"):
+                    got = vmap(f, in_axes=tuple(in_axes))(*call)
+            finally:
+                p.impl = impl
+            assert 1 <= calls[0] < NB, f"{name} case {c} {pname}: {calls[0]} calls"
+            got = onp.asarray(got)
+            assert got.shape == want.shape, f"{name} case {c} {pname}"
+            assert got.dtype == want.dtype, f"{name} case {c} {pname}"
+            onp.testing.assert_allclose(got, want, **TOL, err_msg=f"{name} case {c} {pname}")
+            checked += 1
+    assert checked >= 2
+
+
+# --------------------------------------------------------------------------- transforms
+
+
+def _mlp_params(r, n_in=6, n_hid=5, n_out=3):
+    return (r.normal(size=(n_hid, n_in)) / 3, r.normal(size=n_hid) / 3,
+            r.normal(size=(n_out, n_hid)) / 3, r.normal(size=n_out) / 3)
+
+
+def mlp_loss(params, x, y):
+    """Cross-entropy of softmax(W2 tanh(W1 x + b1) + b2) against a one-hot y."""
+    W1, b1, W2, b2 = params
+    h = np.tanh(W1 @ x + b1)
+    z = W2 @ h + b2
+    return np.logsumexp(z) - np.sum(y * z)
+
+
+def test_per_example_gradients_of_an_mlp_equal_a_loop_of_grad():
+    r = rng(0)
+    params = _mlp_params(r)
+    X = r.normal(size=(7, 6))
+    Y = onp.eye(3)[r.integers(0, 3, size=7)]
+    got = vmap(grad(mlp_loss), in_axes=(None, 0, 0))(params, X, Y)
+    assert isinstance(got, tuple) and len(got) == 4
+    for k, g in enumerate(got):
+        want = onp.stack([grad(mlp_loss)(params, X[b], Y[b])[k] for b in range(7)])
+        assert g.shape == want.shape
+        onp.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-14)
+    # the mean of the per-example gradients is the batch gradient
+    batch = grad(lambda p: np.mean(vmap(mlp_loss, in_axes=(None, 0, 0))(p, X, Y)))(params)
+    for g, b in zip(got, batch):
+        onp.testing.assert_allclose(g.mean(axis=0), b, rtol=1e-12, atol=1e-14)
+
+
+def test_per_example_gradients_relu_and_max_rules_read_each_examples_value():
+    # the derivative rules of relu, maximum, max and abs build constants from their
+    # argument's value: under vmap they must do so for every example
+    r = rng(1)
+    W = r.normal(size=(4, 3))
+    X = r.normal(size=(6, 3))
+
+    def loss(w, x):
+        h = np.relu(w @ x)
+        return np.max(h) + np.sum(np.maximum(h, 0.1) * np.abs(x[0])) + np.min(w @ x)
+
+    got = vmap(grad(loss), in_axes=(None, 0))(W, X)
+    want = onp.stack([grad(loss)(W, x) for x in X])
+    onp.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_nested_vmap():
+    r = rng(2)
+    A = r.normal(size=(4, 3, 5))
+    b = r.normal(size=5)
+    f = lambda a, v: np.sum(np.sin(a) * v)
+    got = vmap(vmap(f, in_axes=(0, None)), in_axes=(0, None))(A, b)
+    want = onp.array([[onp.sum(onp.sin(A[i, j]) * b) for j in range(3)] for i in range(4)])
+    onp.testing.assert_allclose(got, want, **TOL)
+    # the inner map over axis 1 of the first argument, the outer over axis 2 of the second
+    M = r.normal(size=(5, 2, 6))
+    g = lambda x, m: x @ m
+    got = vmap(vmap(g, in_axes=(1, None)), in_axes=(None, 2))(A, M)
+    assert got.shape == (6, 3, 4, 2)
+    want = onp.stack([onp.stack([A[:, j] @ M[:, :, k] for j in range(3)]) for k in range(6)])
+    onp.testing.assert_allclose(got, want, **TOL)
+    # out_axes of the inner map: the outer batch axis first, the inner one last
+    got = vmap(vmap(np.sin, out_axes=-1), in_axes=1)(A)
+    onp.testing.assert_allclose(got, onp.moveaxis(onp.sin(A), (1, 0), (0, -1)), **TOL)
+    # a matrix of pairwise distances
+    P, Q = r.normal(size=(4, 2)), r.normal(size=(3, 2))
+    dist = vmap(vmap(lambda p, q: np.sqrt(np.sum((p - q) ** 2)), in_axes=(None, 0)),
+                in_axes=(0, None))(P, Q)
+    onp.testing.assert_allclose(dist, onp.linalg.norm(P[:, None] - Q[None], axis=-1), **TOL)
+
+
+def test_vmap_of_jacrev_jacfwd_hessian_jvp_vjp():
+    r = rng(3)
+    W = r.normal(size=(3, 4))
+    X = r.normal(size=(5, 4))
+    f = lambda x: np.tanh(W @ x) * np.sum(x ** 2)
+    for jac in (jacrev, jacfwd):
+        got = vmap(jac(f))(X)
+        want = onp.stack([jac(f)(x) for x in X])
+        onp.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    h = lambda x: np.sum(np.sin(x) * x[::-1]) + np.prod(x[:2])
+    got = vmap(hessian(h))(X)
+    onp.testing.assert_allclose(got, onp.stack([hessian(h)(x) for x in X]), rtol=1e-12,
+                                atol=1e-14)
+    T = r.normal(size=(5, 4))
+    got_out, got_t = vmap(lambda x, t: jvp(f, (x,), (t,)))(X, T)
+    for b in range(5):
+        o, t = jvp(f, (X[b],), (T[b],))
+        onp.testing.assert_allclose(got_out[b], o, **TOL)
+        onp.testing.assert_allclose(got_t[b], t, rtol=1e-12, atol=1e-14)
+    C = r.normal(size=(5, 3))
+    got = vmap(lambda x, c: vjp(f, x)[1](c)[0])(X, C)
+    want = onp.stack([vjp(f, X[b])[1](C[b])[0] for b in range(5)])
+    onp.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    # the Jacobian of a batched function: jacrev of vmap
+    J = jacrev(lambda Z: vmap(f)(Z))(X)
+    assert J.shape == (5, 3, 5, 4)
+    for b in range(5):
+        onp.testing.assert_allclose(J[b, :, b], jacrev(f)(X[b]), rtol=1e-12, atol=1e-14)
+        assert not onp.any(J[b, :, (b + 1) % 5])
+
+
+def test_grad_of_a_function_containing_vmap():
+    r = rng(4)
+    w = r.normal(size=3)
+    X = r.normal(size=(6, 3))
+
+    def total(w):
+        per = vmap(lambda x: np.tanh(np.dot(w, x)) ** 2)(X)
+        return np.sum(per * onp.arange(6.0))
+
+    def total_loop(w):
+        return sum(np.tanh(np.dot(w, X[b])) ** 2 * b for b in range(6))
+
+    onp.testing.assert_allclose(grad(total)(w), grad(total_loop)(w), rtol=1e-12)
+    onp.testing.assert_allclose(hessian(total)(w), hessian(total_loop)(w), rtol=1e-11,
+                                atol=1e-13)
+    # differentiated with respect to the mapped argument as well
+    g = grad(lambda Z: np.sum(vmap(lambda z: np.sum(np.exp(z) * w))(Z)))(X)
+    onp.testing.assert_allclose(g, onp.exp(X) * w, rtol=1e-12)
+
+
+def test_in_axes_pytrees_negative_axes_out_axes_kwargs_axis_size():
+    r = rng(5)
+    P = namedtuple("P", "a b")
+    tree = {"w": r.normal(size=(3, 4)), "v": P(r.normal(size=(4, 3)), r.normal(size=2))}
+    f = lambda t, s: np.sum(t["w"] * t["v"].a.T, axis=-1) * s + np.sum(t["v"].b)
+    got = vmap(f, in_axes=({"w": 1, "v": P(0, None)}, None))(tree, 2.0)
+    want = onp.stack([f({"w": tree["w"][:, k], "v": P(tree["v"].a[k], tree["v"].b)}, 2.0)
+                      for k in range(4)])
+    onp.testing.assert_allclose(got, want, **TOL)
+    X = r.normal(size=(3, 5))
+    onp.testing.assert_allclose(vmap(np.sum, in_axes=-1)(X), X.sum(axis=0), **TOL)
+    # out_axes: a pytree prefix, negative axes, None for an unmapped output
+    out = vmap(lambda x: (x * 2, {"s": np.sum(x), "c": 1.5}), in_axes=1,
+               out_axes=(1, {"s": 0, "c": None}))(X)
+    onp.testing.assert_allclose(out[0], X * 2, **TOL)
+    onp.testing.assert_allclose(out[1]["s"], X.sum(axis=0), **TOL)
+    assert out[1]["c"] == 1.5
+    Y = r.normal(size=(5, 2, 3))
+    onp.testing.assert_allclose(vmap(lambda y: y * 3, out_axes=-1)(Y),
+                                onp.moveaxis(Y * 3, 0, -1), **TOL)
+    # an unmapped output with an int out_axes is broadcast over the batch, as JAX does
+    onp.testing.assert_allclose(vmap(lambda x: onp.ones(2), axis_size=None)(X),
+                                onp.ones((3, 2)))
+    onp.testing.assert_allclose(vmap(lambda: np.ones(2), in_axes=(), axis_size=4)(),
+                                onp.ones((4, 2)))
+    # keyword arguments are mapped over axis 0
+    onp.testing.assert_allclose(vmap(lambda x, *, y: x * y, in_axes=None)(2.0, y=X),
+                                2 * X, **TOL)
+    # in_axes as a list is a tuple (JAX)
+    onp.testing.assert_allclose(vmap(lambda a, b: a + b, in_axes=[0, None])(X, 1.0), X + 1)
+
+
+def test_values_only_functions_and_comparisons_batch():
+    r = rng(6)
+    X = r.normal(size=(6, 4))
+    got = vmap(lambda x: np.where(x > 0, x, 0.1 * x))(X)
+    onp.testing.assert_allclose(got, onp.where(X > 0, X, 0.1 * X), **TOL)
+    got = vmap(lambda x: np.where(onp.isnan(x) | (x < -1), 0.0, x))(X)
+    onp.testing.assert_allclose(got, onp.where(X < -1, 0.0, X), **TOL)
+    g = vmap(grad(lambda x: np.sum(np.where(x > 0, x ** 2, -x))))(X)
+    onp.testing.assert_allclose(g, onp.where(X > 0, 2 * X, -1.0), **TOL)
+
+
+def test_float32_stays_float32():
+    r = rng(7)
+    params = tuple(p.astype(onp.float32) for p in _mlp_params(r))
+    X = r.normal(size=(4, 6)).astype(onp.float32)
+    Y = onp.eye(3, dtype=onp.float32)[[0, 1, 2, 0]]
+    got = vmap(grad(mlp_loss), in_axes=(None, 0, 0))(params, X, Y)
+    assert all(g.dtype == onp.float32 for g in got)
+
+
+def test_exported():
+    assert cr.vmap is vmap
+    assert "vmap" in cr.calculus.__all__
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_errors():
+    X, Y = onp.ones((3, 2)), onp.ones((4, 2))
+    with pytest.raises(ValueError, match="inconsistent sizes for array axes to be mapped"):
+        vmap(lambda a, b: a + b)(X, Y)
+    with pytest.raises(ValueError, match="(?s)inconsistent sizes.*axis_size"):
+        vmap(lambda a: a, axis_size=5)(X)
+    with pytest.raises(ValueError, match="along axis 2, which implies that its rank should "
+                                         "be at least 3, but is only 2"):
+        vmap(lambda a: a, in_axes=2)(X)
+    with pytest.raises(ValueError, match="along axis -3"):
+        vmap(lambda a: a, in_axes=-3)(X)
+    with pytest.raises(ValueError, match="rank should be at least 1, but is only 0"):
+        vmap(lambda a: a)(1.0)
+    with pytest.raises(ValueError, match="at least one non-None value in in_axes"):
+        vmap(lambda a: a, in_axes=None)(X)
+    with pytest.raises(ValueError, match="2 entries but the function was called with 1"):
+        vmap(lambda a: a, in_axes=(0, 0))(X)
+    with pytest.raises(ValueError, match="tree prefix"):
+        vmap(lambda t: t["a"], in_axes=({"b": 0},))({"a": X})
+    with pytest.raises(TypeError, match="in_axes must be an int, None, or a tuple"):
+        vmap(lambda a: a, in_axes="0")
+    with pytest.raises(TypeError, match="in_axes must be an int, None"):
+        vmap(lambda a: a, in_axes=(1.0,))
+    with pytest.raises(ValueError, match="mapped output but out_axes is None"):
+        vmap(lambda a: a, out_axes=None)(X)
+    with pytest.raises(ValueError, match="out_axes=3 is out of range"):
+        vmap(lambda a: a, out_axes=3)(X)
+    with pytest.raises(cr.calculus.TracerError, match="inside vmap"):
+        vmap(lambda a: onp.asarray(a))(X)
+    with pytest.raises(cr.calculus.TracerError, match="bool"):
+        vmap(lambda a: 1.0 if np.sum(a) > 0 else 0.0)(X)
