@@ -423,3 +423,54 @@ def test_errors():
         vmap(lambda a: onp.asarray(a))(X)
     with pytest.raises(cr.calculus.TracerError, match="bool"):
         vmap(lambda a: 1.0 if np.sum(a) > 0 else 0.0)(X)
+
+
+# --------------------------------------------------------------------------- derivative rules
+
+
+@pytest.mark.parametrize("name", sorted(PRIMITIVES))
+def test_vmap_of_grad_and_jvp_of_every_primitive_against_a_loop(name):
+    """Every primitive's VJP and JVP rules run under vmap (their arguments are batch
+    tracers): per-example derivatives against a loop of them."""
+    p = PRIMITIVES[name]
+    checked = 0
+    for c, case in enumerate(cases_of(name)):
+        per = [case(rng(100 * c + b)) for b in range(NB)]
+        args0, kwargs, arrays = per[0]
+        for i in arrays:
+            if i in p.nondiff or onp.asarray(args0[i]).dtype.kind != "f":
+                continue
+            out = onp.asarray(p(*args0, **kwargs))
+            if out.dtype.kind != "f":
+                continue
+            w = rng(7).normal(size=out.shape).astype(out.dtype)
+
+            def f(x, *rest, i=i, kwargs=kwargs, w=w):
+                a = list(rest)
+                a.insert(i, x)
+                return np.sum(p(*a, **kwargs) * w)
+
+            xs = onp.stack([onp.asarray(per[b][0][i]) for b in range(NB)])
+            ts = rng(8).normal(size=xs.shape)
+            rest = [a for k, a in enumerate(args0) if k != i]
+            in_axes = (0,) + (None,) * len(rest)
+            with onp.errstate(all="ignore"):
+                try:
+                    want = onp.stack([grad(f)(xs[b], *rest) for b in range(NB)])
+                except (cr.calculus.TracerError, ValueError):
+                    # no derivative without vmap either: the einsum primitive's rules take
+                    # no '...' or repeated index (chainrule.numpy.einsum rewrites those)
+                    continue
+                got = vmap(grad(f), in_axes=in_axes)(xs, *rest)
+                onp.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, equal_nan=True,
+                                            err_msg=f"{name} case {c} grad, argument {i}")
+                got = vmap(lambda x, t, *r: jvp(lambda v: f(v, *r), (x,), (t,))[1],
+                           in_axes=(0, 0) + (None,) * len(rest))(xs, ts, *rest)
+                want = onp.stack([jvp(lambda v, rest=rest: f(v, *rest), (xs[b],), (ts[b],))[1]
+                                  for b in range(NB)])
+                onp.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, equal_nan=True,
+                                            err_msg=f"{name} case {c} jvp, argument {i}")
+            checked += 1
+    if name not in ("astype",) and any(
+            onp.asarray(a).dtype.kind == "f" for a in cases_of(name)[0](rng(0))[0]):
+        assert checked
