@@ -47,7 +47,7 @@ def _shape(x: Any) -> tuple[int, ...]:
     return shape_of(peek(x))
 
 
-def moveaxis(x: Any, src: int, dst: int) -> Any:
+def _moveaxis(x: Any, src: int, dst: int) -> Any:
     """``np.moveaxis`` for a plain array or a traced value of an outer level."""
     if src == dst:
         return x
@@ -57,17 +57,21 @@ def moveaxis(x: Any, src: int, dst: int) -> Any:
 
 
 def to_front(x: Any, d: int | None) -> Any:
-    """The batched value ``x`` with its batch axis ``d`` first."""
-    return x if not d else moveaxis(x, d, 0)
+    """The batched value ``x`` with its batch axis ``d`` first.
+
+    >>> to_front(_np.zeros((2, 5, 3)), 1).shape
+    (5, 2, 3)
+    """
+    return x if not d else _moveaxis(x, d, 0)
 
 
-def reshape(x: Any, shape: tuple[int, ...]) -> Any:
+def _reshape(x: Any, shape: tuple[int, ...]) -> Any:
     if type(x) is _ndarray:
         return x.reshape(shape)
     return core._OPS.reshape(x, shape)
 
 
-def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
+def _broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
     if type(x) is _ndarray or not isinstance(x, Tracer):
         return _np.broadcast_to(x, shape)
     return core._OPS.broadcast_to(x, shape)
@@ -76,15 +80,23 @@ def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
 def with_rank(x: Any, rank: int) -> Any:
     """A batched value (batch axis first) reshaped so that one example has ``rank`` axes:
     ones inserted after the batch axis, as NumPy broadcasting would insert them in front of
-    the example's own axes."""
+    the example's own axes.
+
+    >>> with_rank(_np.zeros((5, 3)), 3).shape
+    (5, 1, 1, 3)
+    """
     s = _shape(x)
     k = len(s) - 1
-    return x if k >= rank else reshape(x, s[:1] + (1,) * (rank - k) + s[1:])
+    return x if k >= rank else _reshape(x, s[:1] + (1,) * (rank - k) + s[1:])
 
 
 def shift_axis(axis: Any, nd: int) -> Any:
     """A per-example axis (an int, a tuple of them, or None for all ``nd``) as an axis of
-    the batched value whose batch axis is first: negative axes stay, others move by one."""
+    the batched value whose batch axis is first: negative axes stay, others move by one.
+
+    >>> shift_axis((0, -1), 2), shift_axis(None, 2)
+    ((1, -1), (-2, -1))
+    """
     if axis is None:
         return tuple(range(-nd, 0))
     if isinstance(axis, tuple):
@@ -99,7 +111,13 @@ def elementwise(prim: Primitive, vals: list[Any], dims: list[Any], **params: Any
     """The rule of every element-wise primitive (text 3.2.1-3.2.3): batch axes first, and
     batched operands of lower rank padded with ones after the batch axis, so that NumPy's
     broadcasting of one example (trailing axes aligned) is kept; unbatched operands
-    broadcast over the batch as they are."""
+    broadcast over the batch as they are.
+
+    >>> from chainrule.calculus.rules import add
+    >>> out, d = elementwise(add, [_np.ones((5, 3)), _np.arange(3.0)], [0, None])
+    >>> out.shape, d
+    ((5, 3), 0)
+    """
     ranks = [len(_shape(v)) - (d is not None) for v, d in zip(vals, dims)]
     r = max(ranks)
     new = list(vals)
@@ -113,7 +131,13 @@ def elementwise(prim: Primitive, vals: list[Any], dims: list[Any], **params: Any
 def with_axis(prim: Primitive, vals: list[Any], dims: list[Any], **params: Any) -> Any:
     """The rule of a primitive ``prim(x, axis, ...)`` whose axis addresses one example's
     axes (sum, mean, max, min, prod, logsumexp, softmax, cumsum): the batch axis first and
-    the axis shifted past it."""
+    the axis shifted past it.
+
+    >>> from chainrule.calculus.rules import sum_
+    >>> out, d = with_axis(sum_, [_np.ones((3, 5, 2)), (-1,), False], [1, None, None])
+    >>> out.shape, d
+    ((5, 3), 0)
+    """
     if any(d is not None for d in dims[1:]):
         raise TracerError(f"vmap: {prim.name} cannot batch over its axis argument")
     x = to_front(vals[0], dims[0])
@@ -129,7 +153,12 @@ def with_axis(prim: Primitive, vals: list[Any], dims: list[Any], **params: Any) 
 
 def leading(prim: Primitive, vals: list[Any], dims: list[Any], **params: Any) -> Any:
     """The rule of a primitive that already maps over leading axes (``np.linalg``'s
-    functions act on the last two axes of a stack of matrices): the batch axis first."""
+    functions act on the last two axes of a stack of matrices): the batch axis first.
+
+    >>> from chainrule.calculus.rules import det
+    >>> leading(det, [_np.stack([_np.eye(2), 2 * _np.eye(2)])], [0])
+    (array([1., 4.]), 0)
+    """
     if len(vals) != 1:
         raise TracerError(f"vmap: {prim.name} takes one array")
     return prim(to_front(vals[0], dims[0]), **params), 0
@@ -137,7 +166,13 @@ def leading(prim: Primitive, vals: list[Any], dims: list[Any], **params: Any) ->
 
 def passthrough(prim: Primitive, vals: list[Any], dims: list[Any], **params: Any) -> Any:
     """The rule of a primitive that acts on each entry alone and keeps the shape (astype):
-    the batch axis stays where it is."""
+    the batch axis stays where it is.
+
+    >>> from chainrule.calculus.rules import astype
+    >>> out, d = passthrough(astype, [_np.ones((2, 5)), _np.float32], [1, None])
+    >>> out.dtype, d
+    (dtype('float32'), 1)
+    """
     return prim(*vals, **params), dims[0]
 
 
@@ -509,7 +544,7 @@ def _unbatch(out: Any, out_axes: Any, trace: BatchTrace) -> Any:
             if not -nd <= ax < nd:
                 raise ValueError(f"vmap out_axes={ax} is out of range for an output with "
                                  f"{nd - 1} dimension(s) per example")
-            res.append(moveaxis(o._value, o._bdim, ax % nd))
+            res.append(_moveaxis(o._value, o._bdim, ax % nd))
             continue
         if ax is None:
             res.append(o)
@@ -522,8 +557,9 @@ def _unbatch(out: Any, out_axes: Any, trace: BatchTrace) -> Any:
             raise ValueError(f"vmap out_axes={ax} is out of range for an output with "
                              f"{nd - 1} dimension(s) per example")
         a = ax % nd
-        o = reshape(o, s[:a] + (1,) + s[a:])
-        res.append(broadcast_to(o, s[:a] + (trace.size,) + s[a:]))
+        o = _reshape(o, s[:a] + (1,) + s[a:])
+        o = _broadcast_to(o, s[:a] + (trace.size,) + s[a:])
+        res.append(o.copy() if type(o) is _ndarray else o)   # writable, as JAX's
     return tree_unflatten(d, res)
 
 
@@ -532,7 +568,12 @@ def on_values(fn: Callable[..., Any], *vals: Any) -> Any:
     its arguments' values (a mask, the cofactors of a singular matrix): ``fn`` receives
     plain arrays whose leading axis is the batch (it must treat leading axes as a stack, as
     NumPy's element-wise functions, negative axes and ``np.linalg`` do), once for the
-    whole batch."""
+    whole batch.
+
+    >>> import chainrule.numpy as np
+    >>> vmap(lambda x: on_values(lambda v: v.argmax(-1), x))(np.eye(3)[::-1])
+    array([2, 1, 0])
+    """
     top = None
     for v in vals:
         if isinstance(v, BatchTracer) and (top is None or v._trace.level > top.level):
@@ -547,21 +588,34 @@ def on_values(fn: Callable[..., Any], *vals: Any) -> Any:
 def any_value(v: Any) -> bool:
     """``np.any`` over every example of a batch too: for a derivative rule's choice between
     two formulas that agree wherever both apply (the safe one is taken for the whole batch
-    when any example needs it)."""
+    when any example needs it).
+
+    >>> import chainrule.numpy as np
+    >>> vmap(lambda x: np.ones(()) * any_value(x > 1.5))(np.array([1.0, 2.0]))
+    array([1., 1.])
+    """
     while isinstance(v, BatchTracer):
         v = getval(v._value)
     return bool(_np.any(v))
 
 
 def all_value(v: Any) -> bool:
-    """``np.all`` over every example of a batch too (see :func:`any_value`)."""
+    """``np.all`` over every example of a batch too (see :func:`any_value`).
+
+    >>> all_value(_np.array([True, False]))
+    False
+    """
     while isinstance(v, BatchTracer):
         v = getval(v._value)
     return bool(_np.all(v))
 
 
 def batch_size(vals: list[Any], dims: list[Any]) -> int:
-    """The batch size, read off the first batched value."""
+    """The batch size, read off the first batched value.
+
+    >>> batch_size([2.0, _np.zeros((3, 7))], [None, 1])
+    7
+    """
     for v, d in zip(vals, dims):
         if d is not None:
             return _shape(v)[d]
