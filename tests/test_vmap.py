@@ -474,3 +474,192 @@ def test_vmap_of_grad_and_jvp_of_every_primitive_against_a_loop(name):
     if name not in ("astype",) and any(
             onp.asarray(a).dtype.kind == "f" for a in cases_of(name)[0](rng(0))[0]):
         assert checked
+
+
+# --------------------------------------------------------------------------- batched indices
+
+
+BATCHED_INDICES = [  # one example's index into a (3, 4, 2) array; "b": the batched entry
+    ("b",), (slice(None), "b"), ("b", slice(None), onp.array([1, 0])),
+    (slice(None), "b", onp.array([[1], [0]])), (0, "b"), ("b0",), (slice(None), "b0"),
+    (slice(1, None), "b0", slice(None, None, -1)), ("b", "b"), (onp.array([2, 0]), "b"),
+]
+
+
+def _batched_entry(r, spec, dim):
+    size = (3, 4, 2)[dim]
+    if spec == "b0":
+        return onp.stack([onp.asarray(r.integers(0, size)) for _ in range(NB)])
+    return r.integers(0, size, size=(NB, 2))
+
+
+@pytest.mark.parametrize("k", range(len(BATCHED_INDICES)))
+def test_getitem_and_untake_with_an_index_of_each_examples_own(k):
+    spec = BATCHED_INDICES[k]
+    r = rng(20 + k)
+    X = r.normal(size=(NB, 3, 4, 2))
+    pos = [i for i, s in enumerate(spec) if isinstance(s, str)]
+    B_ = [_batched_entry(r, spec[i], i) for i in pos]
+
+    def idx_of(bs):
+        it = iter(bs)
+        return tuple(next(it) if isinstance(s, str) else s for s in spec)
+
+    def f(x, *bs):
+        return R.getitem(x, idx_of(bs))
+
+    got = vmap(f)(X, *B_)
+    want = onp.stack([X[b][idx_of([a[b] for a in B_])] for b in range(NB)])
+    assert got.shape == want.shape
+    onp.testing.assert_allclose(got, want, **TOL)
+    # the same index into an unbatched array
+    got = vmap(f, in_axes=(None,) + (0,) * len(B_))(X[0], *B_)
+    want = onp.stack([X[0][idx_of([a[b] for a in B_])] for b in range(NB)])
+    onp.testing.assert_allclose(got, want, **TOL)
+    # reverse mode (untake with the batched index), forward mode, and second order
+    h = lambda x, *bs: np.sum(np.sin(f(x, *bs)) * f(x, *bs))
+    got = vmap(grad(h))(X, *B_)
+    want = onp.stack([grad(h)(X[b], *[a[b] for a in B_]) for b in range(NB)])
+    onp.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    got = vmap(jacfwd(h))(X, *B_)
+    onp.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    got = vmap(jacrev(lambda x, *bs: f(x, *bs) ** 2))(X, *B_)
+    want = onp.stack([jacrev(lambda x, *bs: f(x, *bs) ** 2)(X[b], *[a[b] for a in B_])
+                      for b in range(NB)])
+    onp.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_sort_and_take_along_axis_per_example():
+    r = rng(30)
+    X = r.normal(size=(NB, 3, 4))
+    for axis in (0, 1, -1):
+        f = lambda x, axis=axis: np.sort(x, axis=axis) * onp.arange(1.0, 5.0)[: x.shape[-1]]
+        onp.testing.assert_allclose(vmap(f)(X), onp.stack([f(x) for x in X]), **TOL)
+        g = grad(lambda x, f=f: np.sum(f(x) ** 2))
+        onp.testing.assert_allclose(vmap(g)(X), onp.stack([g(x) for x in X]), rtol=1e-12)
+    # hessian of a sort under vmap, and grad of a vmapped sort
+    hs = hessian(lambda v: np.sum(np.sort(v) ** 3 * onp.arange(4.0)))
+    onp.testing.assert_allclose(vmap(hs)(X[:, 0]), onp.stack([hs(v) for v in X[:, 0]]),
+                                rtol=1e-12)
+    G = grad(lambda Z: np.sum(vmap(lambda z: np.sort(z) * onp.arange(4.0))(Z)))(X[:, 0])
+    onp.testing.assert_allclose(G, onp.stack([grad(lambda z: np.sum(np.sort(z) *
+                                                                     onp.arange(4.0)))(z)
+                                              for z in X[:, 0]]), rtol=1e-12)
+    onp.testing.assert_allclose(vmap(lambda x: np.argmax(x, axis=1))(X), X.argmax(axis=2))
+    onp.testing.assert_allclose(vmap(lambda x: np.argmin(x))(X),
+                                X.reshape(NB, -1).argmin(axis=1))
+    assert vmap(lambda x: np.any(x > 2.0))(X).tolist() == [bool((x > 2).any()) for x in X]
+
+
+def test_an_index_per_example_into_one_array_embedding_lookup():
+    r = rng(31)
+    E = r.normal(size=(10, 4))
+    ids = r.integers(0, 10, size=(NB, 3))
+    look = lambda e, i: np.sum(np.tanh(np.take(e, i, axis=0)) * onp.arange(4.0))
+    got = vmap(look, in_axes=(None, 0))(E, ids)
+    onp.testing.assert_allclose(got, [look(E, i) for i in ids], **TOL)
+    got = vmap(grad(look), in_axes=(None, 0))(E, ids)      # per-example gradients of E
+    onp.testing.assert_allclose(got, onp.stack([grad(look)(E, i) for i in ids]), rtol=1e-12)
+    X = r.normal(size=(NB, 6))
+    k = r.integers(0, 6, size=NB)
+    onp.testing.assert_allclose(vmap(lambda x, i: x[i])(X, k), X[onp.arange(NB), k], **TOL)
+    onp.testing.assert_allclose(vmap(lambda i: np.take(E, i, axis=1))(k % 4), E[:, k % 4].T,
+                                **TOL)
+    with pytest.raises(cr.calculus.TracerError, match="as an index into a plain array"):
+        vmap(lambda i: E[i])(k)
+
+
+
+# --------------------------------------------------------------------------- chainrule.numpy
+
+_S0 = onp.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+COMPOSITES = {
+    "stack": lambda x: np.stack([x, 2*x], axis=1),
+    "clip": lambda x: np.clip(x, -0.5, 0.5),
+    "var": lambda x: np.var(x, axis=0),
+    "std": lambda x: np.std(x),
+    "norm": lambda x: np.linalg.norm(x),
+    "norm_axis": lambda x: np.linalg.norm(x, axis=-1),
+    "solve": lambda x: np.linalg.solve(_S0, x),
+    "outer": lambda x: np.outer(x[0], x[1]),
+    "dot": lambda x: np.dot(x, x.T),
+    "tensordot": lambda x: np.tensordot(x, x, axes=2),
+    "kron": lambda x: np.kron(x[0], x[1]),
+    "pad": lambda x: np.pad(x, 1),
+    "roll": lambda x: np.roll(x, 1, axis=1),
+    "diff": lambda x: np.diff(x, axis=0),
+    "triu": lambda x: np.triu(x),
+    "sort": lambda x: np.sort(x, axis=-1),
+    "repeat": lambda x: np.repeat(x, 2, axis=0),
+    "tile": lambda x: np.tile(x, 2),
+    "flip": lambda x: np.flip(x),
+    "take": lambda x: np.take(x, [0, 2], axis=1),
+    "argmax": lambda x: np.argmax(x, axis=1),
+    "argmax_none": lambda x: np.argmax(x),
+    "any": lambda x: np.any(x > 1),
+    "all_axis": lambda x: np.all(x > -1, axis=0),
+    "zeros_like": lambda x: np.zeros_like(x) + x,
+    "maximum_scalar": lambda x: np.maximum(x, 0.0),
+    "trace": lambda x: np.trace(x),
+    "diagonal": lambda x: np.diagonal(x),
+    "diag": lambda x: np.diag(x[0]),
+    "swapaxes": lambda x: np.swapaxes(x, 0, 1),
+    "expand_dims": lambda x: np.expand_dims(x, 1),
+    "squeeze": lambda x: np.squeeze(x[:1]),
+    "ravel": lambda x: np.ravel(x),
+    "T": lambda x: x.T,
+    "concat": lambda x: np.concatenate([x, x[:1]]),
+    "split": lambda x: np.split(x, 3)[1],
+    "cumprod": lambda x: np.cumprod(x, axis=1),
+    "logsumexp": lambda x: np.logsumexp(x, axis=0),
+    "softmax": lambda x: np.softmax(x, axis=-1),
+    "einsum": lambda x: np.einsum("ij,kj->ik", x, x),
+    "matmul": lambda x: x @ x.T,
+    "mean_kd": lambda x: np.mean(x, axis=1, keepdims=True),
+    "where_cmp": lambda x: np.where(x > 0, x, np.exp(x) - 1),
+    "abs": lambda x: np.abs(x),
+    "power": lambda x: x ** 3,
+    "power_c": lambda x: x ** onp.arange(4.0),
+    "sum_list": lambda x: np.sum(x),
+    "max": lambda x: np.max(x, axis=0),
+    "getitem_adv": lambda x: x[[0, 2], 1:],
+    "getitem_bool": lambda x: x[onp.array([True, False, True])],
+    "getitem_newaxis": lambda x: x[None, :, 0],
+    "inv": lambda x: np.linalg.inv(x[:, :3] + 3 * onp.eye(3)),
+    "det": lambda x: np.linalg.det(x[:, :3]),
+    "slogdet": lambda x: np.linalg.slogdet(x[:, :3] + 3 * onp.eye(3))[1],
+    "eigh": lambda x: np.linalg.eigh(x[:, :3] @ x[:, :3].T)[0],
+    "svd": lambda x: np.linalg.svd(x, compute_uv=False),
+    "qr": lambda x: np.linalg.qr(x.T)[1],
+    "cholesky": lambda x: np.linalg.cholesky(x[:, :3] @ x[:, :3].T + onp.eye(3)),
+    "pinv": lambda x: np.linalg.pinv(x),
+    "meshgrid_like_broadcast": lambda x: np.broadcast_to(x[0], (2, 4)),
+    "round": lambda x: np.round(x, 1),
+    "mod": lambda x: np.mod(x, 0.7),
+    "sinc": lambda x: np.sinc(x),
+    "nan_to_num": lambda x: np.nan_to_num(x),
+    "nansum": lambda x: np.nansum(x),
+    "linspace": lambda x: np.linspace(x[0, 0], x[0, 1], 5),
+    "append": lambda x: np.append(x, x[0]),
+    "atleast_3d": lambda x: np.atleast_3d(x),
+    "hstack": lambda x: np.hstack([x, x]),
+    "prod": lambda x: np.prod(x, axis=0),
+    "cross": lambda x: np.cross(x[0, :3], x[1, :3]),
+    "polyval": lambda x: np.polyval(x[0], x[1]),
+    "convolve": lambda x: np.convolve(x[0], x[1]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSITES))
+def test_vmap_of_chainrule_numpy_functions_and_their_gradients(name):
+    f = COMPOSITES[name]
+    X = rng(40).normal(size=(NB, 3, 4))
+    with onp.errstate(all="ignore"):
+        got = onp.asarray(vmap(f)(X))
+        want = onp.stack([onp.asarray(f(x)) for x in X])
+        assert got.shape == want.shape and got.dtype == want.dtype
+        onp.testing.assert_allclose(got, want, **TOL)
+        if want.dtype.kind == "f":
+            g = grad(lambda x: np.sum(f(x) * 1.0))
+            want = onp.stack([g(x) for x in X])
+            onp.testing.assert_allclose(vmap(g)(X), want, rtol=1e-10, atol=1e-12)

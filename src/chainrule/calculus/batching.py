@@ -218,9 +218,9 @@ class BatchTracer(Tracer):
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> _np.ndarray:
         raise TracerError(
-            "a batched value (inside vmap) was converted to a plain NumPy array: one "
-            "example has no value of its own there. Use chainrule.numpy functions "
-            "(stack, concatenate, where...), which batch")
+            "a batched value (inside vmap) was converted to a plain NumPy array (np.asarray, "
+            "or as an index into a plain array): one example has no value of its own there. "
+            "Use chainrule.numpy functions (stack, concatenate, where, take...), which batch")
 
     # comparisons and the ufuncs that run on values (isnan, logical_and...) are
     # element-wise: they run on the batched values, with no derivative
@@ -301,13 +301,26 @@ class BatchTracer(Tracer):
         meta = _META.get(func)
         if meta is not None and len(args) == 1 and not kwargs:
             return meta(self if args[0] is self else args[0])
+        for v in tuple(args) + tuple(kwargs.values()):
+            if isinstance(v, BatchTracer) and v._trace.level > self._trace.level:
+                return NotImplemented          # an inner vmap's value: its rule first
+        handler = _VALUE_RULES.get(func)
+        if handler is not None:
+            return handler(self._trace, func, args, kwargs)
+        if func in _ACTIVE and func in _REENTRY_RULES:
+            # the function's own chainrule version calls it on the value (slogdet's sign)
+            return _REENTRY_RULES[func](self._trace, func, args, kwargs)
+        name = core._func_name(func)
         fn = core._FUNCTIONS.get(func)
-        if getattr(fn, "values_only", False):
-            name = core._func_name(func)
+        if getattr(fn, "values_only", False) or func in _ACTIVE:
             raise TracerError(
                 f"{name} runs on values and has no batching rule: it cannot be used on a "
                 f"batched value inside vmap")
-        return super().__array_function__(func, types, args, kwargs)
+        _ACTIVE.add(func)      # a function that calls itself on the value has no rule
+        try:
+            return super().__array_function__(func, types, args, kwargs)
+        finally:
+            _ACTIVE.discard(func)
 
 
 def _meta_shape(x: Any) -> Any:
@@ -320,6 +333,96 @@ _META: dict[Any, Callable[[Any], Any]] = {
     _np.size: lambda x: int(_np.prod(_shape(x), dtype=_np.int64)),
     _np.result_type: lambda x: core.dtype_of(x),
 }
+
+
+# NumPy functions that run on values (no derivative), batched: those with an ``axis``
+# (argmax, any...), the element-wise ones that are not ufuncs (isposinf, isclose), those of
+# stacked matrices (slogdet's sign) and the ``*_like`` constructors (one example's shape)
+_ACTIVE: set[Any] = set()
+
+
+def _batched_arg(trace: BatchTrace, x: Any) -> Any:
+    if isinstance(x, BatchTracer) and x._trace is trace:
+        return to_front(getval(x._value), x._bdim)
+    raise TracerError("vmap: this function batches over its first argument only")
+
+
+def _axis_rule(trace: BatchTrace, func: Any, args: Any, kwargs: Any) -> Any:
+    import inspect
+
+    bound = inspect.signature(func).bind(*args, **kwargs)
+    a = bound.arguments
+    first = next(iter(a))
+    x = _batched_arg(trace, a[first])
+    nd = len(_shape(x)) - 1
+    axis = a.get("axis", inspect.signature(func).parameters["axis"].default)
+    if axis is None:
+        if func in (_np.any, _np.all, _np.count_nonzero):
+            axis = tuple(range(1, nd + 1))
+        elif a.get("keepdims"):
+            raise TracerError(f"vmap: {core._func_name(func)}(axis=None, keepdims=True) "
+                              f"has no batching rule")
+        else:
+            x = _reshape(x, _shape(x)[:1] + (-1,))
+            axis = 1
+    else:
+        axis = shift_axis(tuple(axis) if isinstance(axis, (tuple, list)) else axis, nd)
+    a[first] = x
+    a["axis"] = axis
+    return BatchTracer(func(*bound.args, **bound.kwargs), trace, 0)
+
+
+def _elementwise_values_rule(trace: BatchTrace, func: Any, args: Any, kwargs: Any) -> Any:
+    carrier = next(v for v in tuple(args) + tuple(kwargs.values())
+                   if isinstance(v, BatchTracer) and v._trace is trace)
+    return carrier._values(lambda *v: func(*v, **kwargs), tuple(args))
+
+
+def _leading_values_rule(trace: BatchTrace, func: Any, args: Any, kwargs: Any) -> Any:
+    out = func(_batched_arg(trace, args[0]), *args[1:], **kwargs)
+    if isinstance(out, tuple):
+        return type(out)(*(BatchTracer(o, trace, 0) for o in out))
+    return BatchTracer(out, trace, 0)
+
+
+def _like_rule(trace: BatchTrace, func: Any, args: Any, kwargs: Any) -> Any:
+    x = args[0]
+    return func(_np.empty(x.shape, x.dtype), *args[1:], **kwargs)
+
+
+_VALUE_RULES: dict[Any, Callable[..., Any]] = {}
+for _name in ("argmax", "argmin", "nanargmax", "nanargmin", "any", "all", "count_nonzero",
+              "argsort"):
+    _VALUE_RULES[getattr(_np, _name)] = _axis_rule
+for _name in ("isposinf", "isneginf", "isclose", "isreal", "iscomplex"):
+    _VALUE_RULES[getattr(_np, _name)] = _elementwise_values_rule
+for _name in ("zeros_like", "ones_like", "empty_like", "full_like"):
+    _VALUE_RULES[getattr(_np, _name)] = _like_rule
+# consulted only when chainrule's version of the function calls it on the batch's value
+_REENTRY_RULES: dict[Any, Callable[..., Any]] = {_np.linalg.slogdet: _leading_values_rule}
+
+
+def take_along_axis(x: Any, indices: BatchTracer, axis: int, fn: Callable[..., Any]) -> Any:
+    """NumPy's take_along_axis for indices that differ per example (a batch tracer): the
+    index tuple of one example, with the batch tracer in it, for ``fn`` (the getitem
+    primitive), whose batching rule gathers for the whole batch at once (``x`` keeps its
+    derivative).
+
+    >>> import chainrule.numpy as np
+    >>> vmap(lambda v: np.sort(v))(np.array([[3.0, 1.0, 2.0], [0.0, 5.0, 4.0]]))
+    array([[1., 2., 3.],
+           [0., 4., 5.]])
+    """
+    nd = len(_shape(x))
+    axis %= nd
+    sx, si = _shape(x), indices.shape
+    idx = tuple(indices if i == axis else
+                _np.arange(sx[i]).reshape((1,) * i + (sx[i],) + (1,) * (nd - 1 - i))
+                for i in range(nd))
+    if len(si) != nd:
+        raise ValueError("take_along_axis: the indices must have as many dimensions as the "
+                         "array")
+    return fn(x, idx)
 
 
 class BatchTrace:
@@ -336,6 +439,14 @@ class BatchTrace:
             if isinstance(a, BatchTracer) and a._trace is self:
                 vals[i] = a._value
                 dims[i] = a._bdim
+        for i in prim.index_args:      # an index tuple: dims[i] is the tuple of its dims
+            t = args[i]
+            if type(t) is tuple and any(isinstance(k, BatchTracer) and k._trace is self
+                                        for k in t):
+                vals[i] = tuple(k._value if isinstance(k, BatchTracer) and k._trace is self
+                                else k for k in t)
+                dims[i] = tuple(k._bdim if isinstance(k, BatchTracer) and k._trace is self
+                                else None for k in t)
         rule = prim.batch
         if rule is None:
             raise TracerError(

@@ -54,7 +54,7 @@ class Primitive:
 
     __slots__ = ("name", "impl", "vjps", "jvps", "nondiff", "section", "__wrapped__",
                  "diag_factor", "diag_dense", "lazy", "lazy_args", "ans_free", "numpy",
-                 "public", "batch")
+                 "public", "batch", "index_args")
 
     def __init__(self, name: str, impl: Callable[..., Any], section: str = "",
                  numpy: Any = None, public: bool = False) -> None:
@@ -86,6 +86,9 @@ class Primitive:
         # the batching rule for vmap (batching.py): ``batch(prim, vals, dims, **params)``
         # gives ``(out, out_dim)``; None: the primitive cannot be used inside vmap
         self.batch: Callable[..., Any] | None = None
+        # arguments that are index tuples, which may hold a batch tracer (vmap: indices of
+        # each example's own, as take_along_axis makes for sort)
+        self.index_args: tuple[int, ...] = ()
 
         self.__wrapped__ = impl
 
@@ -96,6 +99,10 @@ class Primitive:
                 t = a._trace
                 if top is None or t.level > top.level:
                     top = t
+        for i in self.index_args:
+            for k in args[i] if type(args[i]) is tuple else ():
+                if isinstance(k, Tracer) and (top is None or k._trace.level > top.level):
+                    top = k._trace
         if top is None:
             return self.impl(*args, **params)
         return top.process(self, args, params)

@@ -19,6 +19,7 @@ import numpy as _np
 from . import core
 from . import rules as R
 from .batching import all_value
+from .batching import take_along_axis as _take_batched
 from .core import TracerError, getval, is_tracer
 
 _shape = R._shape
@@ -607,10 +608,12 @@ def take(a: Any, indices: Any, axis: int | None = None, out: Any = None,
     if mode != "raise":
         raise TracerError(f"take(..., mode={mode!r}) is not supported on traced values")
     x = a
+    iv = getval(indices)
+    indices = iv if is_tracer(iv) else _np.asarray(iv)      # vmap: per-example indices
     if axis is None:
-        return getitem(ravel(x), _np.asarray(indices))
+        return getitem(ravel(x), indices)
     nd = _ndim(x)
-    return getitem(x, (slice(None),) * (axis % nd) + (_np.asarray(indices),))
+    return getitem(x, (slice(None),) * (axis % nd) + (indices,))
 
 
 @implements(*_opt("astype"))
@@ -931,7 +934,10 @@ def _real_only(name: str, x: Any) -> None:
 @implements(_np.take_along_axis)
 def take_along_axis(arr: Any, indices: Any, axis: int = -1) -> Any:
     x = arr
-    indices = _np.asarray(getval(indices))
+    iv = getval(indices)
+    if is_tracer(iv):       # vmap: indices of their own for every example
+        return _take_batched(x, iv, axis, R.getitem)
+    indices = _np.asarray(iv)
     nd = _ndim(x)
     axis %= nd
     idx = []

@@ -906,6 +906,9 @@ def _normalize_index(idx: Any, ndim: int) -> tuple[Any, ...]:
             raise TracerError("indexing a traced array with a Python bool is not supported")
         else:
             if hasattr(k, "_trace"):
+                if getattr(k, "_opaque", False) and k.dtype.kind in "iu":
+                    out.append(k)      # vmap: an index of each example's own (batching.py)
+                    continue
                 raise TracerError("a traced value cannot be used as an index")
             out.append(k)
     consumed = sum(1 for k in out if k is not None and k is not Ellipsis)
@@ -956,16 +959,81 @@ def _index_batch_axis(idx: tuple[Any, ...]) -> int:
     return len(_np.broadcast_shapes(*(_np.shape(idx[i]) for i in adv)))
 
 
+def _batched_index(idx: tuple[Any, ...], idims: tuple[Any, ...], n: int | None) -> Any:
+    """An index of one example whose index arrays differ per example (``idims``: the batch
+    axis of each entry, or None) as one index of the batch: ``arange(n)`` in front, each
+    batched array with its batch axis first. Returns it, and the permutation that puts the
+    result's axes in one example's order after the batch axis (NumPy puts the broadcast
+    axes of side-by-side index arrays where the first one stands, ours first)."""
+    def adv(i: int, k: Any) -> bool:
+        return idims[i] is not None or (isinstance(k, (_np.ndarray, int, _np.integer)) and
+                                        not isinstance(k, (bool, _np.bool_)))
+
+    pos = [i for i, k in enumerate(idx) if adv(i, k)]
+    shapes = [(lambda s, d: s[:d] + s[d + 1:])(_shape(k), idims[i]) if idims[i] is not None
+              else _shape(k) for i, k in enumerate(idx) if i in pos]
+    s = _np.broadcast_shapes(*shapes) if shapes else ()
+    new: list[Any] = [] if n is None else [_np.arange(n).reshape((n,) + (1,) * len(s))]
+    for i, k in enumerate(idx):
+        if idims[i] is not None:
+            k = B.with_rank(B.to_front(k, idims[i]), len(s))
+        new.append(k)
+    perm = None
+    if n is None:        # no arange: where the batch axis lands
+        side = pos == list(range(pos[0], pos[-1] + 1))
+        return tuple(new), (sum(1 for k in idx[: pos[0]] if k is None or isinstance(k, slice))
+                            if side else 0)
+    if pos == list(range(pos[0], pos[-1] + 1)) and pos[0] > 0:
+        before = sum(1 for k in idx[: pos[0]] if k is None or isinstance(k, slice))
+        m = len(s)
+        perm = ((0,) + tuple(1 + m + i for i in range(before)) + tuple(1 + i for i in range(m)),
+                1 + m + before)
+    return tuple(new), perm
+
+
+def _full_perm(perm: Any, nd: int) -> tuple[int, ...]:
+    head, k = perm
+    return head + tuple(range(k, nd))
+
+
 def _getitem_batch(prim: Primitive, vals: list[Any], dims: list[Any]) -> Any:
     idx = vals[1] if isinstance(vals[1], tuple) else (vals[1],)
-    if dims[1] is not None or any(isinstance(k, Tracer) for k in idx):
-        raise TracerError("vmap: indexing with a batched index is not supported")
-    return getitem(B.to_front(vals[0], dims[0]), (slice(None),) + idx), _index_batch_axis(idx)
+    if dims[1] is None:
+        return getitem(B.to_front(vals[0], dims[0]), (slice(None),) + idx), \
+            _index_batch_axis(idx)
+    # index arrays of their own for every example (take_along_axis of argsort: sort)
+    if dims[0] is None:  # one array, a batch of indices into it: a plain gather
+        new, out_dim = _batched_index(idx, dims[1], None)
+        return getitem(vals[0], new), out_dim
+    n = B.batch_size(list(idx) + [vals[0]], list(dims[1]) + [dims[0]])
+    x = B.to_front(vals[0], dims[0])
+    new, perm = _batched_index(idx, dims[1], n)
+    r = getitem(x, new)
+    return (r if perm is None else transpose(r, _full_perm(perm, _ndim(r)))), 0
+
+
+def _untake_batch(prim: Primitive, vals: list[Any], dims: list[Any]) -> Any:
+    g, idx, shape, out_ndim = vals
+    if dims[1] is None:
+        # the scatter already keeps leading batch axes of g (those of a Jacobian's basis)
+        return untake(B.to_front(g, dims[0]), idx, shape, out_ndim), 0
+    n = B.batch_size(list(idx) + [g], list(dims[1]) + [dims[0]])
+    g = B.to_front(g, dims[0]) if dims[0] is not None else broadcast_to(g, (n,) + _shape(g))
+    new, perm = _batched_index(idx, dims[1], n)
+    nd = _ndim(g)
+    jb = nd - 1 - out_ndim                       # a Jacobian's basis axes, after the batch
+    order = tuple(range(1, 1 + jb)) + (0,) + tuple(range(1 + jb, nd))
+    g = transpose(g, order)                      # (basis, batch, one example's result)
+    if perm is not None:
+        inv = tuple(int(i) for i in _np.argsort(_full_perm(perm, out_ndim + 1)))
+        g = transpose(g, tuple(range(jb)) + tuple(jb + i for i in inv))
+    z = untake(g, new, (n,) + tuple(shape), out_ndim + 1)
+    return transpose(z, (jb,) + tuple(range(jb)) + tuple(range(jb + 1, _ndim(z)))), 0
 
 
 getitem.batch = _getitem_batch
-# the scatter already keeps leading batch axes of g (those of a Jacobian's basis)
-untake.batch = lambda prim, vals, dims: (untake(B.to_front(vals[0], dims[0]), *vals[1:]), 0)
+untake.batch = _untake_batch
+getitem.index_args = untake.index_args = (1,)
 
 
 # ===================================================================== scans and linear algebra
