@@ -179,6 +179,41 @@ def passthrough(prim: Primitive, vals: list[Any], dims: list[Any], **params: Any
 # --------------------------------------------------------------------------- the trace
 
 
+class IndexPrimitive(Primitive):
+    """A primitive with index-tuple arguments (``index_args``: getitem, untake), which may
+    hold a batch tracer: the indices of each example's own (take_along_axis, so sort).
+    Its call also looks inside those tuples for the trace to hand it to."""
+
+    __slots__ = ()
+
+    def __call__(self, *args: Any, **params: Any) -> Any:
+        top = None
+        for a in args:
+            if isinstance(a, Tracer) and (top is None or a._trace.level > top.level):
+                top = a._trace
+        for i in self.index_args:
+            for k in args[i] if type(args[i]) is tuple else ():
+                if isinstance(k, Tracer) and (top is None or k._trace.level > top.level):
+                    top = k._trace
+        if top is None:
+            return self.impl(*args, **params)
+        return top.process(self, args, params)
+
+
+def index_primitive(p: Primitive, *index_args: int) -> Primitive:
+    """Make ``p`` an :class:`IndexPrimitive` whose arguments ``index_args`` are index
+    tuples (the other primitives' calls do not pay for the look inside).
+
+    >>> from chainrule.calculus.rules import getitem
+    >>> type(getitem).__name__, getitem.index_args
+    ('IndexPrimitive', (1,))
+    """
+    p.__class__ = IndexPrimitive
+    p.index_args = tuple(index_args)
+    return p
+
+
+
 class BatchTracer(Tracer):
     """One example of a batch, to the code that ``vmap`` maps: ``_value`` holds the whole
     batch and ``_bdim`` its batch axis. Its ``shape`` is one example's."""

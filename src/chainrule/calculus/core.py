@@ -99,10 +99,6 @@ class Primitive:
                 t = a._trace
                 if top is None or t.level > top.level:
                     top = t
-        for i in self.index_args:
-            for k in args[i] if type(args[i]) is tuple else ():
-                if isinstance(k, Tracer) and (top is None or k._trace.level > top.level):
-                    top = k._trace
         if top is None:
             return self.impl(*args, **params)
         return top.process(self, args, params)

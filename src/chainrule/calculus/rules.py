@@ -1033,7 +1033,8 @@ def _untake_batch(prim: Primitive, vals: list[Any], dims: list[Any]) -> Any:
 
 getitem.batch = _getitem_batch
 untake.batch = _untake_batch
-getitem.index_args = untake.index_args = (1,)
+B.index_primitive(getitem, 1)
+B.index_primitive(untake, 1)
 
 
 # ===================================================================== scans and linear algebra
