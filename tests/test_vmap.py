@@ -663,3 +663,56 @@ def test_vmap_of_chainrule_numpy_functions_and_their_gradients(name):
             g = grad(lambda x: np.sum(f(x) * 1.0))
             want = onp.stack([g(x) for x in X])
             onp.testing.assert_allclose(vmap(g)(X), want, rtol=1e-10, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- custom rules
+
+
+def test_custom_vjp_and_custom_jvp_under_vmap_keep_the_users_rules():
+    from chainrule.calculus import custom_jvp, custom_vjp
+
+    @custom_vjp
+    def clip_gradient(x, lo, hi):
+        return x * 1.0
+
+    clip_gradient.defvjp(lambda x, lo, hi: (x * 1.0, (lo, hi)),
+                         lambda res, g: (np.clip(g, res[0], res[1]), None, None))
+
+    @custom_vjp
+    def f(x, y):
+        return np.sin(x) * y
+
+    f.defvjp(lambda x, y: (f(x, y), (np.cos(x), np.sin(x), y)),
+             lambda res, g: (2.0 * res[0] * g * res[2], res[1] * g))   # 2x: the user's rule
+
+    @custom_jvp
+    def log1pexp(x):
+        return np.log1p(np.exp(x))
+
+    @log1pexp.defjvp
+    def _(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return log1pexp(x), 3.0 * t * (1.0 - 1.0 / (1.0 + np.exp(x)))   # 3x: the user's
+
+    r = rng(50)
+    X, Y = r.normal(size=(NB, 3)), r.normal(size=3)
+    onp.testing.assert_allclose(vmap(f, in_axes=(0, None))(X, Y), onp.sin(X) * Y, **TOL)
+    onp.testing.assert_allclose(vmap(log1pexp)(X), onp.log1p(onp.exp(X)), **TOL)
+    # inside vmap, outside vmap, and with the argument shared by the batch
+    gx = 2.0 * onp.cos(X) * Y
+    onp.testing.assert_allclose(vmap(grad(lambda x: np.sum(f(x, Y))))(X), gx, **TOL)
+    onp.testing.assert_allclose(grad(lambda z: np.sum(vmap(f, in_axes=(0, None))(z, Y)))(X),
+                                gx, **TOL)
+    onp.testing.assert_allclose(
+        grad(lambda y: np.sum(vmap(f, in_axes=(0, None))(X, y)))(Y),
+        onp.sin(X).sum(axis=0), **TOL)
+    onp.testing.assert_allclose(
+        grad(lambda z: np.sum(3.0 * vmap(clip_gradient, in_axes=(0, None, None))(
+            z, -0.5, 0.5)))(X), onp.full(X.shape, 0.5), **TOL)
+    d = 3.0 / (1.0 + onp.exp(-X))
+    onp.testing.assert_allclose(vmap(grad(lambda x: np.sum(log1pexp(x))))(X), d, **TOL)
+    onp.testing.assert_allclose(grad(lambda z: np.sum(vmap(log1pexp)(z)))(X), d, **TOL)
+    T = r.normal(size=X.shape)
+    onp.testing.assert_allclose(jvp(vmap(log1pexp), (X,), (T,))[1], d * T, **TOL)
+    onp.testing.assert_allclose(vmap(lambda x, t: jvp(log1pexp, (x,), (t,))[1])(X, T),
+                                d * T, **TOL)
