@@ -470,6 +470,17 @@ def test_vmap_of_grad_and_jvp_of_every_primitive_against_a_loop(name):
                                   for b in range(NB)])
                 onp.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, equal_nan=True,
                                             err_msg=f"{name} case {c} jvp, argument {i}")
+                # second order: forward over reverse, per example
+                hf = jacfwd(grad(f))
+                try:
+                    want = onp.stack([hf(xs[b], *rest) for b in range(NB)])
+                except cr.calculus.TracerError:
+                    want = None       # no second derivative here without vmap either
+                if want is not None:
+                    got = vmap(hf, in_axes=in_axes)(xs, *rest)
+                    onp.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11,
+                                                equal_nan=True,
+                                                err_msg=f"{name} case {c} hessian, arg {i}")
             checked += 1
     if name not in ("astype",) and any(
             onp.asarray(a).dtype.kind == "f" for a in cases_of(name)[0](rng(0))[0]):
