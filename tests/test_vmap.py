@@ -727,3 +727,18 @@ def test_custom_vjp_and_custom_jvp_under_vmap_keep_the_users_rules():
     onp.testing.assert_allclose(jvp(vmap(log1pexp), (X,), (T,))[1], d * T, **TOL)
     onp.testing.assert_allclose(vmap(lambda x, t: jvp(log1pexp, (x,), (t,))[1])(X, T),
                                 d * T, **TOL)
+
+
+def test_a_batch_of_outer_products_is_exact():
+    # the multiply rule's einsum path (large outer products) against the loop, bit for bit
+    r = rng(60)
+    for dt in (onp.float64, onp.float32):
+        D, A = r.normal(size=(NB, 64)).astype(dt), r.normal(size=(NB, 300)).astype(dt)
+        f = lambda d, a: R.multiply(R.reshape(d, (64, 1)), a)
+        got = vmap(f)(D, A)
+        assert got.dtype == dt
+        assert onp.array_equal(got, onp.stack([d[:, None] * a for d, a in zip(D, A)]))
+        got = vmap(f, in_axes=(0, 1))(D, A.T.copy())
+        assert onp.array_equal(got, onp.stack([d[:, None] * a for d, a in zip(D, A)]))
+        g = vmap(lambda d, a: R.multiply(a, R.reshape(d, (64, 1, 1))))(D, A[:, None, :])
+        assert onp.array_equal(g, onp.stack([a[None] * d[:, None, None] for d, a in zip(D, A)]))

@@ -302,6 +302,9 @@ subtract.vjps[1] = lambda g, ans, x, y: negative(
     unbroadcast(g, _shape(y), _ndim(g) - _ndim(ans)))
 multiply = _binary("multiply", _np.multiply, lambda ans, x, y: y, lambda ans, x, y: x,
                    "3.2.2 Hadamard product")
+# a batch of outer products (per-example dC/dW) is one einsum; else element-wise
+multiply.batch = lambda prim, vals, dims: (
+    (o, 0) if (o := B.outer_product(vals, dims)) is not None else B.elementwise(prim, vals, dims))
 divide = _binary("divide", _np.true_divide, lambda ans, x, y: reciprocal(y),
                  lambda ans, x, y: negative(divide(ans, y)), "3.2.1 element-wise division")
 power = _binary("power", _np.power, _pow_dx, _pow_dy, "3.2.1 element-wise power",
