@@ -742,3 +742,78 @@ def test_a_batch_of_outer_products_is_exact():
         assert onp.array_equal(got, onp.stack([d[:, None] * a for d, a in zip(D, A)]))
         g = vmap(lambda d, a: R.multiply(a, R.reshape(d, (64, 1, 1))))(D, A[:, None, :])
         assert onp.array_equal(g, onp.stack([a[None] * d[:, None, None] for d, a in zip(D, A)]))
+
+
+# --------------------------------------------------------------------------- random shapes
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_binary_broadcasting_with_random_shapes_and_axes(data):
+    """Two operands of random shapes that broadcast, each mapped at a random axis or not
+    at all, through a random binary primitive and a reduction, and its gradient."""
+    out = data.draw(st.lists(st.integers(1, 3), min_size=0, max_size=3))
+    shapes = []
+    for _ in range(2):
+        s = [1 if data.draw(st.booleans()) and data.draw(st.booleans()) else k for k in out]
+        shapes.append(tuple(s[data.draw(st.integers(0, len(s))):]))
+    axes = [data.draw(st.one_of(st.none(), st.integers(-len(s) - 1, len(s)))) for s in shapes]
+    if axes == [None, None]:
+        axes[0] = 0
+    name = data.draw(st.sampled_from(["add", "multiply", "subtract", "maximum", "arctan2",
+                                      "logaddexp", "hypot"]))
+    p = PRIMITIVES[name]
+    r = rng(data.draw(st.integers(0, 1000)))
+    per = [[r.normal(size=s) for _ in range(NB)] for s in shapes]
+    args = [onp.stack(v, axis=a) if a is not None else v[0] for v, a in zip(per, axes)]
+
+    def pick(k, b):
+        return per[k][b] if axes[k] is not None else per[k][0]
+
+    f = lambda x, y: np.sum(np.sin(p(x, y)), axis=0) if np.ndim(p(x, y)) else p(x, y)
+    got = vmap(f, in_axes=tuple(axes))(*args)
+    want = onp.stack([onp.asarray(f(pick(0, b), pick(1, b))) for b in range(NB)])
+    onp.testing.assert_allclose(got, want, **TOL)
+    g = grad(lambda x, y: np.sum(p(x, y) ** 2), argnums=(0, 1))
+    got = vmap(g, in_axes=tuple(axes))(*args)
+    for k in range(2):
+        want = onp.stack([g(pick(0, b), pick(1, b))[k] for b in range(NB)])
+        onp.testing.assert_allclose(got[k], want, rtol=1e-11, atol=1e-12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_reductions_and_products_with_random_shapes_and_axes(data):
+    shape = tuple(data.draw(st.lists(st.integers(1, 3), min_size=1, max_size=3)))
+    nd = len(shape)
+    ax = data.draw(st.integers(-nd - 1, nd))
+    axis = data.draw(st.one_of(st.none(), st.integers(-nd, nd - 1),
+                               st.lists(st.integers(0, nd - 1), min_size=1, max_size=nd,
+                                        unique=True).map(tuple)))
+    keepdims = data.draw(st.booleans())
+    fn = data.draw(st.sampled_from([np.sum, np.mean, np.max, np.min, np.prod, np.logsumexp,
+                                    np.var, np.std]))
+    r = rng(data.draw(st.integers(0, 1000)))
+    per = [r.uniform(0.5, 2.0, size=shape) for _ in range(NB)]
+    f = lambda x: fn(x, axis=axis, keepdims=keepdims)
+    got = vmap(f, in_axes=ax)(onp.stack(per, axis=ax))
+    onp.testing.assert_allclose(got, onp.stack([f(x) for x in per]), **TOL)
+    g = grad(lambda x: np.sum(np.sin(f(x))))
+    got = vmap(g, in_axes=ax)(onp.stack(per, axis=ax))
+    onp.testing.assert_allclose(got, onp.stack([g(x) for x in per]), rtol=1e-11, atol=1e-12)
+    # a product with a random other operand, mapped or not
+    other = tuple(data.draw(st.lists(st.integers(1, 3), min_size=1, max_size=3)))
+    sa = shape[-2:]
+    sb = (sa[-1],) if data.draw(st.booleans()) else other[:-1] + (sa[-1],) + other[-1:]
+    A = [r.normal(size=sa) for _ in range(NB)]
+    Bs = [r.normal(size=sb) for _ in range(NB)]
+    bmapped = data.draw(st.booleans())
+    bx = data.draw(st.integers(-len(sb) - 1, len(sb)))
+    mm = lambda a, b: a @ b
+    got = vmap(mm, in_axes=(ax % (len(sa) + 1), bx if bmapped else None))(
+        onp.stack(A, axis=ax % (len(sa) + 1)), onp.stack(Bs, axis=bx) if bmapped else Bs[0])
+    want = onp.stack([A[b] @ (Bs[b] if bmapped else Bs[0]) for b in range(NB)])
+    onp.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)

@@ -371,6 +371,9 @@ class BatchTracer(Tracer):
         meta = _META.get(func)
         if meta is not None and len(args) == 1 and not kwargs:
             return meta(self if args[0] is self else args[0])
+        if func is _np.result_type:
+            return _np.result_type(*(core.dtype_of(a) if isinstance(a, Tracer) else a
+                                     for a in args))
         for v in tuple(args) + tuple(kwargs.values()):
             if isinstance(v, BatchTracer) and v._trace.level > self._trace.level:
                 return NotImplemented          # an inner vmap's value: its rule first

@@ -289,7 +289,8 @@ def std(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: floa
     vv = getval(v)
     if all_value(vv > 0):
         return R.sqrt(v)
-    pos = _np.asarray(vv > 0)
+    pos = vv > 0
+    pos = pos if is_tracer(pos) else _np.asarray(pos)     # a batch tracer under vmap
     return R.where(pos, R.sqrt(R.where(pos, v, 1.0)), 0.0)
 
 
