@@ -337,7 +337,7 @@ def test_in_axes_pytrees_negative_axes_out_axes_kwargs_axis_size():
     P = namedtuple("P", "a b")
     tree = {"w": r.normal(size=(3, 4)), "v": P(r.normal(size=(4, 3)), r.normal(size=2))}
     f = lambda t, s: np.sum(t["w"] * t["v"].a.T, axis=-1) * s + np.sum(t["v"].b)
-    got = vmap(f, in_axes=({"w": 1, "v": P(0, None)}, None))(tree, 2.0)
+    got = vmap(f, in_axes=({"v": P(0, None), "w": 1}, None))(tree, 2.0)   # keys in any order
     want = onp.stack([f({"w": tree["w"][:, k], "v": P(tree["v"].a[k], tree["v"].b)}, 2.0)
                       for k in range(4)])
     onp.testing.assert_allclose(got, want, **TOL)

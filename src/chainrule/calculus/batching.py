@@ -567,6 +567,10 @@ def _broadcast_prefix(spec: Any, tree: Any, what: str) -> list[Any]:
     skey, schildren = _node(spec)
     if skey[0] in ("tuple", "list") and key[0] in ("tuple", "list", "namedtuple"):
         same = len(schildren) == len(children)
+    elif skey[0] == "dict" and key[0] == "dict":
+        same = set(spec) == set(tree)
+        if same:                        # the value's order of keys
+            schildren = [spec[k] for k in tree]
     else:
         same = skey == key
     if not same:
