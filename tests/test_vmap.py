@@ -817,3 +817,31 @@ def test_reductions_and_products_with_random_shapes_and_axes(data):
         onp.stack(A, axis=ax % (len(sa) + 1)), onp.stack(Bs, axis=bx) if bmapped else Bs[0])
     want = onp.stack([A[b] @ (Bs[b] if bmapped else Bs[0]) for b in range(NB)])
     onp.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+
+
+# --------------------------------------------------------------------------- every function
+
+
+def _function_cases():
+    import test_numpy_functions as T
+
+    return T.CASES
+
+
+@pytest.mark.parametrize("name", sorted(_function_cases()))
+def test_vmap_of_every_function_case_of_chainrule_numpy(name):
+    """The cases of test_numpy_functions (the functions chainrule.numpy differentiates,
+    checked there against JAX) under vmap and vmap(grad), against a loop."""
+    f, x = _function_cases()[name]
+    g = lambda v: f(np, v)
+    xs = onp.stack([onp.asarray(x) * (1 + 0.01 * k) for k in range(3)])
+    with onp.errstate(all="ignore"):
+        want = onp.stack([onp.asarray(g(v)) for v in xs])
+        got = onp.asarray(vmap(g)(xs))
+        assert got.shape == want.shape and got.dtype == want.dtype
+        onp.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, equal_nan=True)
+        if want.dtype.kind == "f":
+            gs = grad(lambda v: np.sum(g(v)))
+            want = onp.stack([gs(v) for v in xs])
+            onp.testing.assert_allclose(vmap(gs)(xs), want, rtol=1e-9, atol=1e-11,
+                                        equal_nan=True)

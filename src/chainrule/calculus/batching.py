@@ -286,6 +286,13 @@ class BatchTracer(Tracer):
         return (f"BatchTracer(level={self._trace.level}, bdim={self._bdim}, "
                 f"value={self._value!r})")
 
+    def astype(self, dtype: Any, **kw: Any) -> Any:
+        dt = _np.dtype(dtype)
+        if dt.kind in "fc":
+            return super().astype(dt, **kw)
+        # an integer or boolean cast: a value with no derivative, cast for the whole batch
+        return self._values(lambda v: _np.asarray(v).astype(dt), (self,))
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> _np.ndarray:
         raise TracerError(
             "a batched value (inside vmap) was converted to a plain NumPy array (np.asarray, "
@@ -363,9 +370,16 @@ class BatchTracer(Tracer):
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         fn = core._UFUNCS.get(ufunc)
-        if method == "__call__" and not kwargs and getattr(fn, "values_only", False):
+        if method == "__call__" and not kwargs and (getattr(fn, "values_only", False) or
+                                                    ufunc in _ACTIVE):
+            # a ufunc is element-wise: on the values it batches as they are (and one that
+            # chainrule's own version calls on the value, heaviside, runs there)
             return self._values(ufunc, inputs)
-        return super().__array_ufunc__(ufunc, method, *inputs, **kwargs)
+        _ACTIVE.add(ufunc)
+        try:
+            return super().__array_ufunc__(ufunc, method, *inputs, **kwargs)
+        finally:
+            _ACTIVE.discard(ufunc)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         meta = _META.get(func)
@@ -472,7 +486,8 @@ for _name in ("isposinf", "isneginf", "isclose", "isreal", "iscomplex"):
 for _name in ("zeros_like", "ones_like", "empty_like", "full_like"):
     _VALUE_RULES[getattr(_np, _name)] = _like_rule
 # consulted only when chainrule's version of the function calls it on the batch's value
-_REENTRY_RULES: dict[Any, Callable[..., Any]] = {_np.linalg.slogdet: _leading_values_rule}
+_REENTRY_RULES: dict[Any, Callable[..., Any]] = {_np.linalg.slogdet: _leading_values_rule,
+                                                 _np.angle: _elementwise_values_rule}
 
 
 def take_along_axis(x: Any, indices: BatchTracer, axis: int, fn: Callable[..., Any]) -> Any:

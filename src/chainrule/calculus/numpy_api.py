@@ -623,7 +623,8 @@ def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> A
     if dt.kind not in "fc":
         # an integer or boolean cast is piecewise constant: its derivative is zero, and
         # the result is a plain value (as JAX's, whose integer tangents are float0)
-        return _np.asarray(getval(x)).astype(dt)
+        v = getval(x)
+        return v.astype(dt) if is_tracer(v) else _np.asarray(v).astype(dt)   # (vmap)
     return R.astype(x, dt)
 
 
@@ -1397,7 +1398,8 @@ def heaviside(x1: Any, x2: Any) -> Any:
 def select(condlist: Sequence[Any], choicelist: Sequence[Any], default: Any = 0) -> Any:
     r = default
     for c, v in reversed(list(zip(condlist, choicelist))):
-        r = R.where(_np.asarray(getval(c), bool), v, r)
+        c = getval(c)
+        r = R.where(c if is_tracer(c) else _np.asarray(c, bool), v, r)     # (vmap)
     return r
 
 
