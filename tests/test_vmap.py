@@ -845,3 +845,51 @@ def test_vmap_of_every_function_case_of_chainrule_numpy(name):
             want = onp.stack([gs(v) for v in xs])
             onp.testing.assert_allclose(vmap(gs)(xs), want, rtol=1e-9, atol=1e-11,
                                         equal_nan=True)
+
+
+def _numpy_names():
+    import test_numpy_namespace as T
+
+    return T._functions()
+
+
+# where the probe's call makes no sense batched, or the result is no value to compare
+VMAP_EXEMPT = {
+    "empty_like": "uninitialised memory", "bmat": "chainrule.numpy.bmat gives None on any "
+    "traced value (not vmap's)", "roll": "the probe passes the array as the shift",
+    "result_type": "a dtype, not an array", "isfortran": "memory layout",
+}
+
+
+@pytest.mark.parametrize("name", _numpy_names())
+def test_every_numpy_function_under_vmap_batches_or_raises(name):
+    """Every public NumPy function, by chainrule.numpy, on a batch tracer: the loop's
+    result, or a TracerError; never a different value."""
+    import test_numpy_namespace as T
+
+    if name in VMAP_EXEMPT:
+        pytest.skip(VMAP_EXEMPT[name])
+    args, _ = T._probe(getattr(onp, name))
+    if args is None:
+        pytest.skip("no probe argument that NumPy accepts")
+    ours = getattr(np, name)
+    x = args[0]
+    xs = onp.stack([x * (1 + 0.1 * k) for k in range(3)])
+
+    def f(v):
+        return ours(*((v,) + tuple(v if isinstance(w, onp.ndarray) and w.shape == x.shape
+                                   else w for w in args[1:])))
+
+    with onp.errstate(all="ignore"), __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("ignore")
+        want = [T._leaves(f(v)) for v in xs]
+        try:
+            got = T._leaves(vmap(f)(xs))
+        except cr.calculus.TracerError:
+            return
+    assert len(got) == len(want[0])
+    for k, g in enumerate(got):
+        w = onp.stack([onp.asarray(wl[k]) for wl in want])
+        g = onp.asarray(g)
+        assert g.shape == w.shape, name
+        onp.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, equal_nan=True, err_msg=name)
