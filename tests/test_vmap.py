@@ -304,12 +304,18 @@ def test_vmap_of_jacrev_jacfwd_hessian_jvp_vjp():
     got = vmap(lambda x, c: vjp(f, x)[1](c)[0])(X, C)
     want = onp.stack([vjp(f, X[b])[1](C[b])[0] for b in range(5)])
     onp.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
-    # the Jacobian of a batched function: jacrev of vmap
-    J = jacrev(lambda Z: vmap(f)(Z))(X)
-    assert J.shape == (5, 3, 5, 4)
+    # the Jacobian of a batched function: jacrev and jacfwd of vmap
+    for jac in (jacrev, jacfwd):
+        J = jac(lambda Z: vmap(f)(Z))(X)
+        assert J.shape == (5, 3, 5, 4)
+        for b in range(5):
+            onp.testing.assert_allclose(J[b, :, b], jacrev(f)(X[b]), rtol=1e-12, atol=1e-14)
+            assert not onp.any(J[b, :, (b + 1) % 5])
+    # the Hessian of a sum over a batch is block diagonal: hessian of vmap
+    Hs = hessian(lambda Z: np.sum(vmap(h)(Z)))(X)
     for b in range(5):
-        onp.testing.assert_allclose(J[b, :, b], jacrev(f)(X[b]), rtol=1e-12, atol=1e-14)
-        assert not onp.any(J[b, :, (b + 1) % 5])
+        onp.testing.assert_allclose(Hs[b, :, b], hessian(h)(X[b]), rtol=1e-12, atol=1e-14)
+        assert not onp.any(Hs[b, :, (b + 2) % 5])
 
 
 def test_grad_of_a_function_containing_vmap():
