@@ -26,6 +26,7 @@ batch tracer, so a derivative rule that computes a constant from its argument's 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -371,15 +372,16 @@ class BatchTracer(Tracer):
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         fn = core._UFUNCS.get(ufunc)
         if method == "__call__" and not kwargs and (getattr(fn, "values_only", False) or
-                                                    ufunc in _ACTIVE):
+                                                    ufunc in _active()):
             # a ufunc is element-wise: on the values it batches as they are (and one that
             # chainrule's own version calls on the value, heaviside, runs there)
             return self._values(ufunc, inputs)
-        _ACTIVE.add(ufunc)
+        active = _active()
+        active.add(ufunc)
         try:
             return super().__array_ufunc__(ufunc, method, *inputs, **kwargs)
         finally:
-            _ACTIVE.discard(ufunc)
+            active.discard(ufunc)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         meta = _META.get(func)
@@ -394,20 +396,21 @@ class BatchTracer(Tracer):
         handler = _VALUE_RULES.get(func)
         if handler is not None:
             return handler(self._trace, func, args, kwargs)
-        if func in _ACTIVE and func in _REENTRY_RULES:
+        active = _active()
+        if func in active and func in _REENTRY_RULES:
             # the function's own chainrule version calls it on the value (slogdet's sign)
             return _REENTRY_RULES[func](self._trace, func, args, kwargs)
         name = core._func_name(func)
         fn = core._FUNCTIONS.get(func)
-        if getattr(fn, "values_only", False) or func in _ACTIVE:
+        if getattr(fn, "values_only", False) or func in active:
             raise TracerError(
                 f"{name} runs on values and has no batching rule: it cannot be used on a "
                 f"batched value inside vmap")
-        _ACTIVE.add(func)      # a function that calls itself on the value has no rule
+        active.add(func)      # a function that calls itself on the value has no rule
         try:
             return super().__array_function__(func, types, args, kwargs)
         finally:
-            _ACTIVE.discard(func)
+            active.discard(func)
 
 
 def _meta_shape(x: Any) -> Any:
@@ -425,7 +428,16 @@ _META: dict[Any, Callable[[Any], Any]] = {
 # NumPy functions that run on values (no derivative), batched: those with an ``axis``
 # (argmax, any...), the element-wise ones that are not ufuncs (isposinf, isclose), those of
 # stacked matrices (slogdet's sign) and the ``*_like`` constructors (one example's shape)
-_ACTIVE: set[Any] = set()
+_LOCAL = threading.local()
+
+
+def _active() -> set[Any]:
+    """The NumPy functions being dispatched on a batch tracer in this thread: one called
+    again inside its own chainrule version is being called on the value."""
+    a = getattr(_LOCAL, "active", None)
+    if a is None:
+        a = _LOCAL.active = set()
+    return a
 
 
 def _batched_arg(trace: BatchTrace, x: Any) -> Any:
