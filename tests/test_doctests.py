@@ -15,6 +15,7 @@ MODULES = ["chainrule", "chainrule.calculus.transforms", "chainrule.calculus.che
            "chainrule.io.model", "chainrule.io.onnx_export", "chainrule.sklearn",
            "chainrule.engine.blas", "chainrule.calculus.tree", "chainrule.engine.pipe",
            "chainrule.engine.threads", "chainrule.engine.fast", "chainrule.engine.reference",
+           "chainrule.calculus.batching",
            "chainrule.engine"]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _CALCULUS = {"grad", "value_and_grad", "vjp", "jvp", "jacrev", "jacobian", "jacfwd",
-             "hessian", "check_grad", "numerical_jacobian", "custom_vjp", "custom_jvp"}
+             "hessian", "check_grad", "numerical_jacobian", "custom_vjp", "custom_jvp", "vmap"}
 
 _ELSEWHERE = {"Network": "nn", "Dense": "nn", "save_model": "io", "load_model": "io"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .batching import vmap
 from .check import check_grad, numerical_jacobian, relative_error
 from .core import Primitive, Tracer, TracerError
 from .custom import custom_jvp, custom_vjp
@@ -13,7 +14,7 @@ __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "jacrev", "jacobian", "jacfwd", "hessian",
     "check_grad", "numerical_jacobian", "relative_error", "supported", "Primitive", "Tracer",
     "TracerError", "PRIMITIVES", "register_pytree_node", "register_dataclass", "tree_flatten",
-    "tree_unflatten", "custom_vjp", "custom_jvp",
+    "tree_unflatten", "custom_vjp", "custom_jvp", "vmap",
 ]
 
 

@@ -54,7 +54,7 @@ class Primitive:
 
     __slots__ = ("name", "impl", "vjps", "jvps", "nondiff", "section", "__wrapped__",
                  "diag_factor", "diag_dense", "lazy", "lazy_args", "ans_free", "numpy",
-                 "public")
+                 "public", "batch", "index_args")
 
     def __init__(self, name: str, impl: Callable[..., Any], section: str = "",
                  numpy: Any = None, public: bool = False) -> None:
@@ -83,6 +83,12 @@ class Primitive:
         # argument numbers whose VJP reads only the shape of the result: once a node's
         # consumers are swept, a one-use sweep may drop its value early (see backward)
         self.ans_free: frozenset[int] = frozenset()
+        # the batching rule for vmap (batching.py): ``batch(prim, vals, dims, **params)``
+        # gives ``(out, out_dim)``; None: the primitive cannot be used inside vmap
+        self.batch: Callable[..., Any] | None = None
+        # arguments that are index tuples, which may hold a batch tracer (vmap: indices of
+        # each example's own, as take_along_axis makes for sort)
+        self.index_args: tuple[int, ...] = ()
 
         self.__wrapped__ = impl
 
@@ -105,8 +111,10 @@ class Primitive:
 
 
 def getval(x: Any) -> Any:
-    """The concrete NumPy value under any number of tracer levels."""
-    while isinstance(x, Tracer):
+    """The concrete NumPy value under any number of tracer levels. It stops at a batch
+    tracer (vmap): one example has no array of its own, and the batch tracer stands for it
+    (comparisons and NumPy's functions on it batch)."""
+    while isinstance(x, Tracer) and not x._opaque:
         x = x._value
     return x
 
@@ -115,7 +123,7 @@ def peek(x: Any) -> Any:
     """Like :func:`getval`, but a value not computed yet comes back as its
     :class:`Deferred` (which has ``shape``, ``ndim``, ``size`` and ``dtype``) instead of
     being computed."""
-    while isinstance(x, Tracer):
+    while isinstance(x, Tracer) and not x._opaque:
         if type(x) is LazyReverseTracer:
             d = x._deferred
             if d.vals is not None or d.value is _RELEASED:
@@ -131,12 +139,14 @@ def shape_of(v: Any) -> tuple[int, ...]:
     """``np.shape`` without its dispatch layer for arrays (the common case)."""
     if type(v) is _ndarray:
         return v.shape
+    if isinstance(v, Tracer):
+        return v.shape
     return _np.shape(v)
 
 
 def dtype_of(x: Any) -> _np.dtype:
     v = peek(x)
-    return v.dtype if isinstance(v, Deferred) else _np.result_type(v)
+    return v.dtype if isinstance(v, (Deferred, Tracer)) else _np.result_type(v)
 
 
 def is_tracer(x: Any) -> bool:
@@ -221,6 +231,8 @@ class Tracer:
 
     __slots__ = ("_value", "_trace")
     __array_priority__ = 1000.0
+    # a batch tracer (vmap) is where getval stops: see batching.py
+    _opaque = False
 
     # ---- array-like properties
     @property

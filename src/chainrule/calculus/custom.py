@@ -18,6 +18,7 @@ from typing import Any
 import numpy as _np
 
 from . import numpy_api as cnp
+from .batching import vmap
 from .core import Primitive, TracerError, getval, is_tracer
 from .transforms import vjp as _vjp
 from .tree import tree_flatten
@@ -119,6 +120,7 @@ class custom_vjp:  # noqa: N801 (JAX's name)
         for i in range(len(diff)):
             prim.vjps[i] = rule(i)
             prim.jvps[i] = no_jvp
+        prim.batch = _vjp_batching(self, full, nondiff_vals)
         out = prim(*diff)
         if isinstance(out, (tuple, list, dict)):
             raise TracerError(f"custom_vjp {name}: the function must return one array")
@@ -198,4 +200,58 @@ class custom_jvp:  # noqa: N801 (JAX's name)
         for i in range(len(diff)):
             prim.jvps[i] = jvp_rule(i)
             prim.vjps[i] = vjp_rule(i)
+        prim.batch = _jvp_batching(self, full, nondiff_vals)
         return prim(*diff)
+
+
+# ---- vmap: the function and its rules, each mapped over the batch, make one custom
+# function of the whole batch (so that a derivative taken outside vmap still uses the
+# user's rule, as JAX's)
+
+
+def _vjp_batching(cf: custom_vjp, full: Callable[..., Any], nondiff_vals: tuple[Any, ...]
+                  ) -> Callable[..., Any]:
+    def rule(prim: Primitive, vals: list[Any], dims: list[Any]) -> Any:
+        axes = tuple(dims)
+        fun, fwd, bwd = cf.fun, cf.fwd, cf.bwd
+
+        def bfun(*d: Any) -> Any:
+            return vmap(lambda *e: fun(*full(e)), in_axes=axes)(*d)
+
+        def bfwd(*d: Any) -> Any:
+            return vmap(lambda *e: fwd(*full(e)), in_axes=axes)(*d)   # (out, residuals)
+
+        def bbwd(res: Any, g: Any) -> Any:
+            cts = vmap(lambda r, gg: tuple(bwd(*nondiff_vals, r, gg)))(res, g)
+            # an argument shared by the batch gets the sum of the examples' cotangents
+            return tuple(c if c is None or d is not None else cnp.sum(c, axis=0)
+                         for c, d in zip(cts, dims))
+
+        batched = custom_vjp(bfun)
+        batched.__name__ = f"vmap({getattr(cf, '__name__', 'f')})"
+        batched.defvjp(bfwd, bbwd)
+        return batched(*vals), 0
+
+    return rule
+
+
+def _jvp_batching(cf: custom_jvp, full: Callable[..., Any], nondiff_vals: tuple[Any, ...]
+                  ) -> Callable[..., Any]:
+    def rule(prim: Primitive, vals: list[Any], dims: list[Any]) -> Any:
+        axes = tuple(dims)
+        fun, jvp_fn = cf.fun, cf.jvp
+
+        def bfun(*d: Any) -> Any:
+            return vmap(lambda *e: fun(*full(e)), in_axes=axes)(*d)
+
+        batched = custom_jvp(bfun)
+        batched.__name__ = f"vmap({getattr(cf, '__name__', 'f')})"
+
+        def bjvp(primals: Any, tangents: Any) -> Any:
+            return vmap(lambda p, t: tuple(jvp_fn(*nondiff_vals, p, t)),
+                        in_axes=(axes, axes))(tuple(primals), tuple(tangents))
+
+        batched.defjvp(bjvp)
+        return batched(*vals), 0
+
+    return rule

@@ -18,6 +18,8 @@ import numpy as _np
 
 from . import core
 from . import rules as R
+from .batching import all_value
+from .batching import take_along_axis as _take_batched
 from .core import TracerError, getval, is_tracer
 
 _shape = R._shape
@@ -285,9 +287,10 @@ def std(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: floa
     v = var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean,
             correction=correction)
     vv = getval(v)
-    if _np.all(vv > 0):
+    if all_value(vv > 0):
         return R.sqrt(v)
-    pos = _np.asarray(vv > 0)
+    pos = vv > 0
+    pos = pos if is_tracer(pos) else _np.asarray(pos)     # a batch tracer under vmap
     return R.where(pos, R.sqrt(R.where(pos, v, 1.0)), 0.0)
 
 
@@ -295,7 +298,8 @@ def std(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: floa
 def where(cond: Any, x: Any = None, y: Any = None) -> Any:
     if x is None and y is None:
         return _np.where(getval(cond))
-    return R.where(_np.asarray(getval(cond), dtype=builtins.bool), x, y)
+    c = getval(cond)     # a batch tracer (vmap) stays one: its rule batches the choice
+    return R.where(c if is_tracer(c) else _np.asarray(c, dtype=builtins.bool), x, y)
 
 
 @implements(_np.clip)
@@ -605,10 +609,12 @@ def take(a: Any, indices: Any, axis: int | None = None, out: Any = None,
     if mode != "raise":
         raise TracerError(f"take(..., mode={mode!r}) is not supported on traced values")
     x = a
+    iv = getval(indices)
+    indices = iv if is_tracer(iv) else _np.asarray(iv)      # vmap: per-example indices
     if axis is None:
-        return getitem(ravel(x), _np.asarray(indices))
+        return getitem(ravel(x), indices)
     nd = _ndim(x)
-    return getitem(x, (slice(None),) * (axis % nd) + (_np.asarray(indices),))
+    return getitem(x, (slice(None),) * (axis % nd) + (indices,))
 
 
 @implements(*_opt("astype"))
@@ -617,7 +623,8 @@ def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> A
     if dt.kind not in "fc":
         # an integer or boolean cast is piecewise constant: its derivative is zero, and
         # the result is a plain value (as JAX's, whose integer tangents are float0)
-        return _np.asarray(getval(x)).astype(dt)
+        v = getval(x)
+        return v.astype(dt) if is_tracer(v) else _np.asarray(v).astype(dt)   # (vmap)
     return R.astype(x, dt)
 
 
@@ -929,7 +936,10 @@ def _real_only(name: str, x: Any) -> None:
 @implements(_np.take_along_axis)
 def take_along_axis(arr: Any, indices: Any, axis: int = -1) -> Any:
     x = arr
-    indices = _np.asarray(getval(indices))
+    iv = getval(indices)
+    if is_tracer(iv):       # vmap: indices of their own for every example
+        return _take_batched(x, iv, axis, R.getitem)
+    indices = _np.asarray(iv)
     nd = _ndim(x)
     axis %= nd
     idx = []
@@ -1388,7 +1398,8 @@ def heaviside(x1: Any, x2: Any) -> Any:
 def select(condlist: Sequence[Any], choicelist: Sequence[Any], default: Any = 0) -> Any:
     r = default
     for c, v in reversed(list(zip(condlist, choicelist))):
-        r = R.where(_np.asarray(getval(c), bool), v, r)
+        c = getval(c)
+        r = R.where(c if is_tracer(c) else _np.asarray(c, bool), v, r)     # (vmap)
     return r
 
 
@@ -1509,6 +1520,7 @@ def _values_only(fn: Any) -> Any:
                   **{k: _value_tree(v) for k, v in kwargs.items()})
 
     run.__name__ = getattr(fn, "__name__", "values_only")
+    run.values_only = True  # type: ignore[attr-defined]  # (vmap runs a ufunc on the batch)
     return run
 
 

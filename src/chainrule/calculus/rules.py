@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as _np
 
+from . import batching as B
 from .core import (
     Deferred,
     Primitive,
@@ -38,15 +39,17 @@ PRIMITIVES: dict[str, Primitive] = {}
 
 
 def _prim(name: str, impl: Any, section: str, numpy: Any = None,
-          public: bool = False) -> Primitive:
+          public: bool = False, batch: Any = None) -> Primitive:
     """Register a primitive. ``numpy``: the NumPy function it implements with NumPy's own
     signature (a ufunc ``impl`` is that function unless told otherwise); ``public``:
-    exported by chainrule.numpy under ``name``. Everything else follows from this one
-    registration: chainrule.numpy's name, the dispatch of NumPy's calls on traced values,
-    and the generated tests."""
+    exported by chainrule.numpy under ``name``; ``batch``: its batching rule for vmap
+    (batching.py; element-wise primitives get theirs from ``_unary`` and ``_binary``).
+    Everything else follows from this one registration: chainrule.numpy's name, the
+    dispatch of NumPy's calls on traced values, and the generated tests."""
     if numpy is None and isinstance(impl, _np.ufunc):
         numpy = impl
     p = Primitive(name, impl, section, numpy, public)
+    p.batch = batch
     PRIMITIVES[name] = p
     return p
 
@@ -130,7 +133,7 @@ def _times(g: Any, d: Any, fresh: bool = False) -> Any:
 def _unary(name: str, fwd: Any, deriv: Any, section: str = "3.2.1 element-wise",
            fresh: bool = True, numpy: Any = None) -> Primitive:
     """``fresh``: ``deriv`` returns a new array (not ``ans`` or ``x`` themselves)."""
-    p = _prim(name, fwd, section, numpy, public=True)
+    p = _prim(name, fwd, section, numpy, public=True, batch=B.elementwise)
     p.vjps[0] = lambda g, ans, x: _times(g, deriv(ans, x), fresh)
     p.jvps[0] = lambda t, ans, x: multiply(t, deriv(ans, x))
     p.diag_factor = lambda i, ans, x: deriv(ans, x)
@@ -200,7 +203,8 @@ sign.jvps[0] = lambda t, ans, x: multiply(t, 0.0)
 def _zero_unary(name: str, fwd: Any) -> Primitive:
     """A piecewise-constant function (floor, ceil, round...): its derivative is zero
     wherever it exists, and zero is what JAX gives at the jumps too."""
-    p = _prim(name, fwd, "3.2.1 element-wise (piecewise constant)", public=True)
+    p = _prim(name, fwd, "3.2.1 element-wise (piecewise constant)", public=True,
+              batch=B.elementwise)
     p.vjps[0] = lambda g, ans, x: multiply(g, 0.0)
     p.jvps[0] = lambda t, ans, x: multiply(t, 0.0)
     p.diag_factor = lambda i, ans, x: 0.0
@@ -217,7 +221,8 @@ def _round_impl(x: Any, decimals: int = 0) -> Any:
     return _np.round(x, decimals)
 
 
-round_ = _prim("round", _round_impl, "3.2.1 element-wise (piecewise constant)")
+round_ = _prim("round", _round_impl, "3.2.1 element-wise (piecewise constant)",
+               batch=B.elementwise)
 round_.vjps[0] = lambda g, ans, x, decimals: multiply(g, 0.0)
 round_.jvps[0] = lambda t, ans, x, decimals: multiply(t, 0.0)
 
@@ -236,7 +241,7 @@ softplus = _unary("softplus", _softplus_impl, lambda ans, x: sigmoid(x), "2.1 ac
 
 def _binary(name: str, fwd: Any, dx: Any, dy: Any, section: str,
             fresh_dx: bool = False) -> Primitive:
-    p = _prim(name, fwd, section, public=True)
+    p = _prim(name, fwd, section, public=True, batch=B.elementwise)
 
     def vjp_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
         nb = _ndim(g) - _ndim(ans)
@@ -279,7 +284,7 @@ def _tie(x: Any, y: Any, greater: bool) -> Any:
 
 def _pow_dx(ans: Any, x: Any, y: Any) -> Any:
     yv = getval(y)
-    if y is yv and _np.ndim(yv) == 0 and yv == 2:
+    if y is yv and not isinstance(yv, Tracer) and _np.ndim(yv) == 0 and yv == 2:
         return multiply(2.0, x)
     return multiply(y, power(x, subtract(y, 1)))
 
@@ -297,6 +302,9 @@ subtract.vjps[1] = lambda g, ans, x, y: negative(
     unbroadcast(g, _shape(y), _ndim(g) - _ndim(ans)))
 multiply = _binary("multiply", _np.multiply, lambda ans, x, y: y, lambda ans, x, y: x,
                    "3.2.2 Hadamard product")
+# a batch of outer products (per-example dC/dW) is one einsum; else element-wise
+multiply.batch = lambda prim, vals, dims: (
+    (o, 0) if (o := B.outer_product(vals, dims)) is not None else B.elementwise(prim, vals, dims))
 divide = _binary("divide", _np.true_divide, lambda ans, x, y: reciprocal(y),
                  lambda ans, x, y: negative(divide(ans, y)), "3.2.1 element-wise division")
 power = _binary("power", _np.power, _pow_dx, _pow_dy, "3.2.1 element-wise power",
@@ -309,7 +317,8 @@ def _pow_c_dx(x: Any, y: Any) -> Any:
 
 # x ** y for a constant exponent y that has zeros (polynomial features): chainrule.numpy's
 # power chooses it; the exponent is not differentiated
-power_c = _prim("power_c", lambda x, y: _np.power(x, y), "3.2.1 element-wise power")
+power_c = _prim("power_c", lambda x, y: _np.power(x, y), "3.2.1 element-wise power",
+                batch=B.elementwise)
 power_c.nondiff.add(1)
 power_c.vjps[0] = lambda g, ans, x, y: unbroadcast(multiply(g, _pow_c_dx(x, y)), _shape(x),
                                                    _ndim(g) - _ndim(ans))
@@ -344,7 +353,7 @@ def _where_impl(cond: Any, x: Any, y: Any) -> Any:
     return _np.where(cond, x, y)
 
 
-where = _prim("where", _where_impl, "3.2.1 element-wise choice")
+where = _prim("where", _where_impl, "3.2.1 element-wise choice", batch=B.elementwise)
 where.nondiff.add(0)
 where.vjps[1] = lambda g, ans, c, x, y: unbroadcast(where(c, g, 0.0), _shape(x),
                                                     _ndim(g) - _ndim(ans))
@@ -391,11 +400,12 @@ def _mean_impl(x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
     return _np.mean(x, axis=axis, keepdims=keepdims)
 
 
-sum_ = _prim("sum", _sum_impl, "3.2.4 sum: the derivative is a row of ones")
+sum_ = _prim("sum", _sum_impl, "3.2.4 sum: the derivative is a row of ones",
+             batch=B.with_axis)
 sum_.vjps[0] = lambda g, ans, x, axis, keepdims: _expand_back(g, ans, x, axis)
 sum_.jvps[0] = lambda t, ans, x, axis, keepdims: sum_(t, axis, keepdims)
 
-mean = _prim("mean", _mean_impl, "3.2.4 sum (scaled by 1/m)")
+mean = _prim("mean", _mean_impl, "3.2.4 sum (scaled by 1/m)", batch=B.with_axis)
 mean.vjps[0] = lambda g, ans, x, axis, keepdims: divide(_expand_back(g, ans, x, axis),
                                                         float(_count(x, axis)))
 mean.jvps[0] = lambda t, ans, x, axis, keepdims: mean(t, axis, keepdims)
@@ -480,7 +490,7 @@ def _min_impl(x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
 
 
 for _name, _impl in (("max", _max_impl), ("min", _min_impl)):
-    _p = _prim(_name, _impl, "3.2.4 reductions")
+    _p = _prim(_name, _impl, "3.2.4 reductions", batch=B.with_axis)
     _p.vjps[0] = lambda g, ans, x, axis, keepdims: multiply(
         _expand_back(g, ans, x, axis), _extreme_weights(ans, x, axis, keepdims))
     _p.jvps[0] = lambda t, ans, x, axis, keepdims: sum_(
@@ -495,11 +505,13 @@ def _prod_impl(x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
 def _prod_others(ans: Any, x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
     """d prod / dx_i = product of all the other entries of x along the reduced axes."""
     xv = getval(x)
-    if not _np.any(xv == 0):
+    if not B.any_value(xv == 0):
         akd = ans if keepdims else reshape(ans, _kd_shape(x, axis))
         return divide(akd, x)
     if x is not xv:
         raise TracerError("prod: higher derivatives at an exact zero entry are not supported")
+    if isinstance(xv, Tracer):      # a batch (vmap): the same formula on all its values
+        return B.on_values(lambda v: _prod_others(None, v, axis, keepdims), xv)
     nd = xv.ndim
     ax = tuple(a % nd for a in axis)
     keep = tuple(i for i in range(nd) if i not in ax)
@@ -512,7 +524,7 @@ def _prod_others(ans: Any, x: Any, axis: tuple[int, ...], keepdims: bool) -> Any
     return _np.transpose(others, _np.argsort(keep + ax))
 
 
-prod = _prim("prod", _prod_impl, "3.2.4 reductions")
+prod = _prim("prod", _prod_impl, "3.2.4 reductions", batch=B.with_axis)
 prod.vjps[0] = lambda g, ans, x, axis, keepdims: multiply(
     _expand_back(g, ans, x, axis), _prod_others(ans, x, axis, keepdims))
 prod.jvps[0] = lambda t, ans, x, axis, keepdims: sum_(
@@ -539,13 +551,14 @@ def _softmax_of(ans: Any, x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
     return exp(subtract(x, akd))
 
 
-logsumexp = _prim("logsumexp", _logsumexp_impl, "3.2.4 reductions (stable)")
+logsumexp = _prim("logsumexp", _logsumexp_impl, "3.2.4 reductions (stable)",
+                  batch=B.with_axis)
 logsumexp.vjps[0] = lambda g, ans, x, axis, keepdims: multiply(
     _expand_back(g, ans, x, axis), _softmax_of(ans, x, axis, keepdims))
 logsumexp.jvps[0] = lambda t, ans, x, axis, keepdims: sum_(
     multiply(t, _softmax_of(ans, x, axis, keepdims)), axis, keepdims)
 
-softmax = _prim("softmax", _softmax_impl, "2.1 activations (softmax)")
+softmax = _prim("softmax", _softmax_impl, "2.1 activations (softmax)", batch=B.with_axis)
 # J = diag(s) - s s^T, so J^T g = s * (g - <g, s>) and J t = s * (t - <t, s>)
 softmax.vjps[0] = lambda g, ans, x, axis: multiply(
     ans, subtract(g, sum_(multiply(g, ans), (axis,), True)))
@@ -650,6 +663,38 @@ def _matmul_diag(i: int, d: Any, ans: Any, a: Any, b: Any) -> Any:
 matmul.diag_dense = _matmul_diag
 
 
+def _matmul_batch(prim: Primitive, vals: list[Any], dims: list[Any]) -> Any:
+    """A batch of products in one np.matmul: the batch axis first, a 1-d operand as a row
+    (a) or a column (b), ranks padded after the batch axis; W x for a batch of x is the
+    single product X W^T."""
+    (a, b), (da, db) = vals, dims
+    an, bn = _ndim(a) - (da is not None), _ndim(b) - (db is not None)
+    if da is None and an == 2 and bn == 1:
+        return matmul(B.to_front(b, db), _swap(a)), 0
+    if db is None and an == 1 and bn == 2:
+        return matmul(B.to_front(a, da), b), 0
+    r = max(an, bn, 2)
+    if da is not None:
+        a = B.to_front(a, da)
+        a = B.with_rank(_row(a) if an == 1 else a, r)
+    elif an == 1:
+        a = _row(a)
+    if db is not None:
+        b = B.to_front(b, db)
+        b = B.with_rank(_col(b) if bn == 1 else b, r)
+    elif bn == 1:
+        b = _col(b)
+    out = matmul(a, b)
+    s = _shape(out)
+    if an == 1 or bn == 1:
+        s = s[:-2] + (() if an == 1 else s[-2:-1]) + (() if bn == 1 else s[-1:])
+        out = reshape(out, s)
+    return out, 0
+
+
+matmul.batch = _matmul_batch
+
+
 def _einsum_impl(*operands: Any, spec: str) -> Any:
     return _np.einsum(spec, *operands, optimize=len(operands) > 2)
 
@@ -725,6 +770,19 @@ einsum.vjps = _EinsumRules(_einsum_vjp)
 einsum.jvps = _EinsumRules(_einsum_jvp)
 
 
+def _einsum_batch(prim: Primitive, vals: list[Any], dims: list[Any], spec: str) -> Any:
+    """One more index, in front, for the batch axis of each batched operand and of the
+    result: one einsum for the whole batch."""
+    ins, out = _einsum_parts(spec)
+    bl = _batch_letters(spec, 1)
+    ops = [v if d is None else B.to_front(v, d) for v, d in zip(vals, dims)]
+    subs = [s if d is None else bl + s for s, d in zip(ins, dims)]
+    return einsum(*ops, spec=",".join(subs) + "->" + bl + out), 0
+
+
+einsum.batch = _einsum_batch
+
+
 # ===================================================================== shape and layout
 
 
@@ -737,6 +795,8 @@ reshape.vjps[0] = lambda g, ans, x, shape: reshape(
     g, _shape(g)[: _ndim(g) - _ndim(ans)] + _shape(x))
 reshape.jvps[0] = lambda t, ans, x, shape: reshape(
     t, _shape(t)[: _ndim(t) - _ndim(x)] + _shape(ans))
+reshape.batch = lambda prim, vals, dims: (reshape(
+    B.to_front(vals[0], dims[0]), (B.batch_size(vals, dims),) + tuple(vals[1])), 0)
 
 
 def _broadcast_to_impl(x: Any, shape: tuple[int, ...]) -> Any:
@@ -747,6 +807,9 @@ broadcast_to = _prim("broadcast_to", _broadcast_to_impl, "3.2.3 scalar expansion
 broadcast_to.vjps[0] = lambda g, ans, x, shape: unbroadcast(g, _shape(x), _ndim(g) - len(shape))
 broadcast_to.jvps[0] = lambda t, ans, x, shape: broadcast_to(
     align(t, x, len(shape)), _shape(t)[: _ndim(t) - _ndim(x)] + tuple(shape))
+broadcast_to.batch = lambda prim, vals, dims: (broadcast_to(
+    B.with_rank(B.to_front(vals[0], dims[0]), len(vals[1])),
+    (B.batch_size(vals, dims),) + tuple(vals[1])), 0)
 
 
 def _transpose_impl(x: Any, axes: tuple[int, ...]) -> Any:
@@ -768,11 +831,21 @@ transpose = _prim("transpose", _transpose_impl, "shape")
 transpose.vjps[0], transpose.jvps[0] = _transpose_vjp, _transpose_jvp
 
 
+def _transpose_batch(prim: Primitive, vals: list[Any], dims: list[Any]) -> Any:
+    x = B.to_front(vals[0], dims[0])
+    nd = _ndim(x) - 1
+    axes = vals[1] if len(vals) > 1 and vals[1] is not None else tuple(range(nd))[::-1]
+    return transpose(x, (0,) + tuple(a % nd + 1 for a in axes)), 0
+
+
+transpose.batch = _transpose_batch
+
+
 def _astype_impl(x: Any, dtype: Any) -> Any:
     return _np.asarray(x).astype(dtype)
 
 
-astype = _prim("astype", _astype_impl, "shape")
+astype = _prim("astype", _astype_impl, "shape", batch=B.passthrough)
 astype.vjps[0] = lambda g, ans, x, dtype: astype(g, _dtype(x))
 astype.jvps[0] = lambda t, ans, x, dtype: astype(t, dtype)
 
@@ -806,6 +879,18 @@ concatenate.vjps = _EinsumRules(_concat_vjp)
 concatenate.jvps = _EinsumRules(_concat_jvp)
 
 
+def _concat_batch(prim: Primitive, vals: list[Any], dims: list[Any], axis: int) -> Any:
+    """The batch axis first in every operand (an unbatched one broadcast over the batch:
+    concatenate copies it anyway)."""
+    n = B.batch_size(vals, dims)
+    xs = [B.to_front(v, d) if d is not None else broadcast_to(v, (n,) + _shape(v))
+          for v, d in zip(vals, dims)]
+    return concatenate(*xs, axis=B.shift_axis(axis, _ndim(xs[0]) - 1)), 0
+
+
+concatenate.batch = _concat_batch
+
+
 # ===================================================================== indexing
 
 
@@ -824,6 +909,9 @@ def _normalize_index(idx: Any, ndim: int) -> tuple[Any, ...]:
             raise TracerError("indexing a traced array with a Python bool is not supported")
         else:
             if hasattr(k, "_trace"):
+                if getattr(k, "_opaque", False) and k.dtype.kind in "iu":
+                    out.append(k)      # vmap: an index of each example's own (batching.py)
+                    continue
                 raise TracerError("a traced value cannot be used as an index")
             out.append(k)
     consumed = sum(1 for k in out if k is not None and k is not Ellipsis)
@@ -862,6 +950,96 @@ untake.vjps[0] = lambda h, ans, g, idx, shape, out_ndim: take_batched(h, idx, le
 untake.jvps[0] = lambda t, ans, g, idx, shape, out_ndim: untake(t, idx, shape, out_ndim)
 
 
+def _index_batch_axis(idx: tuple[Any, ...]) -> int:
+    """Where the batch axis of ``x`` lands in ``x[(slice(None),) + idx]`` (NumPy's rule:
+    index arrays that are not side by side put their broadcast axes first)."""
+    if not any(isinstance(k, _np.ndarray) and k.ndim > 0 for k in idx):
+        return 0                                     # basic indexing: the batch stays first
+    adv = [i for i, k in enumerate(idx)
+           if isinstance(k, (_np.ndarray, int, _np.integer)) and not isinstance(k, bool)]
+    if adv == list(range(adv[0], adv[-1] + 1)):
+        return 0                                     # side by side: they stay in place
+    return len(_np.broadcast_shapes(*(_np.shape(idx[i]) for i in adv)))
+
+
+def _batched_index(idx: tuple[Any, ...], idims: tuple[Any, ...], n: int | None) -> Any:
+    """An index of one example whose index arrays differ per example (``idims``: the batch
+    axis of each entry, or None) as one index of the batch: ``arange(n)`` in front, each
+    batched array with its batch axis first. Returns it, and the permutation that puts the
+    result's axes in one example's order after the batch axis (NumPy puts the broadcast
+    axes of side-by-side index arrays where the first one stands, ours first)."""
+    def adv(i: int, k: Any) -> bool:
+        return idims[i] is not None or (isinstance(k, (_np.ndarray, int, _np.integer)) and
+                                        not isinstance(k, (bool, _np.bool_)))
+
+    pos = [i for i, k in enumerate(idx) if adv(i, k)]
+    shapes = [(lambda s, d: s[:d] + s[d + 1:])(_shape(k), idims[i]) if idims[i] is not None
+              else _shape(k) for i, k in enumerate(idx) if i in pos]
+    s = _np.broadcast_shapes(*shapes) if shapes else ()
+    new: list[Any] = [] if n is None else [_np.arange(n).reshape((n,) + (1,) * len(s))]
+    for i, k in enumerate(idx):
+        if idims[i] is not None:
+            k = B.with_rank(B.to_front(k, idims[i]), len(s))
+        new.append(k)
+    perm = None
+    if n is None:        # no arange: where the batch axis lands
+        side = pos == list(range(pos[0], pos[-1] + 1))
+        return tuple(new), (sum(1 for k in idx[: pos[0]] if k is None or isinstance(k, slice))
+                            if side else 0)
+    if pos == list(range(pos[0], pos[-1] + 1)) and pos[0] > 0:
+        before = sum(1 for k in idx[: pos[0]] if k is None or isinstance(k, slice))
+        m = len(s)
+        perm = ((0,) + tuple(1 + m + i for i in range(before)) + tuple(1 + i for i in range(m)),
+                1 + m + before)
+    return tuple(new), perm
+
+
+def _full_perm(perm: Any, nd: int) -> tuple[int, ...]:
+    head, k = perm
+    return head + tuple(range(k, nd))
+
+
+def _getitem_batch(prim: Primitive, vals: list[Any], dims: list[Any]) -> Any:
+    idx = vals[1] if isinstance(vals[1], tuple) else (vals[1],)
+    if dims[1] is None:
+        return getitem(B.to_front(vals[0], dims[0]), (slice(None),) + idx), \
+            _index_batch_axis(idx)
+    # index arrays of their own for every example (take_along_axis of argsort: sort)
+    if dims[0] is None:  # one array, a batch of indices into it: a plain gather
+        new, out_dim = _batched_index(idx, dims[1], None)
+        return getitem(vals[0], new), out_dim
+    n = B.batch_size(list(idx) + [vals[0]], list(dims[1]) + [dims[0]])
+    x = B.to_front(vals[0], dims[0])
+    new, perm = _batched_index(idx, dims[1], n)
+    r = getitem(x, new)
+    return (r if perm is None else transpose(r, _full_perm(perm, _ndim(r)))), 0
+
+
+def _untake_batch(prim: Primitive, vals: list[Any], dims: list[Any]) -> Any:
+    g, idx, shape, out_ndim = vals
+    if dims[1] is None:
+        # the scatter already keeps leading batch axes of g (those of a Jacobian's basis)
+        return untake(B.to_front(g, dims[0]), idx, shape, out_ndim), 0
+    n = B.batch_size(list(idx) + [g], list(dims[1]) + [dims[0]])
+    g = B.to_front(g, dims[0]) if dims[0] is not None else broadcast_to(g, (n,) + _shape(g))
+    new, perm = _batched_index(idx, dims[1], n)
+    nd = _ndim(g)
+    jb = nd - 1 - out_ndim                       # a Jacobian's basis axes, after the batch
+    order = tuple(range(1, 1 + jb)) + (0,) + tuple(range(1 + jb, nd))
+    g = transpose(g, order)                      # (basis, batch, one example's result)
+    if perm is not None:
+        inv = tuple(int(i) for i in _np.argsort(_full_perm(perm, out_ndim + 1)))
+        g = transpose(g, tuple(range(jb)) + tuple(jb + i for i in inv))
+    z = untake(g, new, (n,) + tuple(shape), out_ndim + 1)
+    return transpose(z, (jb,) + tuple(range(jb)) + tuple(range(jb + 1, _ndim(z)))), 0
+
+
+getitem.batch = _getitem_batch
+untake.batch = _untake_batch
+B.index_primitive(getitem, 1)
+B.index_primitive(untake, 1)
+
+
 # ===================================================================== scans and linear algebra
 
 
@@ -874,7 +1052,7 @@ def _flip(v: Any, axis: int) -> Any:
     return getitem(v, _normalize_index(idx, _ndim(v)))
 
 
-cumsum = _prim("cumsum", _cumsum_impl, "3.2.4 sums (running)")
+cumsum = _prim("cumsum", _cumsum_impl, "3.2.4 sums (running)", batch=B.with_axis)
 # the adjoint of a running sum is the running sum taken from the other end
 cumsum.vjps[0] = lambda g, ans, x, axis: _flip(cumsum(_flip(g, axis), axis), axis)
 cumsum.jvps[0] = lambda t, ans, x, axis: cumsum(t, axis)
@@ -888,12 +1066,14 @@ def _det_impl(a: Any) -> Any:
     return _np.linalg.det(a)
 
 
-inv = _prim("inv", _inv_impl, "linear algebra", numpy=_np.linalg.inv)
+inv = _prim("inv", _inv_impl, "linear algebra", numpy=_np.linalg.inv,
+            batch=B.leading)
 # d(A^-1) = -A^-1 dA A^-1, so the VJP is -A^-T g A^-T
 inv.vjps[0] = lambda g, ans, a: negative(matmul(matmul(_swap(ans), g), _swap(ans)))
 inv.jvps[0] = lambda t, ans, a: negative(matmul(matmul(ans, t), ans))
 
-det = _prim("det", _det_impl, "linear algebra", numpy=_np.linalg.det)
+det = _prim("det", _det_impl, "linear algebra", numpy=_np.linalg.det,
+            batch=B.leading)
 
 
 def _cofactor_svd(a: Any) -> Any:
@@ -911,6 +1091,8 @@ def _cofactor(ans: Any, a: Any) -> Any:
     """d det(A) / dA = adj(A)^T = det(A) A^-T (Jacobi's formula); the adjugate also
     exists where A is singular (JAX returns it there too)."""
     av = getval(a)
+    if a is av and isinstance(av, Tracer):     # a batch (vmap): on all its values at once
+        return B.on_values(lambda v, s: _cofactor(s, v), av, getval(ans))
     if a is av:
         with _np.errstate(all="ignore"):
             try:
@@ -976,7 +1158,8 @@ def _cholesky_impl(a: Any) -> Any:
     return _np.linalg.cholesky(_sym_v(a))
 
 
-cholesky = _prim("cholesky", _cholesky_impl, "linear algebra (decompositions)")
+cholesky = _prim("cholesky", _cholesky_impl, "linear algebra (decompositions)",
+                 batch=B.leading)
 
 
 def _cholesky_vjp(g: Any, ans: Any, a: Any) -> Any:
@@ -1002,8 +1185,10 @@ def _eigh_v_impl(a: Any) -> Any:
     return _np.linalg.eigh(_sym_v(a))[1]
 
 
-eigh_w = _prim("eigh_w", _eigh_w_impl, "linear algebra (decompositions)")
-eigh_v = _prim("eigh_v", _eigh_v_impl, "linear algebra (decompositions)")
+eigh_w = _prim("eigh_w", _eigh_w_impl, "linear algebra (decompositions)",
+               batch=B.leading)
+eigh_v = _prim("eigh_v", _eigh_v_impl, "linear algebra (decompositions)",
+               batch=B.leading)
 
 
 def _col_scale(v: Any, d: Any) -> Any:
@@ -1055,9 +1240,12 @@ def _svd_vh_impl(a: Any) -> Any:
     return _np.linalg.svd(a, full_matrices=False)[2]
 
 
-svd_s = _prim("svd_s", _svd_s_impl, "linear algebra (decompositions)")
-svd_u = _prim("svd_u", _svd_u_impl, "linear algebra (decompositions)")
-svd_vh = _prim("svd_vh", _svd_vh_impl, "linear algebra (decompositions)")
+svd_s = _prim("svd_s", _svd_s_impl, "linear algebra (decompositions)",
+              batch=B.leading)
+svd_u = _prim("svd_u", _svd_u_impl, "linear algebra (decompositions)",
+              batch=B.leading)
+svd_vh = _prim("svd_vh", _svd_vh_impl, "linear algebra (decompositions)",
+               batch=B.leading)
 
 
 def _svd_parts(a: Any) -> Any:
@@ -1141,8 +1329,10 @@ def _qr_r_impl(a: Any) -> Any:
     return _np.linalg.qr(a)[1]
 
 
-qr_q = _prim("qr_q", _qr_q_impl, "linear algebra (decompositions)")
-qr_r = _prim("qr_r", _qr_r_impl, "linear algebra (decompositions)")
+qr_q = _prim("qr_q", _qr_q_impl, "linear algebra (decompositions)",
+             batch=B.leading)
+qr_r = _prim("qr_r", _qr_r_impl, "linear algebra (decompositions)",
+             batch=B.leading)
 
 
 def _qr_check(a: Any) -> None:
@@ -1201,7 +1391,7 @@ def _logabsdet_impl(a: Any) -> Any:
     return _np.linalg.slogdet(a)[1]
 
 
-logabsdet = _prim("logabsdet", _logabsdet_impl, "linear algebra")
+logabsdet = _prim("logabsdet", _logabsdet_impl, "linear algebra", batch=B.leading)
 logabsdet.vjps[0] = lambda g, ans, a: multiply(reshape(g, _shape(g) + (1, 1)), _swap(inv(a)))
 logabsdet.jvps[0] = lambda t, ans, a: sum_(multiply(_swap(inv(a)), t), (-2, -1), False)
 
@@ -1213,7 +1403,7 @@ def _pinv_impl(a: Any) -> Any:
     return _np.linalg.pinv(a)
 
 
-pinv = _prim("pinv", _pinv_impl, "linear algebra")
+pinv = _prim("pinv", _pinv_impl, "linear algebra", batch=B.leading)
 
 
 def _pinv_jvp(t: Any, ans: Any, a: Any) -> Any:
