@@ -102,6 +102,9 @@ STRUCTURAL = {"where", "softmax", "matmul", "einsum", "reshape", "broadcast_to",
 # the decompositions, checked against JAX in test_numpy_functions.py
 STRUCTURAL |= {"cholesky", "eigh_w", "eigh_v", "svd_s", "svd_u", "svd_vh", "qr_q", "qr_r",
                "logabsdet", "pinv", "power_c"}
+# the complex-number primitives and eig, checked against finite differences over the
+# real and imaginary parts in test_complex.py and test_autograd_suite.py
+STRUCTURAL |= {"real", "imag", "conj", "angle", "eig_w", "eig_v"}
 
 
 def test_every_primitive_has_a_generated_test():

@@ -273,7 +273,8 @@ def var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: floa
     for a in ax:
         n *= _shape(x)[a]
     d = R.subtract(x, R.mean(x, ax, True))
-    return R.divide(R.sum_(R.multiply(d, d), ax, builtins.bool(keepdims)), float(n - ddof))
+    # |d|^2: the variance of complex entries is real, as NumPy's
+    return R.divide(R.sum_(R.abs2(d), ax, builtins.bool(keepdims)), float(n - ddof))
 
 
 @implements(_np.std)
@@ -618,6 +619,8 @@ def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> A
         # an integer or boolean cast is piecewise constant: its derivative is zero, and
         # the result is a plain value (as JAX's, whose integer tangents are float0)
         return _np.asarray(getval(x)).astype(dt)
+    if dt.kind == "f" and R._iscomplex(x):
+        x = R.real(x)   # NumPy drops the imaginary part (with a warning); JAX too
     return R.astype(x, dt)
 
 
@@ -721,6 +724,7 @@ def dstack(tup: Sequence[Any]) -> Any:
 
 @implements(_np.append)
 def append(arr: Any, values: Any, axis: Any = None) -> Any:
+    arr, values = _arr(arr), _arr(values)
     if axis is None:
         return concatenate([ravel(arr), ravel(values)])
     return concatenate([arr, values], axis=axis)
@@ -898,32 +902,52 @@ def ascontiguousarray(a: Any, dtype: Any = None, *, like: Any = None) -> Any:
 
 @implements(_np.real)
 def real(val: Any) -> Any:
-    _real_only("real", val)
-    return val
+    val = _arr(val)
+    return R.real(val) if R._iscomplex(val) else val
 
 
 @implements(_np.conj, _np.conjugate)
 def conj(x: Any) -> Any:
-    _real_only("conj", x)
-    return x
+    x = _arr(x)
+    return R.conj(x) if R._iscomplex(x) else x
 
 
 @implements(_np.imag)
 def imag(val: Any) -> Any:
-    _real_only("imag", val)
-    return _np.zeros(_shape(val), R._dtype(val))
+    val = _arr(val)
+    # the imaginary part of a real value is 0 with derivative 0 (a multiple of it, so it
+    # stays in the graph)
+    return R.imag(val) if R._iscomplex(val) else R.multiply(val, 0.0)
 
 
 @implements(_np.angle)
 def angle(z: Any, deg: bool = False) -> Any:
-    _real_only("angle", z)
-    return _np.angle(getval(z), deg)
+    z = _arr(z)
+    if R._iscomplex(z):
+        r = R.angle(z)
+    else:
+        # 0 or pi: piecewise constant in a real argument, derivative 0 (as JAX)
+        r = R.add(R.multiply(z, 0.0), _np.angle(getval(z)))
+    return R.multiply(r, 180.0 / _np.pi) if deg else r
+
+
+@implements(_np.real_if_close)
+def real_if_close(a: Any, tol: float = 100) -> Any:
+    """The real part where every imaginary part is within ``tol`` machine epsilons of 0
+    (decided on the values, as NumPy), else ``a`` itself."""
+    a = _arr(a)
+    if not R._iscomplex(a):
+        return a
+    v = _np.asarray(getval(a))
+    if tol > 1:
+        tol = tol * _np.finfo(v.dtype).eps
+    return R.real(a) if _np.all(_np.abs(_np.imag(v)) < tol) else a
 
 
 def _real_only(name: str, x: Any) -> None:
-    if R._dtype(x).kind == "c":
-        raise TracerError(f"{name} of a complex traced value: complex derivatives are not "
-                          f"supported by chainrule yet")
+    if R._iscomplex(x):
+        raise TracerError(f"{name} of a complex traced value has no derivative rule in "
+                          f"chainrule (its real rule would be wrong for complex entries)")
 
 
 @implements(_np.take_along_axis)
@@ -952,6 +976,19 @@ def sort(a: Any, axis: int = -1, kind: Any = None, order: Any = None, *,
     stable order)."""
     order = _np.argsort(getval(x), axis=axis, kind="stable")
     return take_along_axis(x, order, axis)
+
+
+@implements(_np.partition)
+def partition(a: Any, kth: Any, axis: int | None = -1, kind: str = "introselect",
+              order: Any = None) -> Any:
+    """NumPy's partition; the derivative follows each entry to its place (the places of
+    NumPy's argpartition)."""
+    _no_extras("partition", {"order": order})
+    x = _arr(a)
+    if axis is None:
+        x, axis = ravel(x), -1
+    idx = _np.argpartition(getval(x), kth, axis=axis, kind=kind)
+    return take_along_axis(x, idx, axis)
 
 
 @implements(_np.repeat)
@@ -1004,6 +1041,7 @@ class SlogdetResult(_nt("SlogdetResult", "sign logabsdet")):  # type: ignore[mis
 
 @implements(_np.linalg.cholesky)
 def cholesky(a: Any, /, *, upper: bool = False) -> Any:
+    _real_only("numpy.linalg.cholesky", a)
     low = R.cholesky(a)
     return R._swap(low) if upper else low
 
@@ -1012,6 +1050,22 @@ def cholesky(a: Any, /, *, upper: bool = False) -> Any:
 def eigh(a: Any, UPLO: str = "L") -> Any:  # noqa: N803
     """Eigenvalues and eigenvectors of the symmetric part (A + A^T) / 2, as JAX's."""
     return EighResult(R.eigh_w(a), R.eigh_v(a))
+
+
+class EigResult(_nt("EigResult", "eigenvalues eigenvectors")):  # type: ignore[misc]
+    """numpy.linalg.eig's result: (w, V), always complex (as JAX's)."""
+
+
+@implements(_np.linalg.eig)
+def eig(a: Any) -> Any:
+    """Eigenvalues and unit eigenvectors of a square matrix. The eigenvectors' phase is
+    arbitrary: differentiate functions that do not depend on it (abs(V), V V^H)."""
+    return EigResult(R.eig_w(a), R.eig_v(a))
+
+
+@implements(_np.linalg.eigvals)
+def eigvals(a: Any) -> Any:
+    return R.eig_w(a)
 
 
 @implements(_np.linalg.eigvalsh)
@@ -1038,6 +1092,7 @@ def svdvals(x: Any, /) -> Any:
 
 @implements(_np.linalg.qr)
 def qr(a: Any, mode: str = "reduced") -> Any:
+    _real_only("numpy.linalg.qr", a)
     if mode == "r":
         return R.qr_r(a)
     if mode != "reduced":
@@ -1047,6 +1102,7 @@ def qr(a: Any, mode: str = "reduced") -> Any:
 
 @implements(_np.linalg.slogdet)
 def slogdet(a: Any) -> Any:
+    _real_only("numpy.linalg.slogdet", a)
     return SlogdetResult(_np.linalg.slogdet(getval(a))[0], R.logabsdet(a))
 
 
@@ -1054,6 +1110,7 @@ def slogdet(a: Any) -> Any:
 def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = _DEFAULT) -> Any:
     if rcond is not None or rtol not in (_DEFAULT, None):
         raise TracerError("pinv(..., rcond=/rtol=) is not supported on traced values")
+    _real_only("numpy.linalg.pinv", a)
     return R.pinv(a)
 
 
@@ -1090,10 +1147,11 @@ def linalg_norm(x: Any, ord: Any = None, axis: Any = None,  # noqa: A002
                 keepdims: bool = False) -> Any:
     """Every order of numpy.linalg.norm: vector p-norms (inf, -inf, 0 included) and the
     matrix norms 'fro', 'nuc', 1, -1, inf, -inf, 2, -2 (the last three through the SVD)."""
+    x = _arr(x)
     nd = _ndim(x)
     if axis is None:
         if ord is None or (ord == "fro" and nd == 2) or (ord == 2 and nd == 1):
-            return R.sqrt(sum(R.multiply(x, x), keepdims=keepdims))
+            return R.sqrt(sum(R.abs2(x), keepdims=keepdims))
         axes = tuple(range(nd))
     else:
         axes = (axis,) if isinstance(axis, (int, _np.integer)) else tuple(axis)
@@ -1111,7 +1169,7 @@ def linalg_norm(x: Any, ord: Any = None, axis: Any = None,  # noqa: A002
 def _vector_norm(x: Any, ord: Any, axis: int, keepdims: bool) -> Any:
     a = R.abs_(x)
     if ord is None or ord == 2:
-        return R.sqrt(sum(R.multiply(x, x), axis=axis, keepdims=keepdims))
+        return R.sqrt(sum(R.abs2(x), axis=axis, keepdims=keepdims))
     if ord == _np.inf:
         return max(a, axis=axis, keepdims=keepdims)
     if ord == -_np.inf:
@@ -1126,7 +1184,7 @@ def _vector_norm(x: Any, ord: Any, axis: int, keepdims: bool) -> Any:
 
 def _matrix_norm(x: Any, ord: Any) -> Any:
     if ord is None or ord == "fro":
-        return R.sqrt(sum(R.multiply(x, x), axis=(-2, -1)))
+        return R.sqrt(sum(R.abs2(x), axis=(-2, -1)))
     if ord == "nuc":
         return sum(R.svd_s(x), axis=-1)
     if ord in (2, -2):
