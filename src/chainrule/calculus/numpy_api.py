@@ -434,6 +434,15 @@ def einsum(subscripts: str, *operands: Any, **kw: Any) -> Any:
         out = ell + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ell))
     else:
         out = out.replace("...", ell)
+    operands = list(operands)
+    for k, (s, o) in enumerate(zip(ins, operands)):
+        # an index repeated within one operand ('ii->i', 'ii'): take that diagonal first
+        while len(set(s)) < len(s):
+            c = next(c for c in s if s.count(c) > 1)
+            i, j = s.index(c), s.index(c, s.index(c) + 1)
+            o = diagonal(o, 0, i, j)
+            s = s[:i] + s[i + 1:j] + s[j + 1:] + c
+        ins[k], operands[k] = s, o
     return R.einsum(*operands, spec=",".join(ins) + "->" + out)
 
 
