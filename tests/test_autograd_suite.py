@@ -359,6 +359,45 @@ def test_cholesky():
     check(lambda x: np.linalg.cholesky(x @ x.T + 4 * onp.eye(4)), a)
 
 
+# --------------------------------------------------------------------------- Fourier transforms
+
+FFT_CASES = [
+    ("fft", {}), ("fft", {"norm": "ortho"}), ("fft", {"axis": 0}), ("fft", {"n": 3}),
+    ("fft", {"n": 7}), ("ifft", {}), ("ifft", {"n": 3}), ("ifft", {"n": 7}),
+    ("fft2", {}), ("ifft2", {}), ("fftn", {}), ("ifftn", {}),
+    ("fft2", {"s": (3, 7)}), ("ifftn", {"s": (7, 3)}),
+    ("rfft", {}), ("rfft", {"norm": "ortho"}), ("rfft", {"axis": 0}), ("rfft", {"n": 3}),
+    ("rfft", {"n": 8}), ("rfft2", {}), ("rfftn", {}), ("rfftn", {"axes": (0,)}),
+    ("rfftn", {"s": (3, 4)}), ("fftshift", {}), ("fftshift", {"axes": 1}),
+    ("ifftshift", {}), ("ihfft", {}),
+]
+
+
+@pytest.mark.parametrize("name,kw", FFT_CASES)
+def test_fft(name, kw):
+    f = getattr(np.fft, name)
+    x = R(5, 5) if name not in ("rfftn", "rfft2") else R(4, 6)
+    check(lambda v: f(v, **kw), x)
+    if not name.startswith(("r", "ih")):
+        check(lambda v: f(v, **kw), x + 1j * R(*x.shape))
+
+
+IRFFT_CASES = [
+    ("irfft", {}), ("irfft", {"norm": "ortho"}), ("irfft", {"n": 5}), ("irfft", {"n": 9}),
+    ("irfft", {"axis": 0}), ("irfft2", {}), ("irfftn", {}), ("irfftn", {"s": (4, 6)}),
+    ("irfftn", {"axes": (0,)}), ("hfft", {}),
+]
+
+
+@pytest.mark.parametrize("name,kw", IRFFT_CASES)
+def test_irfft(name, kw):
+    # any complex input (NumPy reads only the real part of the first and, for even n,
+    # the last entry), and one that is the spectrum of a real signal
+    f = getattr(np.fft, name)
+    check(lambda v: f(v, **kw), C(4, 5) / 10)
+    check(lambda v: f(v, **kw), onp.fft.rfft2(R(4, 8)))
+
+
 # --------------------------------------------------------------------------- NumPy functions
 
 

@@ -104,7 +104,7 @@ STRUCTURAL |= {"cholesky", "eigh_w", "eigh_v", "svd_s", "svd_u", "svd_vh", "qr_q
                "logabsdet", "pinv", "power_c"}
 # the complex-number primitives and eig, checked against finite differences over the
 # real and imaginary parts in test_complex.py and test_autograd_suite.py
-STRUCTURAL |= {"real", "imag", "conj", "angle", "eig_w", "eig_v"}
+STRUCTURAL |= {"real", "imag", "conj", "angle", "eig_w", "eig_v", "fft", "rfft", "irfft"}
 
 
 def test_every_primitive_has_a_generated_test():

@@ -29,6 +29,7 @@ _ndim = R._ndim
 # table of primitives (``rules.py``) and from the ``@implements`` functions of this module.
 EXPORTS: dict[str, Any] = {}
 LINALG: dict[str, Any] = {}
+FFT: dict[str, Any] = {}
 UFUNCS: dict[Any, Any] = {}
 FUNCTIONS: dict[Any, Any] = {}
 
@@ -42,7 +43,7 @@ def _opt(name: str) -> tuple[Any, ...]:
 def _numpy_names() -> dict[int, list[tuple[str, bool]]]:
     """id(NumPy object) -> its public names, and whether they are in numpy.linalg."""
     names: dict[int, list[tuple[str, bool]]] = {}
-    for mod, is_linalg in ((_np, False), (_np.linalg, True)):
+    for mod, is_linalg in ((_np, False), (_np.linalg, True), (_np.fft, "fft")):
         loaded = vars(mod)   # not getattr: NumPy would import its lazy submodules
         for n in getattr(mod, "__all__", None) or list(loaded):
             obj = loaded.get(n)
@@ -58,7 +59,7 @@ def _register(fn: Any, numpy_objs: tuple[Any, ...], name: str | None) -> None:
     for obj in numpy_objs:
         (UFUNCS if isinstance(obj, _np.ufunc) else FUNCTIONS)[obj] = fn
         for n, is_linalg in _NAMES.get(id(obj), ()):
-            (LINALG if is_linalg else EXPORTS)[n] = fn
+            (FFT if is_linalg == "fft" else LINALG if is_linalg else EXPORTS)[n] = fn
     if name is not None:
         EXPORTS[name] = fn
 
@@ -1530,6 +1531,175 @@ def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> An
         mid = R.multiply(R.subtract(sl(2, n), sl(0, n - 2)), 0.5)
         out.append(R.divide(concatenate([first, mid, last], axis=ax), float(getval(d))))
     return out[0] if len(out) == 1 else out
+
+
+# ---------------------------------------------------------------- numpy.fft
+# The n-dimensional transforms are the one-axis primitives in turn, as in NumPy's code.
+
+
+def _fft_norm(norm: Any) -> str:
+    if norm not in (None, "backward", "ortho", "forward"):
+        raise ValueError(f"Invalid norm value {norm}; should be \"backward\", \"ortho\" or "
+                         f"\"forward\".")
+    return norm or "backward"
+
+
+def _fft_axis(a: Any, axis: int) -> int:
+    return axis % _ndim(a) - _ndim(a)
+
+
+def _fft1(a: Any, n: Any, axis: int, norm: Any, inverse: bool, out: Any) -> Any:
+    _no_extras("fft", {"out": out})
+    a = _arr(a)
+    ax = _fft_axis(a, axis)
+    return R.fft_c(a, _shape(a)[ax] if n is None else int(n), ax, _fft_norm(norm), inverse)
+
+
+@implements(_np.fft.fft)
+def fft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    return _fft1(a, n, axis, norm, False, out)
+
+
+@implements(_np.fft.ifft)
+def ifft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    return _fft1(a, n, axis, norm, True, out)
+
+
+@implements(_np.fft.rfft)
+def rfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    _no_extras("rfft", {"out": out})
+    a = _arr(a)
+    if R._iscomplex(a):
+        raise TypeError("rfft of a complex array: use fft")
+    ax = _fft_axis(a, axis)
+    return R.rfft(a, _shape(a)[ax] if n is None else int(n), ax, _fft_norm(norm))
+
+
+@implements(_np.fft.irfft)
+def irfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    _no_extras("irfft", {"out": out})
+    a = _arr(a)
+    ax = _fft_axis(a, axis)
+    n = 2 * (_shape(a)[ax] - 1) if n is None else int(n)
+    if not R._iscomplex(a):
+        a = R.astype(a, _np.result_type(R._dtype(a), _np.complex64))
+    return R.irfft(a, n, ax, _fft_norm(norm))
+
+
+_SWAP_NORM = {"backward": "forward", "forward": "backward", "ortho": "ortho"}
+
+
+@implements(_np.fft.hfft)
+def hfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    a = _arr(a)
+    return irfft(conj(a), n, axis, _SWAP_NORM[_fft_norm(norm)], out)
+
+
+@implements(_np.fft.ihfft)
+def ihfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    return conj(rfft(a, n, axis, _SWAP_NORM[_fft_norm(norm)], out))
+
+
+def _fft_axes(a: Any, s: Any, axes: Any, two: bool) -> tuple[list[Any], list[int]]:
+    nd = _ndim(a)
+    if axes is None:
+        axes = [-2, -1] if two else (list(range(-len(s), 0)) if s is not None else
+                                     list(range(-nd, 0)))
+    axes = [int(x) for x in axes]
+    ss = [None] * len(axes) if s is None else list(s)
+    if len(ss) != len(axes):
+        raise ValueError("Shape and axes have different lengths.")
+    return ss, axes
+
+
+def _fftn(a: Any, s: Any, axes: Any, norm: Any, inverse: bool, two: bool, out: Any) -> Any:
+    ss, axes = _fft_axes(_arr(a), s, axes, two)
+    a = _arr(a)
+    for n, ax in reversed(list(zip(ss, axes))):
+        a = _fft1(a, n, ax, norm, inverse, out)
+    return a
+
+
+@implements(_np.fft.fft2)
+def fft2(a: Any, s: Any = None, axes: Any = (-2, -1), norm: Any = None,
+         out: Any = None) -> Any:
+    return _fftn(a, s, axes, norm, False, True, out)
+
+
+@implements(_np.fft.ifft2)
+def ifft2(a: Any, s: Any = None, axes: Any = (-2, -1), norm: Any = None,
+          out: Any = None) -> Any:
+    return _fftn(a, s, axes, norm, True, True, out)
+
+
+@implements(_np.fft.fftn)
+def fftn(a: Any, s: Any = None, axes: Any = None, norm: Any = None, out: Any = None) -> Any:
+    return _fftn(a, s, axes, norm, False, False, out)
+
+
+@implements(_np.fft.ifftn)
+def ifftn(a: Any, s: Any = None, axes: Any = None, norm: Any = None, out: Any = None) -> Any:
+    return _fftn(a, s, axes, norm, True, False, out)
+
+
+def _rfftn(a: Any, s: Any, axes: Any, norm: Any, two: bool, out: Any) -> Any:
+    a = _arr(a)
+    ss, axes = _fft_axes(a, s, axes, two)
+    a = rfft(a, ss[-1], axes[-1], norm, out)
+    for n, ax in zip(ss[:-1], axes[:-1]):
+        a = _fft1(a, n, ax, norm, False, out)
+    return a
+
+
+def _irfftn(a: Any, s: Any, axes: Any, norm: Any, two: bool, out: Any) -> Any:
+    a = _arr(a)
+    ss, axes = _fft_axes(a, s, axes, two)
+    for n, ax in zip(ss[:-1], axes[:-1]):
+        a = _fft1(a, n, ax, norm, True, out)
+    return irfft(a, ss[-1], axes[-1], norm, out)
+
+
+@implements(_np.fft.rfft2)
+def rfft2(a: Any, s: Any = None, axes: Any = (-2, -1), norm: Any = None,
+          out: Any = None) -> Any:
+    return _rfftn(a, s, axes, norm, True, out)
+
+
+@implements(_np.fft.irfft2)
+def irfft2(a: Any, s: Any = None, axes: Any = (-2, -1), norm: Any = None,
+           out: Any = None) -> Any:
+    return _irfftn(a, s, axes, norm, True, out)
+
+
+@implements(_np.fft.rfftn)
+def rfftn(a: Any, s: Any = None, axes: Any = None, norm: Any = None, out: Any = None) -> Any:
+    return _rfftn(a, s, axes, norm, False, out)
+
+
+@implements(_np.fft.irfftn)
+def irfftn(a: Any, s: Any = None, axes: Any = None, norm: Any = None,
+           out: Any = None) -> Any:
+    return _irfftn(a, s, axes, norm, False, out)
+
+
+def _shift(x: Any, axes: Any, sign: int) -> Any:
+    x = _arr(x)
+    nd = _ndim(x)
+    axes = range(nd) if axes is None else ((axes,) if isinstance(axes, (int, _np.integer))
+                                           else axes)
+    for ax in axes:
+        x = roll(x, sign * (_shape(x)[ax] // 2), ax)
+    return x
+
+
+@implements(_np.fft.fftshift)
+def fftshift(x: Any, axes: Any = None) -> Any:
+    return _shift(x, axes, 1)
+
+
+@implements(_np.fft.ifftshift)
+def ifftshift(x: Any, axes: Any = None) -> Any:
+    return _shift(x, axes, -1)
 
 
 class _Concatenator:

@@ -1431,3 +1431,67 @@ def _eig_v_jvp(t: Any, ans: Any, a: Any) -> Any:
 
 eig_w.jvps[0], eig_w.vjps[0] = _eig_w_jvp, _transposed(_eig_w_jvp)
 eig_v.jvps[0], eig_v.vjps[0] = _eig_v_jvp, _transposed(_eig_v_jvp)
+
+
+# ===================================================================== discrete Fourier transforms
+# One axis at a time (numpy_api composes fft2, fftn, rfftn... from these, as NumPy's own
+# code does). Each is linear over the reals, so its JVP is itself. The DFT matrix is
+# symmetric, so under JAX's pairing the VJP of fft is fft (of ifft, ifft), followed by the
+# transpose of NumPy's cropping or zero padding to length n. ``axis`` is negative.
+
+
+def _fit(v: Any, axis: int, m: int) -> Any:
+    """``v`` cropped or zero-padded along ``axis`` to length ``m`` (self-transposing pair:
+    the VJP of a crop is a pad and of a pad a crop)."""
+    k = _shape(v)[axis]
+    if k == m:
+        return v
+    if k > m:
+        return getitem(v, _normalize_index((Ellipsis, slice(0, m)) + (slice(None),) *
+                                           (-axis - 1), _ndim(v)))
+    s = list(_shape(v))
+    s[axis] = m - k
+    return concatenate(v, _np.zeros(tuple(s), _dtype(v)), axis=axis)
+
+
+def _fft_impl(x: Any, n: int, axis: int, norm: str, inverse: bool) -> Any:
+    return (_np.fft.ifft if inverse else _np.fft.fft)(x, n, axis, norm)
+
+
+fft_c = _prim("fft", _fft_impl, "Fourier transforms")
+fft_c.jvps[0] = lambda t, ans, x, n, axis, norm, inverse: fft_c(t, n, axis, norm, inverse)
+fft_c.vjps[0] = lambda g, ans, x, n, axis, norm, inverse: _fit(
+    fft_c(g, n, axis, norm, inverse), axis, _shape(x)[axis])
+
+
+def _rfft_impl(x: Any, n: int, axis: int, norm: str) -> Any:
+    return _np.fft.rfft(x, n, axis, norm)
+
+
+rfft = _prim("rfft", _rfft_impl, "Fourier transforms")
+rfft.jvps[0] = lambda t, ans, x, n, axis, norm: rfft(t, n, axis, norm)
+# the first n // 2 + 1 rows of the DFT: its transpose is the fft of g padded to n (the
+# real part is what acts on the real input; core.backward takes it)
+rfft.vjps[0] = lambda g, ans, x, n, axis, norm: _fit(
+    fft_c(_fit(g, axis, n), n, axis, norm, False), axis, _shape(x)[axis])
+
+
+def _irfft_impl(x: Any, n: int, axis: int, norm: str) -> Any:
+    return _np.fft.irfft(x, n, axis, norm)
+
+
+def _irfft_weights(n: int, axis: int) -> Any:
+    """x_j = s Re(sum_k c_k X_k w^jk) over k < n // 2 + 1: c_0 = 1, c_(n/2) = 1 for even n
+    (NumPy reads only the real part of those two), c_k = 2 for the others."""
+    c = _np.full(n // 2 + 1, 2.0)
+    c[0] = 1.0
+    if n % 2 == 0:
+        c[-1] = 1.0
+    return c.reshape((-1,) + (1,) * (-axis - 1))
+
+
+irfft = _prim("irfft", _irfft_impl, "Fourier transforms")
+irfft.jvps[0] = lambda t, ans, x, n, axis, norm: irfft(t, n, axis, norm)
+irfft.vjps[0] = lambda g, ans, x, n, axis, norm: _fit(multiply(
+    _fit(fft_c(g, n, axis, norm, True), axis, n // 2 + 1), _irfft_weights(n, axis)),
+    axis, _shape(x)[axis])
