@@ -576,3 +576,71 @@ def test_jacobian_higher_order():
     h = jacobian(jacobian(fun))(x)
     assert h.shape == (3, 3, 3, 3)
     check(jacobian(fun), x, order=1)
+
+
+# --------------------------------------------------------------------------- core and wrappers
+
+
+@pytest.mark.parametrize("op", [operator.add, operator.sub, operator.truediv, operator.mul,
+                                operator.pow, operator.mod])
+def test_binary_operators_on_python_floats(op):
+    for argnum in (0, 1):
+        def f(x, y):
+            return op(x, y)
+
+        a = grad(f, argnum)(0.7, 1.8)
+        h = 1e-6
+        args = [0.7, 1.8]
+        hi, lo = list(args), list(args)
+        hi[argnum] += h
+        lo[argnum] -= h
+        assert abs(a - (f(*hi) - f(*lo)) / (2 * h)) < 1e-6
+
+
+def test_comparisons_and_predicates_have_no_gradient():
+    # a boolean output has no derivative (JAX raises; so does chainrule)
+    with pytest.raises(TypeError, match="real-valued outputs"):
+        grad(lambda x: np.allclose(x, (x * 3.0) / 3.0))(onp.array([1.0, 2.0, 3.0]))
+    with pytest.raises(TypeError, match="real-valued outputs"):
+        grad(lambda x: x == 1.0)(1.0)
+
+    def f(x):
+        assert np.allclose(x, (x * 3.0) / 3.0)    # runs on the values
+        return np.sum(x)
+
+    check(f, onp.array([1.0, 2.0, 3.0]))
+    g = lambda x: np.real(x ** 2 if np.iscomplex(x) else np.sum(x))
+    check(g, 2.0)
+    check(g, 2.0 + 1j)
+
+
+def test_hessian_vector_and_tensor_jacobian_products():
+    a = R(5, 4)
+    f = lambda x: np.sum(np.sin(x) * x ** 2)
+    v = R(5, 4)
+    h = hessian(f)(a)
+    hv = jvp(grad(f), (a,), (v,))[1]
+    assert onp.allclose(hv, onp.tensordot(h, v, axes=2))
+    fun = lambda x: np.roll(np.sin(x), 1)
+    j = jacobian(fun)(a)
+    assert onp.allclose(vjp(fun, a)[1](v)[0], onp.tensordot(v, j, axes=2))
+
+
+def test_operators_defer_to_array_like_containers():
+    # an object that takes part in NumPy's dispatch (xarray's DataArray, pandas' Series)
+    # wraps a traced value itself, as with JAX: the tracer's operator defers to it
+    class Box:
+        __array_priority__ = 2000.0
+
+        def __init__(self, data):
+            self.data = data
+
+        def __array_ufunc__(self, ufunc, method, *inputs, **kw):
+            return NotImplemented
+
+        def __rmul__(self, other):
+            return Box(other * self.data)
+
+    base = onp.array([1.0, 2.0, 3.0])
+    f = lambda x: np.sum((x * Box(base)).data)
+    assert grad(f)(2.0) == 6.0

@@ -143,6 +143,20 @@ def is_tracer(x: Any) -> bool:
     return isinstance(x, Tracer)
 
 
+_PLAIN = frozenset({float, int, complex, bool, _np.ndarray, _np.float64, _np.float32,
+                    _np.complex128, _np.int64, list, tuple})
+
+
+def _defers(o: Any) -> bool:
+    """Whether a binary operator leaves ``o`` to its own reflected operator: an object
+    that is not an array but takes part in NumPy's dispatch (an xarray DataArray, a pandas
+    Series) wraps the traced value itself, as it does with JAX's arrays."""
+    t = type(o)
+    if t in _PLAIN or isinstance(o, (Tracer, _np.generic, _np.ndarray)):
+        return False
+    return getattr(t, "__array_ufunc__", None) is not None
+
+
 
 
 def _public_module(mod: str) -> str:
@@ -338,54 +352,72 @@ class Tracer:
 
     # ---- operators (all go through primitives)
     def __add__(self, o: Any) -> Any:
+        if _defers(o):
+            return NotImplemented
         return _OPS.add(self, o)
 
     def __radd__(self, o: Any) -> Any:
         return _OPS.add(o, self)
 
     def __sub__(self, o: Any) -> Any:
+        if _defers(o):
+            return NotImplemented
         return _OPS.subtract(self, o)
 
     def __rsub__(self, o: Any) -> Any:
         return _OPS.subtract(o, self)
 
     def __mul__(self, o: Any) -> Any:
+        if _defers(o):
+            return NotImplemented
         return _OPS.multiply(self, o)
 
     def __rmul__(self, o: Any) -> Any:
         return _OPS.multiply(o, self)
 
     def __truediv__(self, o: Any) -> Any:
+        if _defers(o):
+            return NotImplemented
         return _OPS.divide(self, o)
 
     def __rtruediv__(self, o: Any) -> Any:
         return _OPS.divide(o, self)
 
     def __pow__(self, o: Any) -> Any:
+        if _defers(o):
+            return NotImplemented
         return _OPS.power(self, o)
 
     def __rpow__(self, o: Any) -> Any:
         return _OPS.power(o, self)
 
     def __mod__(self, o: Any) -> Any:
+        if _defers(o):
+            return NotImplemented
         return _OPS.mod(self, o)
 
     def __rmod__(self, o: Any) -> Any:
         return _OPS.mod(o, self)
 
     def __floordiv__(self, o: Any) -> Any:
+        if _defers(o):
+            return NotImplemented
         return _OPS.floor(_OPS.divide(self, o))
 
     def __rfloordiv__(self, o: Any) -> Any:
         return _OPS.floor(_OPS.divide(o, self))
 
     def __divmod__(self, o: Any) -> Any:
+        if _defers(o):
+            return NotImplemented
         return self.__floordiv__(o), self.__mod__(o)
 
     def __rdivmod__(self, o: Any) -> Any:
         return self.__rfloordiv__(o), self.__rmod__(o)
 
     def __matmul__(self, o: Any) -> Any:
+        if _defers(o):
+            return NotImplemented
         return _OPS.matmul(self, o)
 
     def __rmatmul__(self, o: Any) -> Any:

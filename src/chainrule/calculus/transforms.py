@@ -246,7 +246,14 @@ def _scalar_out(out: Any, trace: Any, name: str) -> Any:
             f"use chainrule.vjp with a cotangent vector"
         )
     dt = dtype_of(o)
-    if dt.kind not in "fiubc":
+    if dt.kind in "iub":
+        # as JAX: an integer or boolean output (a comparison, np.allclose) has no
+        # derivative to give; a float constant has the derivative 0
+        raise TypeError(
+            f"{name} requires real-valued outputs (output dtype that is a sub-dtype of "
+            f"np.floating), but got {dt}. For differentiation of functions with integer "
+            f"outputs, use chainrule.vjp directly.")
+    if dt.kind not in "fc":
         raise TypeError(f"{name} requires a real floating-point output; got dtype {dt}")
     return o
 
