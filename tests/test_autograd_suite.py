@@ -163,7 +163,7 @@ UNARY = [
     ("log10", np.log10, (0.2, 2), True), ("log1p", np.log1p, (0.2, 2), True),
     ("log2", np.log2, (0.2, 2), True), ("rad2deg", lambda x: np.rad2deg(x) / 50.0,
                                         (-2, 2), False),
-    ("radians", np.radians, (-2, 2), False), ("sign", np.sign, (-2, 2), False),
+    ("radians", np.radians, (-2, 2), False), ("sign", np.sign, (-2, 2), True),
     ("sinh", np.sinh, (-2, 2), True), ("sqrt", np.sqrt, (1, 3), True),
     ("square", np.square, (-2, 2), False), ("tan", np.tan, (-1.1, 1.1), True),
     ("tanh", np.tanh, (-2, 2), True), ("real", np.real, (-2, 2), True),
@@ -644,3 +644,16 @@ def test_operators_defer_to_array_like_containers():
     base = onp.array([1.0, 2.0, 3.0])
     f = lambda x: np.sum((x * Box(base)).data)
     assert grad(f)(2.0) == 6.0
+
+
+def test_conjugating_functions_match_numpy_on_complex_values():
+    # vdot, correlate and cov conjugate one operand in NumPy: values and derivatives
+    a, b = C(4), C(4)
+    assert onp.allclose(np.vdot(a, b), onp.vdot(a, b))
+    assert onp.allclose(np.correlate(a, b[:2], "full"), onp.correlate(a, b[:2], "full"))
+    m = C(2, 5)
+    assert onp.allclose(np.cov(m), onp.cov(m))
+    assert onp.allclose(np.corrcoef(m), onp.corrcoef(m))
+    check_args(np.vdot, a, b, argnums=(0, 1))
+    check_args(lambda x, y: np.correlate(x, y, "full"), a, b[:2], argnums=(0, 1))
+    check(np.cov, m)

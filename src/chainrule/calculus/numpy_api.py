@@ -335,7 +335,8 @@ def dot(a: Any, b: Any, out: Any = None) -> Any:
 
 @implements(_np.vdot)
 def vdot(a: Any, b: Any) -> Any:
-    return sum(R.multiply(ravel(a), ravel(b)))
+    """sum(conj(a) * b) over the flattened arrays (NumPy conjugates the first)."""
+    return sum(R.multiply(conj(ravel(_arr(a))), ravel(_arr(b))))
 
 
 @implements(_np.inner)
@@ -1339,7 +1340,7 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
     n = _shape(x)[1]
     dd = (0 if bias else 1) if ddof is None else ddof
     xc = R.subtract(x, mean(x, axis=1, keepdims=True))
-    c = R.divide(R.matmul(xc, transpose(xc)), float(n - dd))
+    c = R.divide(R.matmul(xc, conj(transpose(xc))), float(n - dd))
     return squeeze(c) if _shape(c) == (1, 1) else c
 
 
@@ -1348,7 +1349,7 @@ def corrcoef(x: Any, y: Any = None, rowvar: bool = True, *, dtype: Any = None) -
     c = cov(x, y, rowvar)
     if _ndim(c) == 0:
         return R.divide(c, c)
-    d = R.sqrt(diagonal(c))
+    d = R.sqrt(real(diagonal(c)))
     return R.divide(R.divide(c, reshape(d, (-1, 1))), reshape(d, (1, -1)))
 
 
@@ -1406,7 +1407,7 @@ def convolve(a: Any, v: Any, mode: str = "full") -> Any:
 
 @implements(_np.correlate)
 def correlate(a: Any, v: Any, mode: str = "valid") -> Any:
-    return convolve(a, flip(v), mode)
+    return convolve(a, flip(conj(_arr(v))), mode)   # NumPy conjugates v
 
 
 @implements(_np.rot90)

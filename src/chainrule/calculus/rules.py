@@ -1495,3 +1495,22 @@ irfft.jvps[0] = lambda t, ans, x, n, axis, norm: irfft(t, n, axis, norm)
 irfft.vjps[0] = lambda g, ans, x, n, axis, norm: _fit(multiply(
     _fit(fft_c(g, n, axis, norm, True), axis, n // 2 + 1), _irfft_weights(n, axis)),
     axis, _shape(x)[axis])
+
+
+# ---- sign(z) = z / |z| for complex z (NumPy 2), which is not piecewise constant: its JVP
+# is (t - s Re(conj(s) t)) / |z| with s = sign(z) (0 at z = 0), its VJP the transpose.
+# For real x the derivative stays 0.
+
+
+def _sign_jvp_c(t: Any, ans: Any, x: Any) -> Any:
+    a = abs_(x)
+    m = getval(a)
+    safe = where(m == 0, 1.0, a) if _np.any(m == 0) else a
+    d = divide(subtract(t, multiply(ans, real(multiply(conj(ans), t)))), safe)
+    return where(m == 0, 0.0, d) if _np.any(m == 0) else d
+
+
+_sign_vjp_c = _transposed(_sign_jvp_c)
+sign.vjps[0] = lambda g, ans, x: _sign_vjp_c(g, ans, x) if _iscomplex(x) else multiply(g, 0.0)
+sign.jvps[0] = lambda t, ans, x: _sign_jvp_c(t, ans, x) if _iscomplex(x) else multiply(t, 0.0)
+sign.diag_factor = None     # the complex rule is not a diagonal in the real sense
