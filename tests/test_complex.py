@@ -115,3 +115,12 @@ def test_jacrev_of_a_real_output_and_jacfwd_of_a_complex_output_are_jax():
     x = rs.randn(3)
     assert onp.allclose(jacfwd(lambda x: np.exp(1j * x))(x),
                         jax.jacfwd(lambda x: jnp.exp(1j * x))(x))
+
+
+def test_det_of_a_singular_complex_matrix_is_jax():
+    # the adjugate where the inverse does not exist: conj(U) ... conj(V^H) for complex A
+    r = onp.random.RandomState(3)
+    a = (r.randn(3, 2) + 1j * r.randn(3, 2)) @ (r.randn(2, 3) + 1j * r.randn(2, 3))
+    f = lambda x: np.real(np.linalg.det(x) * (1 + 2j))
+    jf = lambda x: jnp.real(jnp.linalg.det(x) * (1 + 2j))
+    assert onp.allclose(grad(f)(a), jax.grad(jf)(a))

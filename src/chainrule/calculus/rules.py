@@ -922,6 +922,8 @@ def _cofactor_svd(a: Any) -> Any:
     left = _np.cumprod(_np.concatenate([ones, s[..., :-1]], -1), -1)
     right = _np.cumprod(_np.concatenate([ones, s[..., :0:-1]], -1), -1)[..., ::-1]
     sign = _np.linalg.det(u) * _np.linalg.det(vh)
+    # (U^-1)^T = conj(U) for a unitary U (U itself when real)
+    u, vh = _np.conj(u), _np.conj(vh)
     return sign[..., None, None] * _np.matmul(u * (left * right)[..., None, :], vh)
 
 
