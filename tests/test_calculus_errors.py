@@ -18,7 +18,7 @@ X = numpy.array([0.5, 1.0, 2.0])
 @pytest.mark.parametrize("f,words", [
     (lambda x: numpy.sum(numpy.array([x[0], x[1]])), "np.array"),
     (lambda x: math.sin(x[0]), "math.sin"),
-    (lambda x: numpy.sum(numpy.fft.fft(x).real), "numpy.fft.fft"),
+    (lambda x: numpy.sum(numpy.percentile(x, 50)), "numpy.percentile"),
     (lambda x: numpy.median(x), "numpy.median"),
     (lambda x: x.__setitem__(0, 1.0), "in-place assignment"),
     (lambda x: x[0] if x[0] else -x[0], "Python `if`"),

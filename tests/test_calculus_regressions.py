@@ -115,7 +115,7 @@ def test_a_constant_has_derivative_zero():
 
 
 @pytest.mark.parametrize("f,name", [
-    (lambda x: onp.sum(onp.linalg.eigvals(x)), "numpy.linalg.eigvals"),
+    (lambda x: onp.linalg.cond(x), "numpy.linalg.cond"),
     (lambda x: onp.median(x), "numpy.median"),
 ])
 def test_errors_name_the_right_module(f, name):

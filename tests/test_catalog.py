@@ -60,8 +60,8 @@ API_CASES = {
     "jvp length mismatch": (lambda: cr.jvp(cnp.sin, (1.0,), ()), ValueError, "same length"),
     "vjp cotangent shape": (lambda: cr.vjp(cnp.sin, np.ones(3))[1](np.ones(4)), ValueError,
                             "cotangent of shape"),
-    "unsupported numpy function": (lambda: cr.grad(lambda x: np.sum(np.fft.fft(x)))(np.ones(3)),
-                                   TypeError, "numpy.fft.fft"),
+    "unsupported numpy function": (lambda: cr.grad(lambda x: np.sum(np.percentile(x, 50)))(
+        np.ones(3)), TypeError, "numpy.percentile"),
     "np.array of tracers": (lambda: cr.grad(lambda x: np.sum(np.array([x[0], x[1]])))(
         np.ones(2)), TypeError, "np.array"),
     "in-place assignment": (lambda: cr.grad(lambda x: x.__setitem__(0, 1.0))(np.ones(2)),

@@ -70,6 +70,10 @@ EINSUM = [("ij,jk->ik", (3, 4), (4, 2)), ("i,i->", (4,), (4,)), ("ij->j", (3, 4)
           ("i,j->ij", (3,), (4,)), ("...ij,jk->...ik", (2, 3, 4), (4, 2)),
           ("ij,jk,kl->il", (2, 3), (3, 4), (4, 2)), ("ii->i", (3, 3))]
 
+def _c(r, shape):
+    return r.normal(size=shape) + 1j * r.normal(size=shape)
+
+
 CASES = {
     "round": [lambda r: ((_u(r, (3, 4)) * 10, 1), {}, (0,))],
     "sigmoid": [_unary_case("sigmoid")], "relu": [_unary_case("relu")],
@@ -115,7 +119,18 @@ CASES = {
     "svd_vh": [lambda r: ((r.normal(size=(3, 4)),), {}, (0,))],
     "qr_q": [lambda r: ((r.normal(size=(4, 3)),), {}, (0,))],
     "qr_r": [lambda r: ((r.normal(size=(4, 3)),), {}, (0,))],
+    "eig_w": [lambda r: ((r.normal(size=(3, 3)),), {}, (0,))],
+    "eig_v": [lambda r: ((r.normal(size=(3, 3)),), {}, (0,))],
+    "fft": [lambda r: ((_c(r, (3, 4)), 4, -1, "backward", False), {}, (0,)),
+            lambda r: ((_c(r, (3, 4)), 5, -2, "ortho", True), {}, (0,))],
+    "rfft": [lambda r: ((r.normal(size=(3, 4)), 4, -1, "backward"), {}, (0,)),
+             lambda r: ((r.normal(size=(3, 4)), 6, -2, "forward"), {}, (0,))],
+    "irfft": [lambda r: ((_c(r, (3, 4)), 6, -1, "backward"), {}, (0,)),
+              lambda r: ((_c(r, (3, 4)), 4, -2, "ortho"), {}, (0,))],
 }
+for _n in ("real", "imag", "conj", "angle"):
+    CASES[_n] = [lambda r: ((_c(r, (3, 4)),), {}, (0,)),
+                 lambda r: ((r.normal(size=(3, 4)),), {}, (0,))]
 for _n in ("sum", "mean", "max", "min", "prod", "logsumexp"):
     CASES[_n] = [lambda r: ((_u(r, (3, 4)), (-1,), False), {}, (0,)),
                  lambda r: ((_u(r, (3, 4)), (-2, -1), True), {}, (0,)),
@@ -447,14 +462,17 @@ def test_vmap_of_grad_and_jvp_of_every_primitive_against_a_loop(name):
             if i in p.nondiff or onp.asarray(args0[i]).dtype.kind != "f":
                 continue
             out = onp.asarray(p(*args0, **kwargs))
-            if out.dtype.kind != "f":
+            if out.dtype.kind not in "fc":
                 continue
-            w = rng(7).normal(size=out.shape).astype(out.dtype)
+            w = rng(7).normal(size=out.shape).astype(out.real.dtype)
+            # a complex output through its modulus: real-valued, and free of the arbitrary
+            # phase of eigenvectors
+            part = np.abs if out.dtype.kind == "c" else (lambda y: y)
 
-            def f(x, *rest, i=i, kwargs=kwargs, w=w):
+            def f(x, *rest, i=i, kwargs=kwargs, w=w, part=part):
                 a = list(rest)
                 a.insert(i, x)
-                return np.sum(p(*a, **kwargs) * w)
+                return np.sum(part(p(*a, **kwargs)) * w)
 
             xs = onp.stack([onp.asarray(per[b][0][i]) for b in range(NB)])
             ts = rng(8).normal(size=xs.shape)

@@ -32,8 +32,13 @@ linalg = _types.ModuleType(__name__ + ".linalg",
 linalg.__dict__.update(_namespace(_onp.linalg, _api.LINALG))
 _sys.modules[linalg.__name__] = linalg
 
+fft = _types.ModuleType(__name__ + ".fft",
+                        "numpy.fft, with chainrule's differentiable transforms")
+fft.__dict__.update(_namespace(_onp.fft, _api.FFT))
+_sys.modules[fft.__name__] = fft
+
 globals().update({k: v for k, v in _namespace(_onp, _api.EXPORTS).items()
-                  if k not in ("linalg",)})
+                  if k not in ("linalg", "fft")})
 
 
 def __getattr__(name: str) -> _Any:

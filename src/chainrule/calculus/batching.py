@@ -189,15 +189,17 @@ def with_axis(prim: Primitive, vals: list[Any], dims: list[Any], **params: Any) 
 
 def leading(prim: Primitive, vals: list[Any], dims: list[Any], **params: Any) -> Any:
     """The rule of a primitive that already maps over leading axes (``np.linalg``'s
-    functions act on the last two axes of a stack of matrices): the batch axis first.
+    functions act on the last two axes of a stack of matrices, the FFTs on one negative
+    axis): the batch axis first; its other arguments (length, axis, norm) are not batched.
 
     >>> from chainrule.calculus.rules import det
     >>> leading(det, [_np.stack([_np.eye(2), 2 * _np.eye(2)])], [0])
     (array([1., 4.]), 0)
     """
-    if len(vals) != 1:
-        raise TracerError(f"vmap: {prim.name} takes one array")
-    return prim(to_front(vals[0], dims[0]), **params), 0
+    if any(d is not None for d in dims[1:]):
+        raise TracerError(f"vmap: {prim.name} cannot batch over its arguments after the "
+                          f"first")
+    return prim(to_front(vals[0], dims[0]), *vals[1:], **params), 0
 
 
 def passthrough(prim: Primitive, vals: list[Any], dims: list[Any], **params: Any) -> Any:

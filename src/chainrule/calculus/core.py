@@ -153,6 +153,20 @@ def is_tracer(x: Any) -> bool:
     return isinstance(x, Tracer)
 
 
+_PLAIN = frozenset({float, int, complex, bool, _np.ndarray, _np.float64, _np.float32,
+                    _np.complex128, _np.int64, list, tuple})
+
+
+def _defers(o: Any) -> bool:
+    """Whether a binary operator leaves ``o`` to its own reflected operator: an object
+    that is not an array but takes part in NumPy's dispatch (an xarray DataArray, a pandas
+    Series) wraps the traced value itself, as it does with JAX's arrays."""
+    t = type(o)
+    if t in _PLAIN or isinstance(o, (Tracer, _np.generic, _np.ndarray)):
+        return False
+    return getattr(t, "__array_ufunc__", None) is not None
+
+
 
 
 def _public_module(mod: str) -> str:
@@ -282,6 +296,10 @@ class Tracer:
         raise TracerError("a traced value cannot be used as an index or a size")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> _np.ndarray:
+        if dtype is not None and _np.dtype(dtype).kind in "iub":
+            # a cast to an integer or boolean type (np.int64(x)): piecewise constant, so
+            # its derivative is zero and the result is a plain value, as x.astype(int)
+            return _np.asarray(getval(self)).astype(dtype)
         lib = _caller_library_function()
         if lib is not None and not lib.startswith(("numpy.array", "numpy.asarray")):
             raise TracerError(
@@ -346,54 +364,72 @@ class Tracer:
 
     # ---- operators (all go through primitives)
     def __add__(self, o: Any) -> Any:
+        if _defers(o):
+            return NotImplemented
         return _OPS.add(self, o)
 
     def __radd__(self, o: Any) -> Any:
         return _OPS.add(o, self)
 
     def __sub__(self, o: Any) -> Any:
+        if _defers(o):
+            return NotImplemented
         return _OPS.subtract(self, o)
 
     def __rsub__(self, o: Any) -> Any:
         return _OPS.subtract(o, self)
 
     def __mul__(self, o: Any) -> Any:
+        if _defers(o):
+            return NotImplemented
         return _OPS.multiply(self, o)
 
     def __rmul__(self, o: Any) -> Any:
         return _OPS.multiply(o, self)
 
     def __truediv__(self, o: Any) -> Any:
+        if _defers(o):
+            return NotImplemented
         return _OPS.divide(self, o)
 
     def __rtruediv__(self, o: Any) -> Any:
         return _OPS.divide(o, self)
 
     def __pow__(self, o: Any) -> Any:
+        if _defers(o):
+            return NotImplemented
         return _OPS.power(self, o)
 
     def __rpow__(self, o: Any) -> Any:
         return _OPS.power(o, self)
 
     def __mod__(self, o: Any) -> Any:
+        if _defers(o):
+            return NotImplemented
         return _OPS.mod(self, o)
 
     def __rmod__(self, o: Any) -> Any:
         return _OPS.mod(o, self)
 
     def __floordiv__(self, o: Any) -> Any:
+        if _defers(o):
+            return NotImplemented
         return _OPS.floor(_OPS.divide(self, o))
 
     def __rfloordiv__(self, o: Any) -> Any:
         return _OPS.floor(_OPS.divide(o, self))
 
     def __divmod__(self, o: Any) -> Any:
+        if _defers(o):
+            return NotImplemented
         return self.__floordiv__(o), self.__mod__(o)
 
     def __rdivmod__(self, o: Any) -> Any:
         return self.__rfloordiv__(o), self.__rmod__(o)
 
     def __matmul__(self, o: Any) -> Any:
+        if _defers(o):
+            return NotImplemented
         return _OPS.matmul(self, o)
 
     def __rmatmul__(self, o: Any) -> Any:
@@ -491,6 +527,19 @@ class Tracer:
 
     def copy(self) -> Any:
         return self
+
+    @property
+    def real(self) -> Any:
+        return _OPS.real(self)
+
+    @property
+    def imag(self) -> Any:
+        return _OPS.imag(self)
+
+    def conj(self) -> Any:
+        return _OPS.conj(self)
+
+    conjugate = conj
 
     def item(self) -> Any:
         return self.__float__()
@@ -740,6 +789,28 @@ def _diag_step(prim: Primitive, argnum: int, g: DiagCotangent, node: Node) -> An
     return None
 
 
+def _is_complex(v: Any) -> bool:
+    """Whether a value, a tracer, a Deferred or a DiagCotangent holds complex numbers."""
+    if type(v) is _ndarray:
+        return v.dtype.kind == "c"
+    if isinstance(v, DiagCotangent):
+        v = v.d
+    if isinstance(v, (float, int)):
+        return False
+    return dtype_of(v).kind == "c"
+
+
+def _real_part(v: Any) -> Any:
+    """The cotangent (or tangent) of a real value whose rule gave a complex one: its real
+    part. With JAX's pairing <a, b> = Re(sum a b), only the real part of a cotangent acts
+    on a real perturbation (jax's convert_element_type transposes the same way)."""
+    if isinstance(v, DiagCotangent):
+        return DiagCotangent(_np.real(v.d))
+    if isinstance(v, Tracer):
+        return _OPS.real(v)
+    return _np.real(v)
+
+
 def _accumulate(prev: Any, contrib: Any, owned: set[int] | None = None) -> Any:
     """prev + contrib; in place when ``prev`` is an array this sweep made and holds alone
     (its id is in ``owned``)."""
@@ -810,6 +881,8 @@ def backward(outputs: list[tuple[Node, Any]], inputs: list[Node],
                 _check_shape(prim, argnum, contrib, node.vals[argnum], g, node.ans)
                 if _fresh(contrib, g, node):
                     owned.add(id(contrib))
+            if _is_complex(contrib) and not _is_complex(node.vals[argnum]):
+                contrib = _real_part(contrib)
             prev = grads.get(parent)
             grads[parent] = acc = _accumulate(prev, contrib, in_place)
             if acc is not prev and acc is not contrib:
@@ -876,6 +949,8 @@ class ForwardTrace:
                 continue
             c = prim.jvps[i](t, ans, *vals, **params)
             _check_tangent(prim, i, c, t, vals[i], ans)
+            if _is_complex(c) and not _is_complex(ans):
+                c = _real_part(c)
             out = c if out is None else add(out, c)
         return ForwardTracer(ans, self, out)
 
@@ -888,3 +963,17 @@ def _check_tangent(prim: Primitive, argnum: int, c: Any, t: Any, x: Any, ans: An
             f"internal error: the JVP of {prim.name} for argument {argnum} has shape "
             f"{_np.shape(c)}, expected {want}"
         )
+
+
+def transpose_linear(fn: Callable[[Any], Any], zero: Any, ct: Any) -> Any:
+    """The transpose of a function ``fn`` that is linear (over the reals) in its argument,
+    applied to the cotangent ``ct``: one reverse sweep through ``fn`` at ``zero`` (an array
+    of the argument's shape and dtype). The rules use it for VJPs whose JVP is shorter to
+    write than its transpose (under JAX's pairing Re(sum(ct * t)))."""
+    trace = ReverseTrace()
+    t = trace.new_input(zero)
+    out = fn(t)
+    if not (isinstance(out, Tracer) and out._trace is trace):
+        return zero
+    r = backward([(out._node, ct)], [t._node])[0]
+    return zero if r is None else r

@@ -31,6 +31,7 @@ _ndim = R._ndim
 # table of primitives (``rules.py``) and from the ``@implements`` functions of this module.
 EXPORTS: dict[str, Any] = {}
 LINALG: dict[str, Any] = {}
+FFT: dict[str, Any] = {}
 UFUNCS: dict[Any, Any] = {}
 FUNCTIONS: dict[Any, Any] = {}
 
@@ -44,7 +45,7 @@ def _opt(name: str) -> tuple[Any, ...]:
 def _numpy_names() -> dict[int, list[tuple[str, bool]]]:
     """id(NumPy object) -> its public names, and whether they are in numpy.linalg."""
     names: dict[int, list[tuple[str, bool]]] = {}
-    for mod, is_linalg in ((_np, False), (_np.linalg, True)):
+    for mod, is_linalg in ((_np, False), (_np.linalg, True), (_np.fft, "fft")):
         loaded = vars(mod)   # not getattr: NumPy would import its lazy submodules
         for n in getattr(mod, "__all__", None) or list(loaded):
             obj = loaded.get(n)
@@ -60,7 +61,7 @@ def _register(fn: Any, numpy_objs: tuple[Any, ...], name: str | None) -> None:
     for obj in numpy_objs:
         (UFUNCS if isinstance(obj, _np.ufunc) else FUNCTIONS)[obj] = fn
         for n, is_linalg in _NAMES.get(id(obj), ()):
-            (LINALG if is_linalg else EXPORTS)[n] = fn
+            (FFT if is_linalg == "fft" else LINALG if is_linalg else EXPORTS)[n] = fn
     if name is not None:
         EXPORTS[name] = fn
 
@@ -275,7 +276,8 @@ def var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: floa
     for a in ax:
         n *= _shape(x)[a]
     d = R.subtract(x, R.mean(x, ax, True))
-    return R.divide(R.sum_(R.multiply(d, d), ax, builtins.bool(keepdims)), float(n - ddof))
+    # |d|^2: the variance of complex entries is real, as NumPy's
+    return R.divide(R.sum_(R.abs2(d), ax, builtins.bool(keepdims)), float(n - ddof))
 
 
 @implements(_np.std)
@@ -337,7 +339,8 @@ def dot(a: Any, b: Any, out: Any = None) -> Any:
 
 @implements(_np.vdot)
 def vdot(a: Any, b: Any) -> Any:
-    return sum(R.multiply(ravel(a), ravel(b)))
+    """sum(conj(a) * b) over the flattened arrays (NumPy conjugates the first)."""
+    return sum(R.multiply(conj(ravel(_arr(a))), ravel(_arr(b))))
 
 
 @implements(_np.inner)
@@ -437,6 +440,15 @@ def einsum(subscripts: str, *operands: Any, **kw: Any) -> Any:
         out = ell + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ell))
     else:
         out = out.replace("...", ell)
+    operands = list(operands)
+    for k, (s, o) in enumerate(zip(ins, operands)):
+        # an index repeated within one operand ('ii->i', 'ii'): take that diagonal first
+        while len(set(s)) < len(s):
+            c = next(c for c in s if s.count(c) > 1)
+            i, j = s.index(c), s.index(c, s.index(c) + 1)
+            o = diagonal(o, 0, i, j)
+            s = s[:i] + s[i + 1:j] + s[j + 1:] + c
+        ins[k], operands[k] = s, o
     return R.einsum(*operands, spec=",".join(ins) + "->" + out)
 
 
@@ -625,6 +637,8 @@ def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> A
         # the result is a plain value (as JAX's, whose integer tangents are float0)
         v = getval(x)
         return v.astype(dt) if is_tracer(v) else _np.asarray(v).astype(dt)   # (vmap)
+    if dt.kind == "f" and R._iscomplex(x):
+        x = R.real(x)   # NumPy drops the imaginary part (with a warning); JAX too
     return R.astype(x, dt)
 
 
@@ -728,6 +742,7 @@ def dstack(tup: Sequence[Any]) -> Any:
 
 @implements(_np.append)
 def append(arr: Any, values: Any, axis: Any = None) -> Any:
+    arr, values = _arr(arr), _arr(values)
     if axis is None:
         return concatenate([ravel(arr), ravel(values)])
     return concatenate([arr, values], axis=axis)
@@ -905,32 +920,52 @@ def ascontiguousarray(a: Any, dtype: Any = None, *, like: Any = None) -> Any:
 
 @implements(_np.real)
 def real(val: Any) -> Any:
-    _real_only("real", val)
-    return val
+    val = _arr(val)
+    return R.real(val) if R._iscomplex(val) else val
 
 
 @implements(_np.conj, _np.conjugate)
 def conj(x: Any) -> Any:
-    _real_only("conj", x)
-    return x
+    x = _arr(x)
+    return R.conj(x) if R._iscomplex(x) else x
 
 
 @implements(_np.imag)
 def imag(val: Any) -> Any:
-    _real_only("imag", val)
-    return _np.zeros(_shape(val), R._dtype(val))
+    val = _arr(val)
+    # the imaginary part of a real value is 0 with derivative 0 (a multiple of it, so it
+    # stays in the graph)
+    return R.imag(val) if R._iscomplex(val) else R.multiply(val, 0.0)
 
 
 @implements(_np.angle)
 def angle(z: Any, deg: bool = False) -> Any:
-    _real_only("angle", z)
-    return _np.angle(getval(z), deg)
+    z = _arr(z)
+    if R._iscomplex(z):
+        r = R.angle(z)
+    else:
+        # 0 or pi: piecewise constant in a real argument, derivative 0 (as JAX)
+        r = R.add(R.multiply(z, 0.0), _np.angle(getval(z)))
+    return R.multiply(r, 180.0 / _np.pi) if deg else r
+
+
+@implements(_np.real_if_close)
+def real_if_close(a: Any, tol: float = 100) -> Any:
+    """The real part where every imaginary part is within ``tol`` machine epsilons of 0
+    (decided on the values, as NumPy), else ``a`` itself."""
+    a = _arr(a)
+    if not R._iscomplex(a):
+        return a
+    v = _np.asarray(getval(a))
+    if tol > 1:
+        tol = tol * _np.finfo(v.dtype).eps
+    return R.real(a) if _np.all(_np.abs(_np.imag(v)) < tol) else a
 
 
 def _real_only(name: str, x: Any) -> None:
-    if R._dtype(x).kind == "c":
-        raise TracerError(f"{name} of a complex traced value: complex derivatives are not "
-                          f"supported by chainrule yet")
+    if R._iscomplex(x):
+        raise TracerError(f"{name} of a complex traced value has no derivative rule in "
+                          f"chainrule (its real rule would be wrong for complex entries)")
 
 
 @implements(_np.take_along_axis)
@@ -962,6 +997,19 @@ def sort(a: Any, axis: int = -1, kind: Any = None, order: Any = None, *,
     stable order)."""
     order = _np.argsort(getval(x), axis=axis, kind="stable")
     return take_along_axis(x, order, axis)
+
+
+@implements(_np.partition)
+def partition(a: Any, kth: Any, axis: int | None = -1, kind: str = "introselect",
+              order: Any = None) -> Any:
+    """NumPy's partition; the derivative follows each entry to its place (the places of
+    NumPy's argpartition)."""
+    _no_extras("partition", {"order": order})
+    x = _arr(a)
+    if axis is None:
+        x, axis = ravel(x), -1
+    idx = _np.argpartition(getval(x), kth, axis=axis, kind=kind)
+    return take_along_axis(x, idx, axis)
 
 
 @implements(_np.repeat)
@@ -1014,6 +1062,7 @@ class SlogdetResult(_nt("SlogdetResult", "sign logabsdet")):  # type: ignore[mis
 
 @implements(_np.linalg.cholesky)
 def cholesky(a: Any, /, *, upper: bool = False) -> Any:
+    _real_only("numpy.linalg.cholesky", a)
     low = R.cholesky(a)
     return R._swap(low) if upper else low
 
@@ -1022,6 +1071,22 @@ def cholesky(a: Any, /, *, upper: bool = False) -> Any:
 def eigh(a: Any, UPLO: str = "L") -> Any:  # noqa: N803
     """Eigenvalues and eigenvectors of the symmetric part (A + A^T) / 2, as JAX's."""
     return EighResult(R.eigh_w(a), R.eigh_v(a))
+
+
+class EigResult(_nt("EigResult", "eigenvalues eigenvectors")):  # type: ignore[misc]
+    """numpy.linalg.eig's result: (w, V), always complex (as JAX's)."""
+
+
+@implements(_np.linalg.eig)
+def eig(a: Any) -> Any:
+    """Eigenvalues and unit eigenvectors of a square matrix. The eigenvectors' phase is
+    arbitrary: differentiate functions that do not depend on it (abs(V), V V^H)."""
+    return EigResult(R.eig_w(a), R.eig_v(a))
+
+
+@implements(_np.linalg.eigvals)
+def eigvals(a: Any) -> Any:
+    return R.eig_w(a)
 
 
 @implements(_np.linalg.eigvalsh)
@@ -1048,6 +1113,7 @@ def svdvals(x: Any, /) -> Any:
 
 @implements(_np.linalg.qr)
 def qr(a: Any, mode: str = "reduced") -> Any:
+    _real_only("numpy.linalg.qr", a)
     if mode == "r":
         return R.qr_r(a)
     if mode != "reduced":
@@ -1057,6 +1123,7 @@ def qr(a: Any, mode: str = "reduced") -> Any:
 
 @implements(_np.linalg.slogdet)
 def slogdet(a: Any) -> Any:
+    _real_only("numpy.linalg.slogdet", a)
     return SlogdetResult(_np.linalg.slogdet(getval(a))[0], R.logabsdet(a))
 
 
@@ -1064,6 +1131,7 @@ def slogdet(a: Any) -> Any:
 def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = _DEFAULT) -> Any:
     if rcond is not None or rtol not in (_DEFAULT, None):
         raise TracerError("pinv(..., rcond=/rtol=) is not supported on traced values")
+    _real_only("numpy.linalg.pinv", a)
     return R.pinv(a)
 
 
@@ -1100,10 +1168,11 @@ def linalg_norm(x: Any, ord: Any = None, axis: Any = None,  # noqa: A002
                 keepdims: bool = False) -> Any:
     """Every order of numpy.linalg.norm: vector p-norms (inf, -inf, 0 included) and the
     matrix norms 'fro', 'nuc', 1, -1, inf, -inf, 2, -2 (the last three through the SVD)."""
+    x = _arr(x)
     nd = _ndim(x)
     if axis is None:
         if ord is None or (ord == "fro" and nd == 2) or (ord == 2 and nd == 1):
-            return R.sqrt(sum(R.multiply(x, x), keepdims=keepdims))
+            return R.sqrt(sum(R.abs2(x), keepdims=keepdims))
         axes = tuple(range(nd))
     else:
         axes = (axis,) if isinstance(axis, (int, _np.integer)) else tuple(axis)
@@ -1121,7 +1190,7 @@ def linalg_norm(x: Any, ord: Any = None, axis: Any = None,  # noqa: A002
 def _vector_norm(x: Any, ord: Any, axis: int, keepdims: bool) -> Any:
     a = R.abs_(x)
     if ord is None or ord == 2:
-        return R.sqrt(sum(R.multiply(x, x), axis=axis, keepdims=keepdims))
+        return R.sqrt(sum(R.abs2(x), axis=axis, keepdims=keepdims))
     if ord == _np.inf:
         return max(a, axis=axis, keepdims=keepdims)
     if ord == -_np.inf:
@@ -1136,7 +1205,7 @@ def _vector_norm(x: Any, ord: Any, axis: int, keepdims: bool) -> Any:
 
 def _matrix_norm(x: Any, ord: Any) -> Any:
     if ord is None or ord == "fro":
-        return R.sqrt(sum(R.multiply(x, x), axis=(-2, -1)))
+        return R.sqrt(sum(R.abs2(x), axis=(-2, -1)))
     if ord == "nuc":
         return sum(R.svd_s(x), axis=-1)
     if ord in (2, -2):
@@ -1281,7 +1350,7 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
     n = _shape(x)[1]
     dd = (0 if bias else 1) if ddof is None else ddof
     xc = R.subtract(x, mean(x, axis=1, keepdims=True))
-    c = R.divide(R.matmul(xc, transpose(xc)), float(n - dd))
+    c = R.divide(R.matmul(xc, conj(transpose(xc))), float(n - dd))
     return squeeze(c) if _shape(c) == (1, 1) else c
 
 
@@ -1290,7 +1359,7 @@ def corrcoef(x: Any, y: Any = None, rowvar: bool = True, *, dtype: Any = None) -
     c = cov(x, y, rowvar)
     if _ndim(c) == 0:
         return R.divide(c, c)
-    d = R.sqrt(diagonal(c))
+    d = R.sqrt(real(diagonal(c)))
     return R.divide(R.divide(c, reshape(d, (-1, 1))), reshape(d, (1, -1)))
 
 
@@ -1348,7 +1417,7 @@ def convolve(a: Any, v: Any, mode: str = "full") -> Any:
 
 @implements(_np.correlate)
 def correlate(a: Any, v: Any, mode: str = "valid") -> Any:
-    return convolve(a, flip(v), mode)
+    return convolve(a, flip(conj(_arr(v))), mode)   # NumPy conjugates v
 
 
 @implements(_np.rot90)
@@ -1474,6 +1543,175 @@ def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> An
         mid = R.multiply(R.subtract(sl(2, n), sl(0, n - 2)), 0.5)
         out.append(R.divide(concatenate([first, mid, last], axis=ax), float(getval(d))))
     return out[0] if len(out) == 1 else out
+
+
+# ---------------------------------------------------------------- numpy.fft
+# The n-dimensional transforms are the one-axis primitives in turn, as in NumPy's code.
+
+
+def _fft_norm(norm: Any) -> str:
+    if norm not in (None, "backward", "ortho", "forward"):
+        raise ValueError(f"Invalid norm value {norm}; should be \"backward\", \"ortho\" or "
+                         f"\"forward\".")
+    return norm or "backward"
+
+
+def _fft_axis(a: Any, axis: int) -> int:
+    return axis % _ndim(a) - _ndim(a)
+
+
+def _fft1(a: Any, n: Any, axis: int, norm: Any, inverse: bool, out: Any) -> Any:
+    _no_extras("fft", {"out": out})
+    a = _arr(a)
+    ax = _fft_axis(a, axis)
+    return R.fft_c(a, _shape(a)[ax] if n is None else int(n), ax, _fft_norm(norm), inverse)
+
+
+@implements(_np.fft.fft)
+def fft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    return _fft1(a, n, axis, norm, False, out)
+
+
+@implements(_np.fft.ifft)
+def ifft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    return _fft1(a, n, axis, norm, True, out)
+
+
+@implements(_np.fft.rfft)
+def rfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    _no_extras("rfft", {"out": out})
+    a = _arr(a)
+    if R._iscomplex(a):
+        raise TypeError("rfft of a complex array: use fft")
+    ax = _fft_axis(a, axis)
+    return R.rfft(a, _shape(a)[ax] if n is None else int(n), ax, _fft_norm(norm))
+
+
+@implements(_np.fft.irfft)
+def irfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    _no_extras("irfft", {"out": out})
+    a = _arr(a)
+    ax = _fft_axis(a, axis)
+    n = 2 * (_shape(a)[ax] - 1) if n is None else int(n)
+    if not R._iscomplex(a):
+        a = R.astype(a, _np.result_type(R._dtype(a), _np.complex64))
+    return R.irfft(a, n, ax, _fft_norm(norm))
+
+
+_SWAP_NORM = {"backward": "forward", "forward": "backward", "ortho": "ortho"}
+
+
+@implements(_np.fft.hfft)
+def hfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    a = _arr(a)
+    return irfft(conj(a), n, axis, _SWAP_NORM[_fft_norm(norm)], out)
+
+
+@implements(_np.fft.ihfft)
+def ihfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    return conj(rfft(a, n, axis, _SWAP_NORM[_fft_norm(norm)], out))
+
+
+def _fft_axes(a: Any, s: Any, axes: Any, two: bool) -> tuple[list[Any], list[int]]:
+    nd = _ndim(a)
+    if axes is None:
+        axes = [-2, -1] if two else (list(range(-len(s), 0)) if s is not None else
+                                     list(range(-nd, 0)))
+    axes = [int(x) for x in axes]
+    ss = [None] * len(axes) if s is None else list(s)
+    if len(ss) != len(axes):
+        raise ValueError("Shape and axes have different lengths.")
+    return ss, axes
+
+
+def _fftn(a: Any, s: Any, axes: Any, norm: Any, inverse: bool, two: bool, out: Any) -> Any:
+    ss, axes = _fft_axes(_arr(a), s, axes, two)
+    a = _arr(a)
+    for n, ax in reversed(list(zip(ss, axes))):
+        a = _fft1(a, n, ax, norm, inverse, out)
+    return a
+
+
+@implements(_np.fft.fft2)
+def fft2(a: Any, s: Any = None, axes: Any = (-2, -1), norm: Any = None,
+         out: Any = None) -> Any:
+    return _fftn(a, s, axes, norm, False, True, out)
+
+
+@implements(_np.fft.ifft2)
+def ifft2(a: Any, s: Any = None, axes: Any = (-2, -1), norm: Any = None,
+          out: Any = None) -> Any:
+    return _fftn(a, s, axes, norm, True, True, out)
+
+
+@implements(_np.fft.fftn)
+def fftn(a: Any, s: Any = None, axes: Any = None, norm: Any = None, out: Any = None) -> Any:
+    return _fftn(a, s, axes, norm, False, False, out)
+
+
+@implements(_np.fft.ifftn)
+def ifftn(a: Any, s: Any = None, axes: Any = None, norm: Any = None, out: Any = None) -> Any:
+    return _fftn(a, s, axes, norm, True, False, out)
+
+
+def _rfftn(a: Any, s: Any, axes: Any, norm: Any, two: bool, out: Any) -> Any:
+    a = _arr(a)
+    ss, axes = _fft_axes(a, s, axes, two)
+    a = rfft(a, ss[-1], axes[-1], norm, out)
+    for n, ax in zip(ss[:-1], axes[:-1]):
+        a = _fft1(a, n, ax, norm, False, out)
+    return a
+
+
+def _irfftn(a: Any, s: Any, axes: Any, norm: Any, two: bool, out: Any) -> Any:
+    a = _arr(a)
+    ss, axes = _fft_axes(a, s, axes, two)
+    for n, ax in zip(ss[:-1], axes[:-1]):
+        a = _fft1(a, n, ax, norm, True, out)
+    return irfft(a, ss[-1], axes[-1], norm, out)
+
+
+@implements(_np.fft.rfft2)
+def rfft2(a: Any, s: Any = None, axes: Any = (-2, -1), norm: Any = None,
+          out: Any = None) -> Any:
+    return _rfftn(a, s, axes, norm, True, out)
+
+
+@implements(_np.fft.irfft2)
+def irfft2(a: Any, s: Any = None, axes: Any = (-2, -1), norm: Any = None,
+           out: Any = None) -> Any:
+    return _irfftn(a, s, axes, norm, True, out)
+
+
+@implements(_np.fft.rfftn)
+def rfftn(a: Any, s: Any = None, axes: Any = None, norm: Any = None, out: Any = None) -> Any:
+    return _rfftn(a, s, axes, norm, False, out)
+
+
+@implements(_np.fft.irfftn)
+def irfftn(a: Any, s: Any = None, axes: Any = None, norm: Any = None,
+           out: Any = None) -> Any:
+    return _irfftn(a, s, axes, norm, False, out)
+
+
+def _shift(x: Any, axes: Any, sign: int) -> Any:
+    x = _arr(x)
+    nd = _ndim(x)
+    axes = range(nd) if axes is None else ((axes,) if isinstance(axes, (int, _np.integer))
+                                           else axes)
+    for ax in axes:
+        x = roll(x, sign * (_shape(x)[ax] // 2), ax)
+    return x
+
+
+@implements(_np.fft.fftshift)
+def fftshift(x: Any, axes: Any = None) -> Any:
+    return _shift(x, axes, 1)
+
+
+@implements(_np.fft.ifftshift)
+def ifftshift(x: Any, axes: Any = None) -> Any:
+    return _shift(x, axes, -1)
 
 
 class _Concatenator:

@@ -32,6 +32,7 @@ from .core import (
     getval,
     peek,
     shape_of,
+    transpose_linear,
 )
 
 # Registry: name -> Primitive, in the order of this file (used by the generated tests).
@@ -195,6 +196,22 @@ sinh = _unary("sinh", _np.sinh, lambda ans, x: cosh(x))
 cosh = _unary("cosh", _np.cosh, lambda ans, x: sinh(x))
 tanh = _unary("tanh", _np.tanh, lambda ans, x: subtract(1.0, multiply(ans, ans)))
 abs_ = _unary("abs", _np.abs, lambda ans, x: sign(x))
+abs_.vjps[0] = lambda g, ans, x: multiply(g, _abs_deriv(ans, x))
+abs_.jvps[0] = lambda t, ans, x: _re(multiply(t, _abs_deriv(ans, x)))
+abs_.diag_factor = lambda i, ans, x: _abs_deriv(ans, x)
+
+
+def _abs_deriv(ans: Any, x: Any) -> Any:
+    """sign(x) for real x; conj(z) / |z| for complex z (0 at z = 0), whose real part
+    against a tangent is d|z| (JAX's convention, docs/math.md)."""
+    if not _iscomplex(x):
+        return sign(x)
+    av = getval(ans)
+    if not B.any_value(av == 0):
+        return divide(conj(x), ans)
+    return where(av == 0, 0.0, divide(conj(x), where(av == 0, 1.0, ans)))
+
+
 sign = _unary("sign", _np.sign, lambda ans, x: 0.0 * ans)
 sign.vjps[0] = lambda g, ans, x: multiply(g, 0.0)  # flat almost everywhere: a true zero
 sign.jvps[0] = lambda t, ans, x: multiply(t, 0.0)
@@ -291,8 +308,9 @@ def _pow_dx(ans: Any, x: Any, y: Any) -> Any:
 
 def _pow_dy(ans: Any, x: Any, y: Any) -> Any:
     xv = getval(x)
-    safe = where(xv > 0, x, 1.0)
-    return where(xv > 0, multiply(ans, log(safe)), 0.0)
+    ok = (xv != 0) if _np.iscomplexobj(xv) else (xv > 0)
+    safe = where(ok, x, 1.0)
+    return where(ok, multiply(ans, log(safe)), 0.0)
 
 
 add = _binary("add", _np.add, None, None, "3.2.1 element-wise addition")
@@ -846,7 +864,7 @@ def _astype_impl(x: Any, dtype: Any) -> Any:
 
 
 astype = _prim("astype", _astype_impl, "shape", batch=B.passthrough)
-astype.vjps[0] = lambda g, ans, x, dtype: astype(g, _dtype(x))
+astype.vjps[0] = lambda g, ans, x, dtype: astype(g if _iscomplex(x) else _re(g), _dtype(x))
 astype.jvps[0] = lambda t, ans, x, dtype: astype(t, dtype)
 
 
@@ -1084,6 +1102,8 @@ def _cofactor_svd(a: Any) -> Any:
     left = _np.cumprod(_np.concatenate([ones, s[..., :-1]], -1), -1)
     right = _np.cumprod(_np.concatenate([ones, s[..., :0:-1]], -1), -1)[..., ::-1]
     sign = _np.linalg.det(u) * _np.linalg.det(vh)
+    # (U^-1)^T = conj(U) for a unitary U (U itself when real)
+    u, vh = _np.conj(u), _np.conj(vh)
     return sign[..., None, None] * _np.matmul(u * (left * right)[..., None, :], vh)
 
 
@@ -1129,12 +1149,19 @@ det.vjps[0], det.jvps[0] = _det_vjp, _det_jvp
 
 
 def _sym(a: Any) -> Any:
-    return multiply(0.5, add(a, _swap(a)))
+    """The symmetric part (A + A^T) / 2; for a complex A the Hermitian part
+    (A + A^H) / 2, which is its own adjoint under JAX's pairing."""
+    return multiply(0.5, add(a, _H(a)))
+
+
+def _H(x: Any) -> Any:
+    """The conjugate transpose of the last two axes (the transpose for real x)."""
+    return _cj(_swap(x))
 
 
 def _sym_v(a: Any) -> Any:
     a = _np.asarray(a)
-    return 0.5 * (a + _np.swapaxes(a, -1, -2))
+    return 0.5 * (a + _np.conj(_np.swapaxes(a, -1, -2)))
 
 
 def _eye_like(a: Any) -> Any:
@@ -1206,20 +1233,21 @@ def _gap_inverse(w: Any) -> Any:
 
 
 # eigenvalues: dw = diag(V^T dA V); Abar = V diag(wbar) V^T
-eigh_w.vjps[0] = lambda g, ans, a: matmul(_col_scale(eigh_v(a), g), _swap(eigh_v(a)))
-eigh_w.jvps[0] = lambda t, ans, a: sum_(multiply(eigh_v(a), matmul(_sym(t), eigh_v(a))),
-                                        (-2,), False)
+# (complex Hermitian A: Abar = conj(V) diag(wbar) V^T, dw = Re diag(V^H dA V))
+eigh_w.vjps[0] = lambda g, ans, a: matmul(_col_scale(_cj(eigh_v(a)), g), _swap(eigh_v(a)))
+eigh_w.jvps[0] = lambda t, ans, a: _re(sum_(multiply(_cj(eigh_v(a)),
+                                                     matmul(_sym(t), eigh_v(a))), (-2,), False))
 
 
 def _eigh_v_vjp(g: Any, ans: Any, a: Any) -> Any:
     f = _gap_inverse(eigh_w(a))
     inner = multiply(f, matmul(_swap(ans), g))
-    return _sym(matmul(matmul(ans, inner), _swap(ans)))
+    return _sym(matmul(matmul(_cj(ans), inner), _swap(ans)))
 
 
 def _eigh_v_jvp(t: Any, ans: Any, a: Any) -> Any:
     f = _gap_inverse(eigh_w(a))
-    return matmul(ans, multiply(f, matmul(matmul(_swap(ans), _sym(t)), ans)))
+    return matmul(ans, multiply(f, matmul(matmul(_H(ans), _sym(t)), ans)))
 
 
 eigh_v.vjps[0], eigh_v.jvps[0] = _eigh_v_vjp, _eigh_v_jvp
@@ -1262,12 +1290,15 @@ def _safe_inv(s: Any) -> Any:
     return where(sv == 0, 0.0, reciprocal(where(sv == 0, 1.0, s)))
 
 
-svd_s.vjps[0] = lambda g, ans, a: matmul(_col_scale(svd_u(a), g), svd_vh(a))
-svd_s.jvps[0] = lambda t, ans, a: sum_(multiply(svd_u(a), matmul(t, _swap(svd_vh(a)))),
-                                       (-2,), False)
+# (complex A: Abar = conj(U diag(sbar) V^H), ds = Re diag(U^H dA V))
+svd_s.vjps[0] = lambda g, ans, a: _cj(matmul(_col_scale(svd_u(a), g), svd_vh(a)))
+svd_s.jvps[0] = lambda t, ans, a: _re(sum_(multiply(_cj(svd_u(a)), matmul(t, _H(svd_vh(a)))),
+                                           (-2,), False))
 
 
 def _svd_u_vjp(g: Any, ans: Any, a: Any) -> Any:
+    if _iscomplex(a):
+        return _transposed(_svd_u_jvp_c)(g, ans, a)
     u, s, v = _svd_parts(a)
     m_ = multiply(_svd_f(s), matmul(_swap(u), g))
     k = _col_scale(add(m_, _swap(m_)), s)
@@ -1279,6 +1310,8 @@ def _svd_u_vjp(g: Any, ans: Any, a: Any) -> Any:
 
 
 def _svd_u_jvp(t: Any, ans: Any, a: Any) -> Any:
+    if _iscomplex(a):
+        return _svd_u_jvp_c(t, ans, a)
     u, s, v = _svd_parts(a)
     ds = matmul(matmul(_swap(u), t), v)
     dss = _col_scale(ds, s)
@@ -1291,6 +1324,8 @@ def _svd_u_jvp(t: Any, ans: Any, a: Any) -> Any:
 
 
 def _svd_vh_vjp(g: Any, ans: Any, a: Any) -> Any:
+    if _iscomplex(a):
+        return _transposed(_svd_vh_jvp_c)(g, ans, a)
     u, s, v = _svd_parts(a)
     gv = _swap(g)
     m_ = multiply(_svd_f(s), matmul(_swap(v), gv))
@@ -1303,6 +1338,8 @@ def _svd_vh_vjp(g: Any, ans: Any, a: Any) -> Any:
 
 
 def _svd_vh_jvp(t: Any, ans: Any, a: Any) -> Any:
+    if _iscomplex(a):
+        return _svd_vh_jvp_c(t, ans, a)
     u, s, v = _svd_parts(a)
     ds = matmul(matmul(_swap(u), t), v)
     sds = _swap(_col_scale(_swap(ds), s))
@@ -1440,3 +1477,234 @@ pinv.vjps[0], pinv.jvps[0] = _pinv_vjp, _pinv_jvp
 stable_sigmoid = _sigmoid_impl
 stable_softmax = _softmax_impl
 stable_logsumexp = _logsumexp_impl
+
+
+# ===================================================================== complex numbers
+# JAX's convention (docs/math.md): a cotangent acts on a tangent through the pairing
+# <ct, t> = Re(sum(ct * t)), with no conjugate. So the VJP of a holomorphic function is
+# g f'(z), the rules above unchanged; a function that is not holomorphic (real, imag,
+# conj, angle, abs) has an R-linear JVP, and its VJP is that map's transpose under the
+# pairing. The cotangent of a real value is the real part of what a rule gives
+# (core.backward takes it), as JAX's convert_element_type transposes.
+
+
+def _iscomplex(x: Any) -> bool:
+    return _dtype(x).kind == "c"
+
+
+def _re(x: Any) -> Any:
+    return real(x) if _iscomplex(x) else x
+
+
+def _im(x: Any) -> Any:
+    return imag(x) if _iscomplex(x) else multiply(x, 0.0)
+
+
+def _cj(x: Any) -> Any:
+    return conj(x) if _iscomplex(x) else x
+
+
+def _complex_dtype(x: Any) -> Any:
+    return _np.result_type(_dtype(x), _np.complex64)
+
+
+def abs2(x: Any) -> Any:
+    """|x|^2, real: x * x for real x, Re(x)^2 + Im(x)^2 for complex x."""
+    if not _iscomplex(x):
+        return multiply(x, x)
+    r, i = real(x), imag(x)
+    return add(multiply(r, r), multiply(i, i))
+
+
+real = _prim("real", lambda x: _np.real(x), "complex numbers", batch=B.elementwise)
+imag = _prim("imag", lambda x: _np.imag(x), "complex numbers", batch=B.elementwise)
+conj = _prim("conj", lambda x: _np.conjugate(x), "complex numbers", batch=B.elementwise)
+angle = _prim("angle", lambda x: _np.angle(x), "complex numbers", batch=B.elementwise)
+
+# d Re z = Re dz: the transpose sends a real g to the complex g + 0i
+real.vjps[0] = lambda g, ans, x: astype(g, _complex_dtype(x))
+real.jvps[0] = lambda t, ans, x: _re(t)
+# d Im z = Im dz = Re(-i dz): the transpose is -i g
+imag.vjps[0] = lambda g, ans, x: multiply(astype(g, _complex_dtype(x)), -1j)
+imag.jvps[0] = lambda t, ans, x: _im(t)
+# d conj z = conj dz: Re(g conj t) = Re(conj(g) t)
+conj.vjps[0] = lambda g, ans, x: _cj(g)
+conj.jvps[0] = lambda t, ans, x: _cj(t)
+
+
+def _angle_factor(x: Any) -> Any:
+    """-i conj(z) / |z|^2: d angle(z) = Re(-i conj(z) dz) / |z|^2 = Im(conj(z) dz) / |z|^2
+    (0 at z = 0)."""
+    m = abs2(x)
+    mv = getval(m)
+    if B.any_value(mv == 0):
+        m = where(mv == 0, 1.0, m)
+    f = multiply(divide(conj(x), m), -1j)
+    return where(mv == 0, 0.0, f) if B.any_value(mv == 0) else f
+
+
+angle.vjps[0] = lambda g, ans, x: multiply(g, _angle_factor(x))
+angle.jvps[0] = lambda t, ans, x: real(multiply(t, _angle_factor(x)))
+
+
+def _transposed(jvp_rule: Any) -> Any:
+    """The VJP of a rule from its JVP, which is linear (over R) in the tangent: reverse
+    mode through the JVP at a zero tangent gives the transpose under JAX's pairing. Used
+    where a hand-written transpose would be long (the complex SVD, eig)."""
+    def vjp(g: Any, ans: Any, *vals: Any, **params: Any) -> Any:
+        x = vals[0]
+        nb = _ndim(g) - _ndim(ans)
+        zero = _np.zeros(_shape(g)[:nb] + _shape(x), _dtype(x))
+        return transpose_linear(lambda t: jvp_rule(t, ans, *vals, **params), zero, g)
+
+    return vjp
+
+
+def _svd_u_jvp_c(t: Any, ans: Any, a: Any) -> Any:
+    """JAX's svd JVP for U, complex A (the real rule plus the imaginary diagonal term)."""
+    u, s, v = svd_u(a), svd_s(a), _H(svd_vh(a))
+    ds = matmul(matmul(_H(u), t), v)
+    dss = _col_scale(ds, s)
+    sinv = _safe_inv(s)
+    n = _shape(s)[-1]
+    diag = multiply(multiply(subtract(ds, _H(ds)), 0.5), _np.eye(n))
+    du = matmul(u, add(multiply(_svd_f(s), add(dss, _H(dss))), _col_scale(diag, sinv)))
+    if _shape(a)[-2] > _shape(a)[-1]:
+        dav = matmul(t, v)
+        du = add(du, _col_scale(subtract(dav, matmul(u, matmul(_H(u), dav))), sinv))
+    return du
+
+
+def _svd_vh_jvp_c(t: Any, ans: Any, a: Any) -> Any:
+    u, s, v = svd_u(a), svd_s(a), _H(svd_vh(a))
+    ds = matmul(matmul(_H(u), t), v)
+    sds = _swap(_col_scale(_swap(ds), s))
+    dv = matmul(v, multiply(_svd_f(s), add(sds, _H(sds))))
+    if _shape(a)[-1] > _shape(a)[-2]:
+        dahu = matmul(_H(t), u)
+        dv = add(dv, _col_scale(subtract(dahu, matmul(v, matmul(_H(v), dahu))),
+                                _safe_inv(s)))
+    return _H(dv)
+
+
+# ---- the eigendecomposition of a general square matrix, A V = V diag(w). NumPy's
+# eigenvectors have unit length and an arbitrary phase, so, as for eigh, a derivative of
+# V is meaningful for functions that do not depend on the phase (abs(V), V V^H). The
+# values are always complex, as JAX's.
+
+
+def _eig_impl(a: Any, part: int) -> Any:
+    r = _np.linalg.eig(a)[part]
+    return r.astype(_np.result_type(r.dtype, _np.complex64), copy=False)
+
+
+eig_w = _prim("eig_w", lambda a: _eig_impl(a, 0), "linear algebra (decompositions)",
+              batch=B.leading)
+eig_v = _prim("eig_v", lambda a: _eig_impl(a, 1), "linear algebra (decompositions)",
+              batch=B.leading)
+
+
+def _eig_c(t: Any, a: Any) -> Any:
+    """V^-1 dA V."""
+    v = eig_v(a)
+    return matmul(matmul(inv(v), t), v)
+
+
+def _eig_w_jvp(t: Any, ans: Any, a: Any) -> Any:
+    # dw = diag(V^-1 dA V)
+    n = _shape(a)[-1]
+    return sum_(multiply(_eig_c(t, a), _np.eye(n)), (-1,), False)
+
+
+def _eig_v_jvp(t: Any, ans: Any, a: Any) -> Any:
+    # dV = V (F o V^-1 dA V), F_ij = 1 / (w_j - w_i); then the part that keeps each
+    # column at unit length: dv_k -= v_k Re(v_k^H dv_k)
+    dv = matmul(ans, multiply(_gap_inverse(eig_w(a)), _eig_c(t, a)))
+    return subtract(dv, multiply(ans, real(sum_(multiply(conj(ans), dv), (-2,), True))))
+
+
+eig_w.jvps[0], eig_w.vjps[0] = _eig_w_jvp, _transposed(_eig_w_jvp)
+eig_v.jvps[0], eig_v.vjps[0] = _eig_v_jvp, _transposed(_eig_v_jvp)
+
+
+# ===================================================================== discrete Fourier transforms
+# One axis at a time (numpy_api composes fft2, fftn, rfftn... from these, as NumPy's own
+# code does). Each is linear over the reals, so its JVP is itself. The DFT matrix is
+# symmetric, so under JAX's pairing the VJP of fft is fft (of ifft, ifft), followed by the
+# transpose of NumPy's cropping or zero padding to length n. ``axis`` is negative.
+
+
+def _fit(v: Any, axis: int, m: int) -> Any:
+    """``v`` cropped or zero-padded along ``axis`` to length ``m`` (self-transposing pair:
+    the VJP of a crop is a pad and of a pad a crop)."""
+    k = _shape(v)[axis]
+    if k == m:
+        return v
+    if k > m:
+        return getitem(v, _normalize_index((Ellipsis, slice(0, m)) + (slice(None),) *
+                                           (-axis - 1), _ndim(v)))
+    s = list(_shape(v))
+    s[axis] = m - k
+    return concatenate(v, _np.zeros(tuple(s), _dtype(v)), axis=axis)
+
+
+def _fft_impl(x: Any, n: int, axis: int, norm: str, inverse: bool) -> Any:
+    return (_np.fft.ifft if inverse else _np.fft.fft)(x, n, axis, norm)
+
+
+fft_c = _prim("fft", _fft_impl, "Fourier transforms", batch=B.leading)
+fft_c.jvps[0] = lambda t, ans, x, n, axis, norm, inverse: fft_c(t, n, axis, norm, inverse)
+fft_c.vjps[0] = lambda g, ans, x, n, axis, norm, inverse: _fit(
+    fft_c(g, n, axis, norm, inverse), axis, _shape(x)[axis])
+
+
+def _rfft_impl(x: Any, n: int, axis: int, norm: str) -> Any:
+    return _np.fft.rfft(x, n, axis, norm)
+
+
+rfft = _prim("rfft", _rfft_impl, "Fourier transforms", batch=B.leading)
+rfft.jvps[0] = lambda t, ans, x, n, axis, norm: rfft(t, n, axis, norm)
+# the first n // 2 + 1 rows of the DFT: its transpose is the fft of g padded to n (the
+# real part is what acts on the real input; core.backward takes it)
+rfft.vjps[0] = lambda g, ans, x, n, axis, norm: _fit(
+    fft_c(_fit(g, axis, n), n, axis, norm, False), axis, _shape(x)[axis])
+
+
+def _irfft_impl(x: Any, n: int, axis: int, norm: str) -> Any:
+    return _np.fft.irfft(x, n, axis, norm)
+
+
+def _irfft_weights(n: int, axis: int) -> Any:
+    """x_j = s Re(sum_k c_k X_k w^jk) over k < n // 2 + 1: c_0 = 1, c_(n/2) = 1 for even n
+    (NumPy reads only the real part of those two), c_k = 2 for the others."""
+    c = _np.full(n // 2 + 1, 2.0)
+    c[0] = 1.0
+    if n % 2 == 0:
+        c[-1] = 1.0
+    return c.reshape((-1,) + (1,) * (-axis - 1))
+
+
+irfft = _prim("irfft", _irfft_impl, "Fourier transforms", batch=B.leading)
+irfft.jvps[0] = lambda t, ans, x, n, axis, norm: irfft(t, n, axis, norm)
+irfft.vjps[0] = lambda g, ans, x, n, axis, norm: _fit(multiply(
+    _fit(fft_c(g, n, axis, norm, True), axis, n // 2 + 1), _irfft_weights(n, axis)),
+    axis, _shape(x)[axis])
+
+
+# ---- sign(z) = z / |z| for complex z (NumPy 2), which is not piecewise constant: its JVP
+# is (t - s Re(conj(s) t)) / |z| with s = sign(z) (0 at z = 0), its VJP the transpose.
+# For real x the derivative stays 0.
+
+
+def _sign_jvp_c(t: Any, ans: Any, x: Any) -> Any:
+    a = abs_(x)
+    m = getval(a)
+    safe = where(m == 0, 1.0, a) if B.any_value(m == 0) else a
+    d = divide(subtract(t, multiply(ans, real(multiply(conj(ans), t)))), safe)
+    return where(m == 0, 0.0, d) if B.any_value(m == 0) else d
+
+
+_sign_vjp_c = _transposed(_sign_jvp_c)
+sign.vjps[0] = lambda g, ans, x: _sign_vjp_c(g, ans, x) if _iscomplex(x) else multiply(g, 0.0)
+sign.jvps[0] = lambda t, ans, x: _sign_jvp_c(t, ans, x) if _iscomplex(x) else multiply(t, 0.0)
+sign.diag_factor = None     # the complex rule is not a diagonal in the real sense

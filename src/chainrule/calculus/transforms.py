@@ -45,17 +45,37 @@ def _as_input(x: Any, where: str) -> Any:
         )
     if isinstance(x, float):
         return _np.float64(x)
-    if isinstance(x, _np.ndarray) or isinstance(x, _np.floating):
-        if x.dtype.kind != "f":
+    if isinstance(x, complex):
+        return _np.complex128(x)
+    if isinstance(x, (_np.ndarray, _np.floating, _np.complexfloating)):
+        if x.dtype.kind not in "fc":
             raise TypeError(
-                f"{where} has dtype {x.dtype}; derivatives need floating-point inputs: "
-                f"use x.astype(float)"
+                f"{where} has dtype {x.dtype}; derivatives need floating-point or complex "
+                f"inputs: use x.astype(float)"
             )
         return x
     raise TypeError(
         f"{where} is a {type(x).__name__}; chainrule differentiates with respect to floats, "
-        f"NumPy float arrays, and tuples, lists and dicts of them"
+        f"complex numbers, NumPy float or complex arrays, and tuples, lists and dicts of them"
     )
+
+
+def _check_dtypes(name: str, values: list[Any], holomorphic: bool, what: str) -> None:
+    """JAX's dtype rules: with ``holomorphic`` the inputs and outputs are complex;
+    without it, ``what`` ('inputs' of jacfwd, 'outputs' of grad and jacrev) are real."""
+    for v in values:
+        dt = dtype_of(v) if isinstance(v, Tracer) else _np.result_type(getval(v))
+        if holomorphic:
+            if dt.kind != "c":
+                raise TypeError(f"{name} with holomorphic=True requires {what} with complex "
+                                f"dtype, but got {dt}.")
+        elif dt.kind == "c":
+            op = "vjp" if what == "outputs" else "jvp"
+            raise TypeError(
+                f"{name} requires real-valued {what} ({what[:-1]} dtype that is a sub-dtype of "
+                f"np.floating), but got {dt}. For holomorphic differentiation, pass "
+                f"holomorphic=True. For differentiation of non-holomorphic functions "
+                f"involving complex {what}, use chainrule.{op} directly.")
 
 
 def _norm_argnums(argnums: Argnums, nargs: int, name: str) -> tuple[tuple[int, ...], bool]:
@@ -141,7 +161,7 @@ def _zeros(batch: tuple[int, ...], x: Any) -> Any:
 
 def _out_dtype(v: Any) -> Any:
     dt = dtype_of(v)
-    return dt if dt.kind == "f" else _np.dtype(_np.float64)
+    return dt if dt.kind in "fc" else _np.dtype(_np.float64)
 
 
 # --------------------------------------------------------------------------- reverse
@@ -226,13 +246,20 @@ def _scalar_out(out: Any, trace: Any, name: str) -> Any:
             f"use chainrule.vjp with a cotangent vector"
         )
     dt = dtype_of(o)
-    if dt.kind not in "fiub":
+    if dt.kind in "iub":
+        # as JAX: an integer or boolean output (a comparison, np.allclose) has no
+        # derivative to give; a float constant has the derivative 0
+        raise TypeError(
+            f"{name} requires real-valued outputs (output dtype that is a sub-dtype of "
+            f"np.floating), but got {dt}. For differentiation of functions with integer "
+            f"outputs, use chainrule.vjp directly.")
+    if dt.kind not in "fc":
         raise TypeError(f"{name} requires a real floating-point output; got dtype {dt}")
     return o
 
 
 def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
-                   has_aux: bool = False) -> Callable[..., Any]:
+                   has_aux: bool = False, holomorphic: bool = False) -> Callable[..., Any]:
     """Return a function giving ``(f(*args), grad f(*args))`` (like
     ``jax.value_and_grad``); with ``has_aux`` it gives ``((value, aux), grad)``.
 
@@ -241,11 +268,11 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
     (np.float64(5.0), array([2., 4.]))
     """
 
-    return _value_and_grad(f, argnums, has_aux, True)
+    return _value_and_grad(f, argnums, has_aux, True, holomorphic)
 
 
 def _value_and_grad(f: Callable[..., Any], argnums: Argnums, has_aux: bool,
-                    want_value: bool) -> Callable[..., Any]:
+                    want_value: bool, holomorphic: bool = False) -> Callable[..., Any]:
     @functools.wraps(f)
     def vg(*args: Any, **kwargs: Any) -> Any:
         nums, single = _norm_argnums(argnums, len(args), "value_and_grad")
@@ -253,6 +280,9 @@ def _value_and_grad(f: Callable[..., Any], argnums: Argnums, has_aux: bool,
         ins, trace, boxed, out = _reverse(fk, args, nums)
         out, aux = _split_aux(out, has_aux, "grad")
         o = _scalar_out(out, trace, "grad")
+        if holomorphic:
+            _check_dtypes("grad", ins.leaves, True, "inputs")
+        _check_dtypes("grad", [o], holomorphic, "outputs")
         one = _np.ones((), _out_dtype(o))
         # read what is returned before the sweep releases the graph; grad does not return
         # the value, so a deferred one is never computed
@@ -268,14 +298,18 @@ def _value_and_grad(f: Callable[..., Any], argnums: Argnums, has_aux: bool,
 
 
 def grad(f: Callable[..., Any], argnums: Argnums = 0,
-         has_aux: bool = False) -> Callable[..., Any]:
+         has_aux: bool = False, holomorphic: bool = False) -> Callable[..., Any]:
     """The gradient of a scalar function (text 1.5.1), like ``jax.grad``.
 
     >>> import chainrule.numpy as np
     >>> grad(lambda x, y: x ** 2 + np.cos(y), argnums=(0, 1))(1.0, 0.0)
     (np.float64(2.0), np.float64(-0.0))
+
+    Complex inputs follow JAX: for a real-valued f, ``grad(f)(z)`` is the conjugate of
+    2 df/d(conj z) (docs/math.md); a complex-valued f needs ``holomorphic=True`` and gives
+    f'(z).
     """
-    vg = _value_and_grad(f, argnums, has_aux, False)
+    vg = _value_and_grad(f, argnums, has_aux, False, holomorphic)
 
     @functools.wraps(f)
     def g(*args: Any, **kwargs: Any) -> Any:
@@ -301,7 +335,7 @@ def _basis(sizes: list[int], shapes: list[tuple[int, ...]], dtypes: list[Any]) -
 
 
 def jacrev(f: Callable[..., Any], argnums: Argnums = 0,
-           has_aux: bool = False) -> Callable[..., Any]:
+           has_aux: bool = False, holomorphic: bool = False) -> Callable[..., Any]:
     """The Jacobian by reverse mode in one batched sweep (text 1.5.2), shaped
     ``out.shape + in.shape`` (like ``jax.jacrev``).
 
@@ -319,6 +353,9 @@ def jacrev(f: Callable[..., Any], argnums: Argnums = 0,
         ins, trace, boxed, out = _reverse(fk, args, nums)
         out, aux = _split_aux(out, has_aux, "jacrev")
         out_leaves, out_def = tree_flatten(out)
+        if holomorphic:
+            _check_dtypes("jacrev", ins.leaves, True, "inputs")
+        _check_dtypes("jacrev", out_leaves, holomorphic, "outputs")
         shapes = [_np.shape(getval(o)) for o in out_leaves]
         sizes = [int(_np.prod(s, dtype=_np.int64)) for s in shapes]
         dts = [_out_dtype(o) for o in out_leaves]
@@ -402,7 +439,7 @@ def _push(f: Callable[..., Any], ins: _Inputs, tans: list[Any],
 
 
 def jacfwd(f: Callable[..., Any], argnums: Argnums = 0,
-           has_aux: bool = False) -> Callable[..., Any]:
+           has_aux: bool = False, holomorphic: bool = False) -> Callable[..., Any]:
     """The Jacobian by forward mode in one batched push (like ``jax.jacfwd``).
 
     >>> import chainrule.numpy as np
@@ -416,6 +453,7 @@ def jacfwd(f: Callable[..., Any], argnums: Argnums = 0,
         nums, single = _norm_argnums(argnums, len(args), "jacfwd")
         fk = functools.partial(f, **kwargs) if kwargs else f
         ins = _Inputs(args, nums)
+        _check_dtypes("jacfwd", ins.leaves, holomorphic, "inputs")
         shapes = [_np.shape(getval(x)) for x in ins.leaves]
         sizes = [int(_np.prod(s, dtype=_np.int64)) for s in shapes]
         dts = [_out_dtype(x) for x in ins.leaves]
@@ -429,7 +467,9 @@ def jacfwd(f: Callable[..., Any], argnums: Argnums = 0,
             aux_holder.append(aux)
             return out
 
-        _, out_t, trace = _push(fa, ins, seeds, (n,))
+        out_v, out_t, trace = _push(fa, ins, seeds, (n,))
+        if holomorphic:
+            _check_dtypes("jacfwd", tree_flatten(out_v)[0], True, "outputs")
         t_leaves, t_def = tree_flatten(out_t)
         result = [ins.regroup(_blocks_fwd(t, sizes, shapes), single) for t in t_leaves]
         J = tree_unflatten(t_def, result)
@@ -452,7 +492,8 @@ def _blocks_fwd(t: Any, sizes: list[int], shapes: list[tuple[int, ...]]) -> list
     return res
 
 
-def hessian(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
+def hessian(f: Callable[..., Any], argnums: Argnums = 0,
+            holomorphic: bool = False) -> Callable[..., Any]:
     """The Hessian, ``jacfwd(jacrev(f))`` (forward over reverse), shaped
     ``out.shape + in.shape + in.shape``.
 
@@ -461,4 +502,5 @@ def hessian(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
     array([[ 6.,  0.],
            [ 0., 12.]])
     """
-    return jacfwd(jacrev(f, argnums), argnums)
+    return jacfwd(jacrev(f, argnums, holomorphic=holomorphic), argnums,
+                  holomorphic=holomorphic)
