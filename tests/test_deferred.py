@@ -92,7 +92,7 @@ def _sweep_seeing(node_of_interest, out, x, monkeypatch):
         return real(prev, contrib, owned)
 
     monkeypatch.setattr(core, "_accumulate", spy)
-    (g,) = core.backward([(out._node, onp.ones(()))], [x._node], release=True)
+    (g,) = core.backward([(out.node, onp.ones(()))], [x.node], release=True)
     return g, seen
 
 
@@ -101,10 +101,10 @@ def test_one_use_sweeps_drop_values_their_rules_do_not_read(monkeypatch):
     x = trace.new_input(onp.linspace(0, 1, 5))
     s = np.sin(x)
     out = np.sum(s * s)
-    sin_node = s._node
+    sin_node = s.node
     del s
     g, seen = _sweep_seeing(sin_node, out, x, monkeypatch)
-    onp.testing.assert_allclose(g, 2 * onp.sin(x._value) * onp.cos(x._value), rtol=1e-14)
+    onp.testing.assert_allclose(g, 2 * onp.sin(x.primal) * onp.cos(x.primal), rtol=1e-14)
     # sin's rule reads cos(x), not sin(x): its value is gone before its rule runs
     assert seen[-1] == "Deferred"
 
@@ -114,10 +114,10 @@ def test_values_their_rules_read_are_kept(monkeypatch):
     x = trace.new_input(onp.linspace(0, 1, 5))
     e = np.exp(x)
     out = np.sum(e * 3.0)
-    exp_node = e._node
+    exp_node = e.node
     del e
     g, seen = _sweep_seeing(exp_node, out, x, monkeypatch)
-    onp.testing.assert_allclose(g, 3 * onp.exp(x._value), rtol=1e-14)
+    onp.testing.assert_allclose(g, 3 * onp.exp(x.primal), rtol=1e-14)
     assert seen[-1] == "ndarray"         # d exp(x)/dx = exp(x): read by its own rule
 
 

@@ -54,7 +54,7 @@ def _binary_cases(name):
 
 
 def _idx(idx, shape=(3, 4, 2)):
-    return R._normalize_index(idx, len(shape))
+    return R.normalize_index(idx, len(shape))
 
 
 INDICES = [(1,), (slice(None, None, -1),), (Ellipsis, 0), (onp.array([0, 2, 2, 1]),),

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as _np
 
 from . import core
-from .core import Primitive, Tracer, TracerError, getval, new_level, peek, shape_of
+from .core import Primitive, Tracer, TracerError, getval, new_level
+from .core import value_shape as _shape
 from .tree import tree_flatten, tree_unflatten
 
 __all__ = ["vmap", "BatchTrace", "BatchTracer"]
@@ -44,17 +45,13 @@ _ndarray = _np.ndarray
 # --------------------------------------------------------------------------- helpers
 
 
-def _shape(x: Any) -> tuple[int, ...]:
-    return shape_of(peek(x))
-
-
 def _moveaxis(x: Any, src: int, dst: int) -> Any:
     """``np.moveaxis`` for a plain array or a traced value of an outer level."""
     if src == dst:
         return x
     if type(x) is _ndarray:
         return _np.moveaxis(x, src, dst)
-    return core._OPS.moveaxis(x, src, dst)
+    return core.OPS.moveaxis(x, src, dst)
 
 
 def to_front(x: Any, d: int | None) -> Any:
@@ -69,13 +66,13 @@ def to_front(x: Any, d: int | None) -> Any:
 def _reshape(x: Any, shape: tuple[int, ...]) -> Any:
     if type(x) is _ndarray:
         return x.reshape(shape)
-    return core._OPS.reshape(x, shape)
+    return core.OPS.reshape(x, shape)
 
 
 def _broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
     if type(x) is _ndarray or not isinstance(x, Tracer):
         return _np.broadcast_to(x, shape)
-    return core._OPS.broadcast_to(x, shape)
+    return core.OPS.broadcast_to(x, shape)
 
 
 def with_rank(x: Any, rank: int) -> Any:
@@ -227,12 +224,12 @@ class IndexPrimitive(Primitive):
     def __call__(self, *args: Any, **params: Any) -> Any:
         top = None
         for a in args:
-            if isinstance(a, Tracer) and (top is None or a._trace.level > top.level):
-                top = a._trace
+            if isinstance(a, Tracer) and (top is None or a.owner.level > top.level):
+                top = a.owner
         for i in self.index_args:
             for k in args[i] if type(args[i]) is tuple else ():
-                if isinstance(k, Tracer) and (top is None or k._trace.level > top.level):
-                    top = k._trace
+                if isinstance(k, Tracer) and (top is None or k.owner.level > top.level):
+                    top = k.owner
         if top is None:
             return self.impl(*args, **params)
         return top.process(self, args, params)
@@ -256,23 +253,23 @@ class BatchTracer(Tracer):
     """One example of a batch, to the code that ``vmap`` maps: ``_value`` holds the whole
     batch and ``_bdim`` its batch axis. Its ``shape`` is one example's."""
 
-    __slots__ = ("_bdim",)
-    _opaque = True
+    __slots__ = ("batch_dim",)
+    opaque = True
 
     def __init__(self, value: Any, trace: BatchTrace, bdim: int) -> None:
-        self._value = value
-        self._trace = trace
-        self._bdim = bdim
+        self.primal = value
+        self.owner = trace
+        self.batch_dim = bdim
 
     @property
     def shape(self) -> tuple[int, ...]:
-        s = _shape(self._value)
-        d = self._bdim
+        s = _shape(self.primal)
+        d = self.batch_dim
         return s[:d] + s[d + 1 :]
 
     @property
     def ndim(self) -> int:
-        return len(_shape(self._value)) - 1
+        return len(_shape(self.primal)) - 1
 
     @property
     def size(self) -> int:
@@ -283,18 +280,18 @@ class BatchTracer(Tracer):
 
     @property
     def dtype(self) -> _np.dtype:
-        return core.dtype_of(self._value)
+        return core.dtype_of(self.primal)
 
     def __repr__(self) -> str:
-        return (f"BatchTracer(level={self._trace.level}, bdim={self._bdim}, "
-                f"value={self._value!r})")
+        return (f"BatchTracer(level={self.owner.level}, bdim={self.batch_dim}, "
+                f"value={self.primal!r})")
 
     def astype(self, dtype: Any, **kw: Any) -> Any:
         dt = _np.dtype(dtype)
         if dt.kind in "fc":
             return super().astype(dt, **kw)
         # an integer or boolean cast: a value with no derivative, cast for the whole batch
-        return self._values(lambda v: _np.asarray(v).astype(dt), (self,))
+        return self.map_values(lambda v: _np.asarray(v).astype(dt), (self,))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> _np.ndarray:
         raise TracerError(
@@ -305,60 +302,60 @@ class BatchTracer(Tracer):
     # comparisons and the ufuncs that run on values (isnan, logical_and...) are
     # element-wise: they run on the batched values, with no derivative
     def __lt__(self, o: Any) -> Any:
-        return self._values(_np.less, (self, o))
+        return self.map_values(_np.less, (self, o))
 
     def __le__(self, o: Any) -> Any:
-        return self._values(_np.less_equal, (self, o))
+        return self.map_values(_np.less_equal, (self, o))
 
     def __gt__(self, o: Any) -> Any:
-        return self._values(_np.greater, (self, o))
+        return self.map_values(_np.greater, (self, o))
 
     def __ge__(self, o: Any) -> Any:
-        return self._values(_np.greater_equal, (self, o))
+        return self.map_values(_np.greater_equal, (self, o))
 
     def __eq__(self, o: Any) -> Any:  # type: ignore[override]
-        return self._values(_np.equal, (self, o))
+        return self.map_values(_np.equal, (self, o))
 
     def __ne__(self, o: Any) -> Any:  # type: ignore[override]
-        return self._values(_np.not_equal, (self, o))
+        return self.map_values(_np.not_equal, (self, o))
 
     __hash__ = None  # type: ignore[assignment]
 
     def __and__(self, o: Any) -> Any:
-        return self._values(_np.bitwise_and, (self, o))
+        return self.map_values(_np.bitwise_and, (self, o))
 
     def __rand__(self, o: Any) -> Any:
-        return self._values(_np.bitwise_and, (o, self))
+        return self.map_values(_np.bitwise_and, (o, self))
 
     def __or__(self, o: Any) -> Any:
-        return self._values(_np.bitwise_or, (self, o))
+        return self.map_values(_np.bitwise_or, (self, o))
 
     def __ror__(self, o: Any) -> Any:
-        return self._values(_np.bitwise_or, (o, self))
+        return self.map_values(_np.bitwise_or, (o, self))
 
     def __xor__(self, o: Any) -> Any:
-        return self._values(_np.bitwise_xor, (self, o))
+        return self.map_values(_np.bitwise_xor, (self, o))
 
     def __rxor__(self, o: Any) -> Any:
-        return self._values(_np.bitwise_xor, (o, self))
+        return self.map_values(_np.bitwise_xor, (o, self))
 
     def __invert__(self) -> Any:
-        return self._values(_np.invert, (self,))
+        return self.map_values(_np.invert, (self,))
 
-    def _values(self, ufunc: Any, inputs: tuple[Any, ...]) -> Any:
-        trace = self._trace
+    def map_values(self, ufunc: Any, inputs: tuple[Any, ...]) -> Any:
+        trace = self.owner
         vals, dims = [], []
         for x in inputs:
-            if isinstance(x, BatchTracer) and x._trace is trace:
-                vals.append(getval(x._value))
-                dims.append(x._bdim)
+            if isinstance(x, BatchTracer) and x.owner is trace:
+                vals.append(getval(x.primal))
+                dims.append(x.batch_dim)
                 continue
             v = getval(x)
-            if isinstance(v, BatchTracer) and v._trace.level > trace.level:
+            if isinstance(v, BatchTracer) and v.owner.level > trace.level:
                 return NotImplemented          # an inner vmap's value: its rule first
-            if isinstance(v, BatchTracer) and v._trace is trace:
-                vals.append(getval(v._value))
-                dims.append(v._bdim)
+            if isinstance(v, BatchTracer) and v.owner is trace:
+                vals.append(getval(v.primal))
+                dims.append(v.batch_dim)
                 continue
             vals.append(v)
             dims.append(None)
@@ -372,12 +369,12 @@ class BatchTracer(Tracer):
         return BatchTracer(out, trace, 0)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        fn = core._UFUNCS.get(ufunc)
+        fn = core.DISPATCH_UFUNCS.get(ufunc)
         if method == "__call__" and not kwargs and (getattr(fn, "values_only", False) or
                                                     ufunc in _active()):
             # a ufunc is element-wise: on the values it batches as they are (and one that
             # chainrule's own version calls on the value, heaviside, runs there)
-            return self._values(ufunc, inputs)
+            return self.map_values(ufunc, inputs)
         active = _active()
         active.add(ufunc)
         try:
@@ -393,17 +390,17 @@ class BatchTracer(Tracer):
             return _np.result_type(*(core.dtype_of(a) if isinstance(a, Tracer) else a
                                      for a in args))
         for v in tuple(args) + tuple(kwargs.values()):
-            if isinstance(v, BatchTracer) and v._trace.level > self._trace.level:
+            if isinstance(v, BatchTracer) and v.owner.level > self.owner.level:
                 return NotImplemented          # an inner vmap's value: its rule first
         handler = _VALUE_RULES.get(func)
         if handler is not None:
-            return handler(self._trace, func, args, kwargs)
+            return handler(self.owner, func, args, kwargs)
         active = _active()
         if func in active and func in _REENTRY_RULES:
             # the function's own chainrule version calls it on the value (slogdet's sign)
-            return _REENTRY_RULES[func](self._trace, func, args, kwargs)
-        name = core._func_name(func)
-        fn = core._FUNCTIONS.get(func)
+            return _REENTRY_RULES[func](self.owner, func, args, kwargs)
+        name = core.func_name(func)
+        fn = core.DISPATCH_FUNCTIONS.get(func)
         if getattr(fn, "values_only", False) or func in active:
             raise TracerError(
                 f"{name} runs on values and has no batching rule: it cannot be used on a "
@@ -443,8 +440,8 @@ def _active() -> set[Any]:
 
 
 def _batched_arg(trace: BatchTrace, x: Any) -> Any:
-    if isinstance(x, BatchTracer) and x._trace is trace:
-        return to_front(getval(x._value), x._bdim)
+    if isinstance(x, BatchTracer) and x.owner is trace:
+        return to_front(getval(x.primal), x.batch_dim)
     raise TracerError("vmap: this function batches over its first argument only")
 
 
@@ -461,7 +458,7 @@ def _axis_rule(trace: BatchTrace, func: Any, args: Any, kwargs: Any) -> Any:
         if func in (_np.any, _np.all, _np.count_nonzero):
             axis = tuple(range(1, nd + 1))
         elif a.get("keepdims"):
-            raise TracerError(f"vmap: {core._func_name(func)}(axis=None, keepdims=True) "
+            raise TracerError(f"vmap: {core.func_name(func)}(axis=None, keepdims=True) "
                               f"has no batching rule")
         else:
             x = _reshape(x, _shape(x)[:1] + (-1,))
@@ -475,8 +472,8 @@ def _axis_rule(trace: BatchTrace, func: Any, args: Any, kwargs: Any) -> Any:
 
 def _elementwise_values_rule(trace: BatchTrace, func: Any, args: Any, kwargs: Any) -> Any:
     carrier = next(v for v in tuple(args) + tuple(kwargs.values())
-                   if isinstance(v, BatchTracer) and v._trace is trace)
-    return carrier._values(lambda *v: func(*v, **kwargs), tuple(args))
+                   if isinstance(v, BatchTracer) and v.owner is trace)
+    return carrier.map_values(lambda *v: func(*v, **kwargs), tuple(args))
 
 
 def _leading_values_rule(trace: BatchTrace, func: Any, args: Any, kwargs: Any) -> Any:
@@ -538,16 +535,16 @@ class BatchTrace:
         vals = list(args)
         dims: list[int | None] = [None] * len(args)
         for i, a in enumerate(args):
-            if isinstance(a, BatchTracer) and a._trace is self:
-                vals[i] = a._value
-                dims[i] = a._bdim
+            if isinstance(a, BatchTracer) and a.owner is self:
+                vals[i] = a.primal
+                dims[i] = a.batch_dim
         for i in prim.index_args:      # an index tuple: dims[i] is the tuple of its dims
             t = args[i]
-            if type(t) is tuple and any(isinstance(k, BatchTracer) and k._trace is self
+            if type(t) is tuple and any(isinstance(k, BatchTracer) and k.owner is self
                                         for k in t):
-                vals[i] = tuple(k._value if isinstance(k, BatchTracer) and k._trace is self
+                vals[i] = tuple(k.primal if isinstance(k, BatchTracer) and k.owner is self
                                 else k for k in t)
-                dims[i] = tuple(k._bdim if isinstance(k, BatchTracer) and k._trace is self
+                dims[i] = tuple(k.batch_dim if isinstance(k, BatchTracer) and k.owner is self
                                 else None for k in t)
         rule = prim.batch
         if rule is None:
@@ -750,18 +747,18 @@ def _unbatch(out: Any, out_axes: Any, trace: BatchTrace) -> Any:
     specs = _broadcast_prefix(out_axes, out, "out_axes")
     res = []
     for o, ax in zip(leaves, specs):
-        if isinstance(o, Tracer) and o._trace.level > trace.level:
+        if isinstance(o, Tracer) and o.owner.level > trace.level:
             raise TracerError(
                 "vmap: the function returned a traced value of a transform that it "
                 "applied inside (a leaked tracer)")
-        if isinstance(o, BatchTracer) and o._trace is trace:
+        if isinstance(o, BatchTracer) and o.owner is trace:
             if ax is None:
                 raise ValueError("vmap has mapped output but out_axes is None")
-            nd = len(_shape(o._value))
+            nd = len(_shape(o.primal))
             if not -nd <= ax < nd:
                 raise ValueError(f"vmap out_axes={ax} is out of range for an output with "
                                  f"{nd - 1} dimension(s) per example")
-            res.append(_moveaxis(o._value, o._bdim, ax % nd))
+            res.append(_moveaxis(o.primal, o.batch_dim, ax % nd))
             continue
         if ax is None:
             res.append(o)
@@ -793,12 +790,12 @@ def on_values(fn: Callable[..., Any], *vals: Any) -> Any:
     """
     top = None
     for v in vals:
-        if isinstance(v, BatchTracer) and (top is None or v._trace.level > top.level):
-            top = v._trace
+        if isinstance(v, BatchTracer) and (top is None or v.owner.level > top.level):
+            top = v.owner
     if top is None:
         return fn(*vals)
-    raw = [getval(to_front(v._value, v._bdim)) if isinstance(v, BatchTracer) and
-           v._trace is top else v for v in vals]
+    raw = [getval(to_front(v.primal, v.batch_dim)) if isinstance(v, BatchTracer) and
+           v.owner is top else v for v in vals]
     return BatchTracer(on_values(fn, *raw), top, 0)
 
 
@@ -812,7 +809,7 @@ def any_value(v: Any) -> bool:
     array([1., 1.])
     """
     while isinstance(v, BatchTracer):
-        v = getval(v._value)
+        v = getval(v.primal)
     return bool(_np.any(v))
 
 
@@ -823,7 +820,7 @@ def all_value(v: Any) -> bool:
     False
     """
     while isinstance(v, BatchTracer):
-        v = getval(v._value)
+        v = getval(v.primal)
     return bool(_np.all(v))
 
 

@@ -96,7 +96,7 @@ class Primitive:
         top = None
         for a in args:
             if isinstance(a, Tracer):
-                t = a._trace
+                t = a.owner
                 if top is None or t.level > top.level:
                     top = t
         if top is None:
@@ -114,8 +114,8 @@ def getval(x: Any) -> Any:
     """The concrete NumPy value under any number of tracer levels. It stops at a batch
     tracer (vmap): one example has no array of its own, and the batch tracer stands for it
     (comparisons and NumPy's functions on it batch)."""
-    while isinstance(x, Tracer) and not x._opaque:
-        x = x._value
+    while isinstance(x, Tracer) and not x.opaque:
+        x = x.primal
     return x
 
 
@@ -123,12 +123,12 @@ def peek(x: Any) -> Any:
     """Like :func:`getval`, but a value not computed yet comes back as its
     :class:`Deferred` (which has ``shape``, ``ndim``, ``size`` and ``dtype``) instead of
     being computed."""
-    while isinstance(x, Tracer) and not x._opaque:
+    while isinstance(x, Tracer) and not x.opaque:
         if type(x) is LazyReverseTracer:
-            d = x._deferred
+            d = x.deferred
             if d.vals is not None or d.value is _RELEASED:
                 return d
-        x = x._value
+        x = x.primal
     return x
 
 
@@ -142,6 +142,16 @@ def shape_of(v: Any) -> tuple[int, ...]:
     if isinstance(v, Tracer):
         return v.shape
     return _np.shape(v)
+
+
+def value_shape(x: Any) -> tuple[int, ...]:
+    """The shape of the value under any tracers (a deferred value is not computed)."""
+    return shape_of(peek(x))
+
+
+def value_ndim(x: Any) -> int:
+    """The number of axes of the value under any tracers."""
+    return len(shape_of(peek(x)))
 
 
 def dtype_of(x: Any) -> _np.dtype:
@@ -190,16 +200,17 @@ def _ufunc_name(ufunc: Any) -> str:
     return name
 
 
-def _func_name(func: Any) -> str:
+def func_name(func: Any) -> str:
     return f"{_public_module(getattr(func, '__module__', None) or 'numpy')}.{func.__name__}"
 
 
 def _caller_library_function() -> str | None:
     """The library function (NumPy, SciPy...) that the user's code called and that turned
     a traced value into an array: the outermost library frame on the stack."""
-    import sys
+    import inspect
 
-    f = sys._getframe(2)
+    here = inspect.currentframe()
+    f = here.f_back.f_back if here is not None and here.f_back is not None else None
     found = None
     while f is not None:
         mod = f.f_globals.get("__name__", "")
@@ -230,9 +241,9 @@ def _no_rule(qualname: str) -> str:
     short = qualname.rsplit(".", 1)[-1]
     mod = qualname.rsplit(".", 1)[0] if "." in qualname else ""
     fix = None
-    if mod == "numpy" and short in _OPS.EXPORTS:
+    if mod == "numpy" and short in OPS.EXPORTS:
         fix = f"use chainrule.numpy.{short}, which has one"
-    elif mod == "numpy.linalg" and short in _OPS.LINALG:
+    elif mod == "numpy.linalg" and short in OPS.LINALG:
         fix = f"use chainrule.numpy.linalg.{short}, which has one"
     if fix is None:
         fix = ("chainrule.calculus.supported() lists the functions that have one; write the "
@@ -241,12 +252,16 @@ def _no_rule(qualname: str) -> str:
 
 
 class Tracer:
-    """A value being differentiated. Behaves like a read-only ndarray."""
+    """A value being differentiated. Behaves like a read-only ndarray.
 
-    __slots__ = ("_value", "_trace")
+    Its records, read by the traces and the sweep (as JAX's tracers have): ``primal``, the
+    value under it (a batch tracer's: the whole batch), and ``owner``, the trace that made
+    it; a reverse tracer adds its graph ``node``, a forward one its ``tangent``."""
+
+    __slots__ = ("primal", "owner")
     __array_priority__ = 1000.0
     # a batch tracer (vmap) is where getval stops: see batching.py
-    _opaque = False
+    opaque = False
 
     # ---- array-like properties
     @property
@@ -272,7 +287,7 @@ class Tracer:
         return shape[0]
 
     def __repr__(self) -> str:
-        return f"Tracer(level={self._trace.level}, value={getval(self)!r})"
+        return f"Tracer(level={self.owner.level}, value={getval(self)!r})"
 
     # ---- conversions that would lose the derivative: refuse with a fix
     def __bool__(self) -> bool:
@@ -346,7 +361,7 @@ class Tracer:
         if kwargs.get("out") is not None:
             raise TracerError(f"{name}(..., out=...) writes in place and cannot be traced")
         kwargs.pop("out", None)
-        fn = _UFUNCS.get(ufunc)
+        fn = DISPATCH_UFUNCS.get(ufunc)
         if fn is None:
             raise TracerError(_no_rule(name))
         if kwargs:
@@ -357,67 +372,67 @@ class Tracer:
         return fn(*inputs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        fn = _FUNCTIONS.get(func)
+        fn = DISPATCH_FUNCTIONS.get(func)
         if fn is None:
-            raise TracerError(_no_rule(_func_name(func)))
+            raise TracerError(_no_rule(func_name(func)))
         return fn(*args, **kwargs)
 
     # ---- operators (all go through primitives)
     def __add__(self, o: Any) -> Any:
         if _defers(o):
             return NotImplemented
-        return _OPS.add(self, o)
+        return OPS.add(self, o)
 
     def __radd__(self, o: Any) -> Any:
-        return _OPS.add(o, self)
+        return OPS.add(o, self)
 
     def __sub__(self, o: Any) -> Any:
         if _defers(o):
             return NotImplemented
-        return _OPS.subtract(self, o)
+        return OPS.subtract(self, o)
 
     def __rsub__(self, o: Any) -> Any:
-        return _OPS.subtract(o, self)
+        return OPS.subtract(o, self)
 
     def __mul__(self, o: Any) -> Any:
         if _defers(o):
             return NotImplemented
-        return _OPS.multiply(self, o)
+        return OPS.multiply(self, o)
 
     def __rmul__(self, o: Any) -> Any:
-        return _OPS.multiply(o, self)
+        return OPS.multiply(o, self)
 
     def __truediv__(self, o: Any) -> Any:
         if _defers(o):
             return NotImplemented
-        return _OPS.divide(self, o)
+        return OPS.divide(self, o)
 
     def __rtruediv__(self, o: Any) -> Any:
-        return _OPS.divide(o, self)
+        return OPS.divide(o, self)
 
     def __pow__(self, o: Any) -> Any:
         if _defers(o):
             return NotImplemented
-        return _OPS.power(self, o)
+        return OPS.power(self, o)
 
     def __rpow__(self, o: Any) -> Any:
-        return _OPS.power(o, self)
+        return OPS.power(o, self)
 
     def __mod__(self, o: Any) -> Any:
         if _defers(o):
             return NotImplemented
-        return _OPS.mod(self, o)
+        return OPS.mod(self, o)
 
     def __rmod__(self, o: Any) -> Any:
-        return _OPS.mod(o, self)
+        return OPS.mod(o, self)
 
     def __floordiv__(self, o: Any) -> Any:
         if _defers(o):
             return NotImplemented
-        return _OPS.floor(_OPS.divide(self, o))
+        return OPS.floor(OPS.divide(self, o))
 
     def __rfloordiv__(self, o: Any) -> Any:
-        return _OPS.floor(_OPS.divide(o, self))
+        return OPS.floor(OPS.divide(o, self))
 
     def __divmod__(self, o: Any) -> Any:
         if _defers(o):
@@ -430,22 +445,22 @@ class Tracer:
     def __matmul__(self, o: Any) -> Any:
         if _defers(o):
             return NotImplemented
-        return _OPS.matmul(self, o)
+        return OPS.matmul(self, o)
 
     def __rmatmul__(self, o: Any) -> Any:
-        return _OPS.matmul(o, self)
+        return OPS.matmul(o, self)
 
     def __neg__(self) -> Any:
-        return _OPS.negative(self)
+        return OPS.negative(self)
 
     def __pos__(self) -> Any:
         return self
 
     def __abs__(self) -> Any:
-        return _OPS.abs(self)
+        return OPS.abs(self)
 
     def __getitem__(self, idx: Any) -> Any:
-        return _OPS.getitem(self, idx)
+        return OPS.getitem(self, idx)
 
     # comparisons are not differentiable: they give plain boolean arrays
     def __lt__(self, o: Any) -> Any:
@@ -471,73 +486,73 @@ class Tracer:
     # ---- ndarray methods
     @property
     def T(self) -> Any:
-        return _OPS.transpose(self)
+        return OPS.transpose(self)
 
     def transpose(self, *axes: Any) -> Any:
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
             axes = axes[0]
-        return _OPS.transpose(self, axes or None)
+        return OPS.transpose(self, axes or None)
 
     def reshape(self, *shape: Any, order: str = "C") -> Any:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return _OPS.reshape(self, shape, order=order)
+        return OPS.reshape(self, shape, order=order)
 
     def sum(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
-        return _OPS.sum(self, axis=axis, keepdims=keepdims, **kw)
+        return OPS.sum(self, axis=axis, keepdims=keepdims, **kw)
 
     def mean(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
-        return _OPS.mean(self, axis=axis, keepdims=keepdims, **kw)
+        return OPS.mean(self, axis=axis, keepdims=keepdims, **kw)
 
     def prod(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
-        return _OPS.prod(self, axis=axis, keepdims=keepdims, **kw)
+        return OPS.prod(self, axis=axis, keepdims=keepdims, **kw)
 
     def max(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
-        return _OPS.max(self, axis=axis, keepdims=keepdims, **kw)
+        return OPS.max(self, axis=axis, keepdims=keepdims, **kw)
 
     def min(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
-        return _OPS.min(self, axis=axis, keepdims=keepdims, **kw)
+        return OPS.min(self, axis=axis, keepdims=keepdims, **kw)
 
     def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
-        return _OPS.var(self, axis=axis, keepdims=keepdims, ddof=ddof)
+        return OPS.var(self, axis=axis, keepdims=keepdims, ddof=ddof)
 
     def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
-        return _OPS.std(self, axis=axis, keepdims=keepdims, ddof=ddof)
+        return OPS.std(self, axis=axis, keepdims=keepdims, ddof=ddof)
 
     def dot(self, o: Any) -> Any:
-        return _OPS.dot(self, o)
+        return OPS.dot(self, o)
 
     def swapaxes(self, a: int, b: int) -> Any:
-        return _OPS.swapaxes(self, a, b)
+        return OPS.swapaxes(self, a, b)
 
     def squeeze(self, axis: Any = None) -> Any:
-        return _OPS.squeeze(self, axis)
+        return OPS.squeeze(self, axis)
 
     def ravel(self, order: str = "C") -> Any:
-        return _OPS.ravel(self, order=order)
+        return OPS.ravel(self, order=order)
 
     def flatten(self, order: str = "C") -> Any:
-        return _OPS.ravel(self, order=order)
+        return OPS.ravel(self, order=order)
 
     def clip(self, a_min: Any = None, a_max: Any = None) -> Any:
-        return _OPS.clip(self, a_min, a_max)
+        return OPS.clip(self, a_min, a_max)
 
     def astype(self, dtype: Any, **kw: Any) -> Any:
-        return _OPS.astype(self, dtype)
+        return OPS.astype(self, dtype)
 
     def copy(self) -> Any:
         return self
 
     @property
     def real(self) -> Any:
-        return _OPS.real(self)
+        return OPS.real(self)
 
     @property
     def imag(self) -> Any:
-        return _OPS.imag(self)
+        return OPS.imag(self)
 
     def conj(self) -> Any:
-        return _OPS.conj(self)
+        return OPS.conj(self)
 
     conjugate = conj
 
@@ -548,26 +563,26 @@ class Tracer:
 # What the tracer's operators and NumPy's protocols call. core sits below the table of
 # rules and imports nothing from it: numpy_api, which is built from the table, installs
 # itself here when it loads (``install``), so the package has no import cycle.
-_OPS: Any = None
-_UFUNCS: dict[Any, Any] = {}
-_FUNCTIONS: dict[Any, Any] = {}
+OPS: Any = None
+DISPATCH_UFUNCS: dict[Any, Any] = {}
+DISPATCH_FUNCTIONS: dict[Any, Any] = {}
 
 
 def install(ops: Any, ufuncs: dict[Any, Any], functions: dict[Any, Any]) -> None:
     """Give the tracers their operators (``ops.add``...) and NumPy's dispatch maps."""
-    global _OPS, _UFUNCS, _FUNCTIONS
-    _OPS, _UFUNCS, _FUNCTIONS = ops, ufuncs, functions
+    global OPS, DISPATCH_UFUNCS, DISPATCH_FUNCTIONS
+    OPS, DISPATCH_UFUNCS, DISPATCH_FUNCTIONS = ops, ufuncs, functions
 
 
 
 
 class ReverseTracer(Tracer):
-    __slots__ = ("_node",)
+    __slots__ = ("node",)
 
     def __init__(self, value: Any, trace: ReverseTrace, node: Node) -> None:
-        self._value = value
-        self._trace = trace
-        self._node = node
+        self.primal = value
+        self.owner = trace
+        self.node = node
 
 
 _RELEASED = object()
@@ -640,25 +655,25 @@ def force(v: Any) -> Any:
 class LazyReverseTracer(ReverseTracer):
     """A reverse-mode tracer whose value is a :class:`Deferred`, computed on first read."""
 
-    __slots__ = ("_deferred",)
+    __slots__ = ("deferred",)
 
     def __init__(self, deferred: Deferred, trace: ReverseTrace, node: Node) -> None:
-        self._deferred = deferred
-        self._trace = trace
-        self._node = node
+        self.deferred = deferred
+        self.owner = trace
+        self.node = node
 
     @property  # type: ignore[override]
-    def _value(self) -> Any:
-        return self._deferred.force()
+    def primal(self) -> Any:
+        return self.deferred.force()
 
 
 class ForwardTracer(Tracer):
-    __slots__ = ("_tangent",)
+    __slots__ = ("tangent",)
 
     def __init__(self, value: Any, trace: ForwardTrace, tangent: Any) -> None:
-        self._value = value
-        self._trace = trace
-        self._tangent = tangent
+        self.primal = value
+        self.owner = trace
+        self.tangent = tangent
 
 
 # --------------------------------------------------------------------------- reverse mode
@@ -690,18 +705,18 @@ class ReverseTrace:
         parents = []
         keep = prim.lazy_args
         for i, a in enumerate(args):
-            if isinstance(a, Tracer) and a._trace is self:
-                if keep and type(a) is LazyReverseTracer and a._deferred.vals is not None:
-                    vals[i] = a._deferred
+            if isinstance(a, Tracer) and a.owner is self:
+                if keep and type(a) is LazyReverseTracer and a.deferred.vals is not None:
+                    vals[i] = a.deferred
                 else:
-                    vals[i] = a._value
+                    vals[i] = a.primal
                 if i in prim.nondiff:
                     continue
                 if i not in prim.vjps:
                     raise TracerError(
                         f"{prim.name}: argument {i} has no reverse-mode derivative rule"
                     )
-                parents.append((i, a._node))
+                parents.append((i, a.node))
         if parents and prim.lazy is not None:
             meta = prim.lazy(vals, params)
             if meta is not None:
@@ -807,7 +822,7 @@ def _real_part(v: Any) -> Any:
     if isinstance(v, DiagCotangent):
         return DiagCotangent(_np.real(v.d))
     if isinstance(v, Tracer):
-        return _OPS.real(v)
+        return OPS.real(v)
     return _np.real(v)
 
 
@@ -819,7 +834,7 @@ def _accumulate(prev: Any, contrib: Any, owned: set[int] | None = None) -> Any:
     if owned is not None and id(prev) in owned and isinstance(contrib, _np.ndarray) and \
             prev.shape == contrib.shape and prev.dtype == _np.result_type(prev, contrib):
         return _np.add(prev, contrib, out=prev)
-    add = _OPS.add
+    add = OPS.add
     if isinstance(prev, DiagCotangent) and isinstance(contrib, DiagCotangent):
         return DiagCotangent(prev.d + contrib.d)
     if isinstance(prev, DiagCotangent):
@@ -929,20 +944,20 @@ class ForwardTrace:
         tans: list[Any] = [None] * len(args)
         any_t = False
         for i, a in enumerate(args):
-            if isinstance(a, Tracer) and a._trace is self:
-                vals[i] = a._value
+            if isinstance(a, Tracer) and a.owner is self:
+                vals[i] = a.primal
                 if i in prim.nondiff:
                     continue
                 if i not in prim.jvps:
                     raise TracerError(
                         f"{prim.name}: argument {i} has no forward-mode derivative rule"
                     )
-                tans[i] = a._tangent
+                tans[i] = a.tangent
                 any_t = True
         ans = prim(*vals, **params)
         if not any_t:
             return ans
-        add = _OPS.add
+        add = OPS.add
         out = None
         for i, t in enumerate(tans):
             if t is None:
@@ -973,7 +988,7 @@ def transpose_linear(fn: Callable[[Any], Any], zero: Any, ct: Any) -> Any:
     trace = ReverseTrace()
     t = trace.new_input(zero)
     out = fn(t)
-    if not (isinstance(out, Tracer) and out._trace is trace):
+    if not (isinstance(out, Tracer) and out.owner is trace):
         return zero
-    r = backward([(out._node, ct)], [t._node])[0]
+    r = backward([(out.node, ct)], [t.node])[0]
     return zero if r is None else r

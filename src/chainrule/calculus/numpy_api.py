@@ -21,9 +21,8 @@ from . import rules as R
 from .batching import all_value
 from .batching import take_along_axis as _take_batched
 from .core import TracerError, getval, is_tracer
-
-_shape = R._shape
-_ndim = R._ndim
+from .core import value_ndim as _ndim
+from .core import value_shape as _shape
 
 # ---------------------------------------------------------------- registration
 # chainrule.numpy's differentiable names, and how NumPy's own calls on traced values
@@ -161,7 +160,8 @@ def _axes(x: Any, axis: Any) -> tuple[int, ...]:
     return tuple(out)
 
 
-_DEFAULT = _np._NoValue if hasattr(_np, "_NoValue") else None
+# NumPy's "argument not given" sentinel (private to NumPy, so read by name)
+_DEFAULT = getattr(_np, "_NoValue", None)
 
 
 def _no_extras(name: str, kw: dict[str, Any]) -> None:
@@ -611,7 +611,7 @@ def getitem(x: Any, idx: Any) -> Any:
         inner = tuple(k for k in idx_t if k is not None)
         r = getitem(x, inner) if inner else x
         return R.reshape(r, target)
-    return R.getitem(x, R._normalize_index(idx, _ndim(x)))
+    return R.getitem(x, R.normalize_index(idx, _ndim(x)))
 
 
 @implements(_np.take)
@@ -637,7 +637,7 @@ def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> A
         # the result is a plain value (as JAX's, whose integer tangents are float0)
         v = getval(x)
         return v.astype(dt) if is_tracer(v) else _np.asarray(v).astype(dt)   # (vmap)
-    if dt.kind == "f" and R._iscomplex(x):
+    if dt.kind == "f" and R.is_complex(x):
         x = R.real(x)   # NumPy drops the imaginary part (with a warning); JAX too
     return R.astype(x, dt)
 
@@ -804,8 +804,8 @@ def pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> An
         if _np.any(_np.asarray(getval(cv)) != 0):
             inside = _np.zeros(shape, bool)
             inside[idx] = True
-            cvv = _np.broadcast_to(_np.asarray(getval(cv), R._dtype(array)), (nd, 2))
-            fill = _np.pad(_np.zeros(_shape(array), R._dtype(array)), pw, mode="constant",
+            cvv = _np.broadcast_to(_np.asarray(getval(cv), R.float_dtype(array)), (nd, 2))
+            fill = _np.pad(_np.zeros(_shape(array), R.float_dtype(array)), pw, mode="constant",
                            constant_values=cvv)
             out = R.add(out, _np.where(inside, 0.0, fill))
         return out
@@ -921,13 +921,13 @@ def ascontiguousarray(a: Any, dtype: Any = None, *, like: Any = None) -> Any:
 @implements(_np.real)
 def real(val: Any) -> Any:
     val = _arr(val)
-    return R.real(val) if R._iscomplex(val) else val
+    return R.real(val) if R.is_complex(val) else val
 
 
 @implements(_np.conj, _np.conjugate)
 def conj(x: Any) -> Any:
     x = _arr(x)
-    return R.conj(x) if R._iscomplex(x) else x
+    return R.conj(x) if R.is_complex(x) else x
 
 
 @implements(_np.imag)
@@ -935,13 +935,13 @@ def imag(val: Any) -> Any:
     val = _arr(val)
     # the imaginary part of a real value is 0 with derivative 0 (a multiple of it, so it
     # stays in the graph)
-    return R.imag(val) if R._iscomplex(val) else R.multiply(val, 0.0)
+    return R.imag(val) if R.is_complex(val) else R.multiply(val, 0.0)
 
 
 @implements(_np.angle)
 def angle(z: Any, deg: bool = False) -> Any:
     z = _arr(z)
-    if R._iscomplex(z):
+    if R.is_complex(z):
         r = R.angle(z)
     else:
         # 0 or pi: piecewise constant in a real argument, derivative 0 (as JAX)
@@ -954,7 +954,7 @@ def real_if_close(a: Any, tol: float = 100) -> Any:
     """The real part where every imaginary part is within ``tol`` machine epsilons of 0
     (decided on the values, as NumPy), else ``a`` itself."""
     a = _arr(a)
-    if not R._iscomplex(a):
+    if not R.is_complex(a):
         return a
     v = _np.asarray(getval(a))
     if tol > 1:
@@ -963,7 +963,7 @@ def real_if_close(a: Any, tol: float = 100) -> Any:
 
 
 def _real_only(name: str, x: Any) -> None:
-    if R._iscomplex(x):
+    if R.is_complex(x):
         raise TracerError(f"{name} of a complex traced value has no derivative rule in "
                           f"chainrule (its real rule would be wrong for complex entries)")
 
@@ -1064,7 +1064,7 @@ class SlogdetResult(_nt("SlogdetResult", "sign logabsdet")):  # type: ignore[mis
 def cholesky(a: Any, /, *, upper: bool = False) -> Any:
     _real_only("numpy.linalg.cholesky", a)
     low = R.cholesky(a)
-    return R._swap(low) if upper else low
+    return R.swap_last(low) if upper else low
 
 
 @implements(_np.linalg.eigh)
@@ -1140,7 +1140,7 @@ def matrix_power(a: Any, n: int) -> Any:
     if n < 0:
         a, n = R.inv(a), -n
     if n == 0:
-        return _np.broadcast_to(_np.eye(_shape(a)[-1], dtype=R._dtype(a)), _shape(a)).copy()
+        return _np.broadcast_to(_np.eye(_shape(a)[-1], dtype=R.float_dtype(a)), _shape(a)).copy()
     out = a
     for _ in range(n - 1):
         out = R.matmul(out, a)
@@ -1196,7 +1196,7 @@ def _vector_norm(x: Any, ord: Any, axis: int, keepdims: bool) -> Any:
     if ord == -_np.inf:
         return min(a, axis=axis, keepdims=keepdims)
     if ord == 0:
-        return sum(astype(getval(x) != 0, R._dtype(x)), axis=axis, keepdims=keepdims)
+        return sum(astype(getval(x) != 0, R.float_dtype(x)), axis=axis, keepdims=keepdims)
     if ord == 1:
         return sum(a, axis=axis, keepdims=keepdims)
     p = float(ord)
@@ -1288,7 +1288,7 @@ def average(a: Any, axis: Any = None, weights: Any = None, returned: bool = Fals
     if weights is None:
         r = mean(a, axis=axis, keepdims=keepdims)
         n = _np.size(getval(a)) / _np.size(getval(r))
-        return (r, _np.full(_shape(r), n, R._dtype(a))) if returned else r
+        return (r, _np.full(_shape(r), n, R.float_dtype(a))) if returned else r
     w = _arr(weights)
     if axis is not None and _ndim(w) == 1 and _ndim(a) > 1:
         shape = [1] * _ndim(a)
@@ -1319,14 +1319,14 @@ def nanmean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
     _reduce_args("nanmean", dtype, out, None, where)
     ok = ~_np.isnan(getval(a))
     n = _np.sum(ok, axis=axis, keepdims=keepdims)
-    return R.divide(nansum(a, axis=axis, keepdims=keepdims), n.astype(R._dtype(a)))
+    return R.divide(nansum(a, axis=axis, keepdims=keepdims), n.astype(R.float_dtype(a)))
 
 
 @implements(_np.nan_to_num)
 def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None,
                neginf: Any = None) -> Any:
     v = getval(x)
-    fi = _np.finfo(R._dtype(x))
+    fi = _np.finfo(R.float_dtype(x))
     big = fi.max if posinf is None else posinf
     small = fi.min if neginf is None else neginf
     r = R.where(_np.isnan(v), nan, x)
@@ -1581,7 +1581,7 @@ def ifft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = Non
 def rfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
     _no_extras("rfft", {"out": out})
     a = _arr(a)
-    if R._iscomplex(a):
+    if R.is_complex(a):
         raise TypeError("rfft of a complex array: use fft")
     ax = _fft_axis(a, axis)
     return R.rfft(a, _shape(a)[ax] if n is None else int(n), ax, _fft_norm(norm))
@@ -1593,8 +1593,8 @@ def irfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = No
     a = _arr(a)
     ax = _fft_axis(a, axis)
     n = 2 * (_shape(a)[ax] - 1) if n is None else int(n)
-    if not R._iscomplex(a):
-        a = R.astype(a, _np.result_type(R._dtype(a), _np.complex64))
+    if not R.is_complex(a):
+        a = R.astype(a, _np.result_type(R.float_dtype(a), _np.complex64))
     return R.irfft(a, n, ax, _fft_norm(norm))
 
 

@@ -30,10 +30,11 @@ from .core import (
     TracerError,
     dtype_of,
     getval,
-    peek,
     shape_of,
     transpose_linear,
 )
+from .core import value_ndim as _ndim
+from .core import value_shape as _shape
 
 # Registry: name -> Primitive, in the order of this file (used by the generated tests).
 PRIMITIVES: dict[str, Primitive] = {}
@@ -55,15 +56,7 @@ def _prim(name: str, impl: Any, section: str, numpy: Any = None,
     return p
 
 
-def _shape(x: Any) -> tuple[int, ...]:
-    return shape_of(peek(x))
-
-
-def _ndim(x: Any) -> int:
-    return len(shape_of(peek(x)))
-
-
-def _dtype(x: Any) -> _np.dtype:
+def float_dtype(x: Any) -> _np.dtype:
     dt = dtype_of(x)
     return dt if dt.kind in "fc" else _np.dtype(_np.float64)
 
@@ -145,7 +138,7 @@ def _sigmoid_impl(x: Any) -> Any:
     x = _np.asarray(x)
     # exp of a non-positive number only: never overflows
     e = _np.exp(-_np.abs(x))
-    return _np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(_dtype(x), copy=False)
+    return _np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(float_dtype(x), copy=False)
 
 
 def _softplus_impl(x: Any) -> Any:
@@ -159,7 +152,7 @@ def _relu_impl(x: Any) -> Any:
 def _step(x: Any) -> Any:
     """1 where x > 0, else 0, in x's dtype (a constant: its derivative is zero)."""
     v = getval(x)
-    return (v > 0).astype(_dtype(v))
+    return (v > 0).astype(float_dtype(v))
 
 
 negative = _unary("negative", _np.negative, lambda ans, x: -1.0)
@@ -204,7 +197,7 @@ abs_.diag_factor = lambda i, ans, x: _abs_deriv(ans, x)
 def _abs_deriv(ans: Any, x: Any) -> Any:
     """sign(x) for real x; conj(z) / |z| for complex z (0 at z = 0), whose real part
     against a tangent is d|z| (JAX's convention, docs/math.md)."""
-    if not _iscomplex(x):
+    if not is_complex(x):
         return sign(x)
     av = getval(ans)
     if not B.any_value(av == 0):
@@ -295,7 +288,7 @@ def _tie(x: Any, y: Any, greater: bool) -> Any:
     """d max(x, y)/dx: 1 where x wins, 1/2 at a tie, 0 elsewhere (a constant)."""
     xv, yv = getval(x), getval(y)
     win = (xv > yv) if greater else (xv < yv)
-    dt = _np.result_type(_dtype(xv), _dtype(yv))
+    dt = _np.result_type(float_dtype(xv), float_dtype(yv))
     return win.astype(dt) + 0.5 * (xv == yv).astype(dt)
 
 
@@ -495,7 +488,7 @@ def _extreme_weights(ans: Any, x: Any, axis: tuple[int, ...], keepdims: bool) ->
     av = getval(ans)
     if not keepdims:
         av = _np.reshape(av, _kd_shape(xv, axis))
-    hit = (xv == av).astype(_dtype(xv))
+    hit = (xv == av).astype(float_dtype(xv))
     return hit / _np.sum(hit, axis=axis, keepdims=True)
 
 
@@ -587,7 +580,7 @@ softmax.jvps[0] = softmax.vjps[0]
 # z = W a + b (text 2.3): the matrix product. 1-d operands follow np.matmul's rules.
 
 
-def _swap(x: Any) -> Any:
+def swap_last(x: Any) -> Any:
     nd = _ndim(x)
     return transpose(x, tuple(range(nd - 2)) + (nd - 1, nd - 2))
 
@@ -613,7 +606,7 @@ def _matmul_vjp_a(g: Any, ans: Any, a: Any, b: Any) -> Any:
     elif bn == 1:
         r = multiply(_col(g), b)
     else:
-        r = matmul(g, _swap(b))
+        r = matmul(g, swap_last(b))
     return unbroadcast(r, _shape(a), nb)
 
 
@@ -630,7 +623,7 @@ def _matmul_vjp_b(g: Any, ans: Any, a: Any, b: Any) -> Any:
         r = matmul(_row(g), a)
         r = reshape(r, _shape(r)[:-2] + (_shape(r)[-1],))
     else:
-        r = matmul(_swap(a), g)
+        r = matmul(swap_last(a), g)
     return unbroadcast(r, _shape(b), nb)
 
 
@@ -688,7 +681,7 @@ def _matmul_batch(prim: Primitive, vals: list[Any], dims: list[Any]) -> Any:
     (a, b), (da, db) = vals, dims
     an, bn = _ndim(a) - (da is not None), _ndim(b) - (db is not None)
     if da is None and an == 2 and bn == 1:
-        return matmul(B.to_front(b, db), _swap(a)), 0
+        return matmul(B.to_front(b, db), swap_last(a)), 0
     if db is None and an == 1 and bn == 2:
         return matmul(B.to_front(a, da), b), 0
     r = max(an, bn, 2)
@@ -864,7 +857,7 @@ def _astype_impl(x: Any, dtype: Any) -> Any:
 
 
 astype = _prim("astype", _astype_impl, "shape", batch=B.passthrough)
-astype.vjps[0] = lambda g, ans, x, dtype: astype(g if _iscomplex(x) else _re(g), _dtype(x))
+astype.vjps[0] = lambda g, ans, x, dtype: astype(g if is_complex(x) else _re(g), float_dtype(x))
 astype.jvps[0] = lambda t, ans, x, dtype: astype(t, dtype)
 
 
@@ -877,7 +870,7 @@ def _concat_vjp(i: int) -> Any:
         start = sum(_shape(x)[axis] for x in xs[:i])
         stop = start + _shape(xs[i])[axis]
         idx = (Ellipsis, slice(start, stop)) + (slice(None),) * (-axis - 1)
-        return getitem(g, _normalize_index(idx, _ndim(g)))
+        return getitem(g, normalize_index(idx, _ndim(g)))
 
     return rule
 
@@ -885,7 +878,7 @@ def _concat_vjp(i: int) -> Any:
 def _concat_jvp(i: int) -> Any:
     def rule(t: Any, ans: Any, *xs: Any, axis: int) -> Any:
         lead = _shape(t)[: _ndim(t) - _ndim(xs[i])]
-        parts = [t if j == i else _np.zeros(lead + _shape(x), _dtype(t))
+        parts = [t if j == i else _np.zeros(lead + _shape(x), float_dtype(t))
                  for j, x in enumerate(xs)]
         return concatenate(*parts, axis=axis)
 
@@ -912,7 +905,7 @@ concatenate.batch = _concat_batch
 # ===================================================================== indexing
 
 
-def _normalize_index(idx: Any, ndim: int) -> tuple[Any, ...]:
+def normalize_index(idx: Any, ndim: int) -> tuple[Any, ...]:
     """A tuple index with Ellipsis expanded and boolean masks turned into integer arrays."""
     if not isinstance(idx, tuple):
         idx = (idx,)
@@ -926,8 +919,8 @@ def _normalize_index(idx: Any, ndim: int) -> tuple[Any, ...]:
         elif isinstance(k, (bool, _np.bool_)):
             raise TracerError("indexing a traced array with a Python bool is not supported")
         else:
-            if hasattr(k, "_trace"):
-                if getattr(k, "_opaque", False) and k.dtype.kind in "iu":
+            if isinstance(k, Tracer):
+                if k.opaque and k.dtype.kind in "iu":
                     out.append(k)      # vmap: an index of each example's own (batching.py)
                     continue
                 raise TracerError("a traced value cannot be used as an index")
@@ -1067,7 +1060,7 @@ def _cumsum_impl(x: Any, axis: int) -> Any:
 
 def _flip(v: Any, axis: int) -> Any:
     idx = (Ellipsis, slice(None, None, -1)) + (slice(None),) * (-axis - 1)
-    return getitem(v, _normalize_index(idx, _ndim(v)))
+    return getitem(v, normalize_index(idx, _ndim(v)))
 
 
 cumsum = _prim("cumsum", _cumsum_impl, "3.2.4 sums (running)", batch=B.with_axis)
@@ -1087,7 +1080,7 @@ def _det_impl(a: Any) -> Any:
 inv = _prim("inv", _inv_impl, "linear algebra", numpy=_np.linalg.inv,
             batch=B.leading)
 # d(A^-1) = -A^-1 dA A^-1, so the VJP is -A^-T g A^-T
-inv.vjps[0] = lambda g, ans, a: negative(matmul(matmul(_swap(ans), g), _swap(ans)))
+inv.vjps[0] = lambda g, ans, a: negative(matmul(matmul(swap_last(ans), g), swap_last(ans)))
 inv.jvps[0] = lambda t, ans, a: negative(matmul(matmul(ans, t), ans))
 
 det = _prim("det", _det_impl, "linear algebra", numpy=_np.linalg.det,
@@ -1127,7 +1120,7 @@ def _cofactor(ans: Any, a: Any) -> Any:
     except _np.linalg.LinAlgError:
         msg = "det: higher derivatives at a singular matrix are not supported"
         raise TracerError(msg) from None
-    return multiply(reshape(ans, _shape(ans) + (1, 1)), _swap(inv(a)))
+    return multiply(reshape(ans, _shape(ans) + (1, 1)), swap_last(inv(a)))
 
 
 def _det_vjp(g: Any, ans: Any, a: Any) -> Any:
@@ -1156,7 +1149,7 @@ def _sym(a: Any) -> Any:
 
 def _H(x: Any) -> Any:
     """The conjugate transpose of the last two axes (the transpose for real x)."""
-    return _cj(_swap(x))
+    return _cj(swap_last(x))
 
 
 def _sym_v(a: Any) -> Any:
@@ -1166,19 +1159,19 @@ def _sym_v(a: Any) -> Any:
 
 def _eye_like(a: Any) -> Any:
     n = _shape(a)[-1]
-    return _np.eye(n, dtype=_dtype(a))
+    return _np.eye(n, dtype=float_dtype(a))
 
 
 def _phi(x: Any) -> Any:
     """The lower triangle with half the diagonal (the cholesky rule's Phi)."""
     n = _shape(x)[-1]
     w = _np.tril(_np.ones((n, n)), -1) + 0.5 * _np.eye(n)
-    return multiply(x, w.astype(_dtype(x)))
+    return multiply(x, w.astype(float_dtype(x)))
 
 
 def _tril(x: Any, k: int = 0) -> Any:
     n, m = _shape(x)[-2:]
-    return multiply(x, _np.tri(n, m, k, dtype=_dtype(x)))
+    return multiply(x, _np.tri(n, m, k, dtype=float_dtype(x)))
 
 
 def _cholesky_impl(a: Any) -> Any:
@@ -1192,13 +1185,13 @@ cholesky = _prim("cholesky", _cholesky_impl, "linear algebra (decompositions)",
 def _cholesky_vjp(g: Any, ans: Any, a: Any) -> Any:
     # P = Phi(L^T Lbar), Abar = sym(L^-T P L^-1)  (Murray 2016)
     li = inv(ans)
-    p = _phi(matmul(_swap(ans), g))
-    return _sym(matmul(matmul(_swap(li), p), li))
+    p = _phi(matmul(swap_last(ans), g))
+    return _sym(matmul(matmul(swap_last(li), p), li))
 
 
 def _cholesky_jvp(t: Any, ans: Any, a: Any) -> Any:
     li = inv(ans)
-    return matmul(ans, _phi(matmul(matmul(li, _sym(t)), _swap(li))))
+    return matmul(ans, _phi(matmul(matmul(li, _sym(t)), swap_last(li))))
 
 
 cholesky.vjps[0], cholesky.jvps[0] = _cholesky_vjp, _cholesky_jvp
@@ -1234,15 +1227,15 @@ def _gap_inverse(w: Any) -> Any:
 
 # eigenvalues: dw = diag(V^T dA V); Abar = V diag(wbar) V^T
 # (complex Hermitian A: Abar = conj(V) diag(wbar) V^T, dw = Re diag(V^H dA V))
-eigh_w.vjps[0] = lambda g, ans, a: matmul(_col_scale(_cj(eigh_v(a)), g), _swap(eigh_v(a)))
+eigh_w.vjps[0] = lambda g, ans, a: matmul(_col_scale(_cj(eigh_v(a)), g), swap_last(eigh_v(a)))
 eigh_w.jvps[0] = lambda t, ans, a: _re(sum_(multiply(_cj(eigh_v(a)),
                                                      matmul(_sym(t), eigh_v(a))), (-2,), False))
 
 
 def _eigh_v_vjp(g: Any, ans: Any, a: Any) -> Any:
     f = _gap_inverse(eigh_w(a))
-    inner = multiply(f, matmul(_swap(ans), g))
-    return _sym(matmul(matmul(_cj(ans), inner), _swap(ans)))
+    inner = multiply(f, matmul(swap_last(ans), g))
+    return _sym(matmul(matmul(_cj(ans), inner), swap_last(ans)))
 
 
 def _eigh_v_jvp(t: Any, ans: Any, a: Any) -> Any:
@@ -1277,7 +1270,7 @@ svd_vh = _prim("svd_vh", _svd_vh_impl, "linear algebra (decompositions)",
 
 
 def _svd_parts(a: Any) -> Any:
-    return svd_u(a), svd_s(a), _swap(svd_vh(a))
+    return svd_u(a), svd_s(a), swap_last(svd_vh(a))
 
 
 def _svd_f(s: Any) -> Any:
@@ -1297,58 +1290,58 @@ svd_s.jvps[0] = lambda t, ans, a: _re(sum_(multiply(_cj(svd_u(a)), matmul(t, _H(
 
 
 def _svd_u_vjp(g: Any, ans: Any, a: Any) -> Any:
-    if _iscomplex(a):
+    if is_complex(a):
         return _transposed(_svd_u_jvp_c)(g, ans, a)
     u, s, v = _svd_parts(a)
-    m_ = multiply(_svd_f(s), matmul(_swap(u), g))
-    k = _col_scale(add(m_, _swap(m_)), s)
-    r = matmul(matmul(u, k), _swap(v))
+    m_ = multiply(_svd_f(s), matmul(swap_last(u), g))
+    k = _col_scale(add(m_, swap_last(m_)), s)
+    r = matmul(matmul(u, k), swap_last(v))
     if _shape(a)[-2] > _shape(a)[-1]:
-        rest = subtract(g, matmul(u, matmul(_swap(u), g)))
-        r = add(r, matmul(_col_scale(rest, _safe_inv(s)), _swap(v)))
+        rest = subtract(g, matmul(u, matmul(swap_last(u), g)))
+        r = add(r, matmul(_col_scale(rest, _safe_inv(s)), swap_last(v)))
     return r
 
 
 def _svd_u_jvp(t: Any, ans: Any, a: Any) -> Any:
-    if _iscomplex(a):
+    if is_complex(a):
         return _svd_u_jvp_c(t, ans, a)
     u, s, v = _svd_parts(a)
-    ds = matmul(matmul(_swap(u), t), v)
+    ds = matmul(matmul(swap_last(u), t), v)
     dss = _col_scale(ds, s)
-    du = matmul(u, multiply(_svd_f(s), add(dss, _swap(dss))))
+    du = matmul(u, multiply(_svd_f(s), add(dss, swap_last(dss))))
     if _shape(a)[-2] > _shape(a)[-1]:
         dav = matmul(t, v)
-        du = add(du, _col_scale(subtract(dav, matmul(u, matmul(_swap(u), dav))),
+        du = add(du, _col_scale(subtract(dav, matmul(u, matmul(swap_last(u), dav))),
                                 _safe_inv(s)))
     return du
 
 
 def _svd_vh_vjp(g: Any, ans: Any, a: Any) -> Any:
-    if _iscomplex(a):
+    if is_complex(a):
         return _transposed(_svd_vh_jvp_c)(g, ans, a)
     u, s, v = _svd_parts(a)
-    gv = _swap(g)
-    m_ = multiply(_svd_f(s), matmul(_swap(v), gv))
-    k = _swap(_col_scale(_swap(add(m_, _swap(m_))), s))   # S (M + M^T)
-    r = matmul(matmul(u, k), _swap(v))
+    gv = swap_last(g)
+    m_ = multiply(_svd_f(s), matmul(swap_last(v), gv))
+    k = swap_last(_col_scale(swap_last(add(m_, swap_last(m_))), s))   # S (M + M^T)
+    r = matmul(matmul(u, k), swap_last(v))
     if _shape(a)[-1] > _shape(a)[-2]:
-        rest = subtract(gv, matmul(v, matmul(_swap(v), gv)))   # (I - V V^T) Vbar
-        r = add(r, matmul(_col_scale(u, _safe_inv(s)), _swap(rest)))
+        rest = subtract(gv, matmul(v, matmul(swap_last(v), gv)))   # (I - V V^T) Vbar
+        r = add(r, matmul(_col_scale(u, _safe_inv(s)), swap_last(rest)))
     return r
 
 
 def _svd_vh_jvp(t: Any, ans: Any, a: Any) -> Any:
-    if _iscomplex(a):
+    if is_complex(a):
         return _svd_vh_jvp_c(t, ans, a)
     u, s, v = _svd_parts(a)
-    ds = matmul(matmul(_swap(u), t), v)
-    sds = _swap(_col_scale(_swap(ds), s))
-    dv = matmul(v, multiply(_svd_f(s), add(sds, _swap(sds))))
+    ds = matmul(matmul(swap_last(u), t), v)
+    sds = swap_last(_col_scale(swap_last(ds), s))
+    dv = matmul(v, multiply(_svd_f(s), add(sds, swap_last(sds))))
     if _shape(a)[-1] > _shape(a)[-2]:
-        dahu = matmul(_swap(t), u)
-        dv = add(dv, _col_scale(subtract(dahu, matmul(v, matmul(_swap(v), dahu))),
+        dahu = matmul(swap_last(t), u)
+        dv = add(dv, _col_scale(subtract(dahu, matmul(v, matmul(swap_last(v), dahu))),
                                 _safe_inv(s)))
-    return _swap(dv)
+    return swap_last(dv)
 
 
 svd_u.vjps[0], svd_u.jvps[0] = _svd_u_vjp, _svd_u_jvp
@@ -1380,30 +1373,30 @@ def _qr_check(a: Any) -> None:
 
 def _qr_vjp(w: Any, q: Any, r: Any, extra: Any) -> Any:
     """Abar = (Q K + extra) R^-T with K = tril(W - W^T, -1) - W."""
-    k = subtract(_tril(subtract(w, _swap(w)), -1), w)
+    k = subtract(_tril(subtract(w, swap_last(w)), -1), w)
     top = matmul(q, k)
     if extra is not None:
         top = add(top, extra)
-    return matmul(top, _swap(inv(r)))
+    return matmul(top, swap_last(inv(r)))
 
 
 def _qr_q_vjp(g: Any, ans: Any, a: Any) -> Any:
     _qr_check(a)
-    return _qr_vjp(matmul(_swap(ans), g), ans, qr_r(a), g)
+    return _qr_vjp(matmul(swap_last(ans), g), ans, qr_r(a), g)
 
 
 def _qr_r_vjp(g: Any, ans: Any, a: Any) -> Any:
     _qr_check(a)
-    return _qr_vjp(negative(matmul(g, _swap(ans))), qr_q(a), ans, None)
+    return _qr_vjp(negative(matmul(g, swap_last(ans))), qr_q(a), ans, None)
 
 
 def _qr_parts_jvp(t: Any, a: Any) -> Any:
     _qr_check(a)
     q, r = qr_q(a), qr_r(a)
     d = matmul(t, inv(r))
-    c = matmul(_swap(q), d)
+    c = matmul(swap_last(q), d)
     low = _tril(c, -1)
-    om = subtract(low, _swap(low))
+    om = subtract(low, swap_last(low))
     return q, r, c, d, om
 
 
@@ -1429,8 +1422,8 @@ def _logabsdet_impl(a: Any) -> Any:
 
 
 logabsdet = _prim("logabsdet", _logabsdet_impl, "linear algebra", batch=B.leading)
-logabsdet.vjps[0] = lambda g, ans, a: multiply(reshape(g, _shape(g) + (1, 1)), _swap(inv(a)))
-logabsdet.jvps[0] = lambda t, ans, a: sum_(multiply(_swap(inv(a)), t), (-2, -1), False)
+logabsdet.vjps[0] = lambda g, ans, a: multiply(reshape(g, _shape(g) + (1, 1)), swap_last(inv(a)))
+logabsdet.jvps[0] = lambda t, ans, a: sum_(multiply(swap_last(inv(a)), t), (-2, -1), False)
 
 
 # ---- the pseudo-inverse (constant rank; Golub and Pereyra 1973)
@@ -1448,24 +1441,24 @@ def _pinv_jvp(t: Any, ans: Any, a: Any) -> Any:
     p, q = _proj_out(ans, a)
     ap = ans
     t1 = negative(matmul(matmul(ap, t), ap))
-    t2 = matmul(matmul(matmul(ap, _swap(ap)), _swap(t)), p)
-    t3 = matmul(matmul(matmul(q, _swap(t)), _swap(ap)), ap)
+    t2 = matmul(matmul(matmul(ap, swap_last(ap)), swap_last(t)), p)
+    t3 = matmul(matmul(matmul(q, swap_last(t)), swap_last(ap)), ap)
     return add(add(t1, t2), t3)
 
 
 def _proj_out(ap: Any, a: Any) -> Any:
     """I - A A+ and I - A+ A."""
     m, n = _shape(a)[-2:]
-    return (subtract(_np.eye(m, dtype=_dtype(a)), matmul(a, ap)),
-            subtract(_np.eye(n, dtype=_dtype(a)), matmul(ap, a)))
+    return (subtract(_np.eye(m, dtype=float_dtype(a)), matmul(a, ap)),
+            subtract(_np.eye(n, dtype=float_dtype(a)), matmul(ap, a)))
 
 
 def _pinv_vjp(g: Any, ans: Any, a: Any) -> Any:
     p, q = _proj_out(ans, a)
     ap = ans
-    r1 = negative(matmul(matmul(_swap(ap), g), _swap(ap)))
-    r2 = matmul(matmul(matmul(p, _swap(g)), ap), _swap(ap))
-    r3 = matmul(matmul(matmul(_swap(ap), ap), _swap(g)), q)
+    r1 = negative(matmul(matmul(swap_last(ap), g), swap_last(ap)))
+    r2 = matmul(matmul(matmul(p, swap_last(g)), ap), swap_last(ap))
+    r3 = matmul(matmul(matmul(swap_last(ap), ap), swap_last(g)), q)
     return add(add(r1, r2), r3)
 
 
@@ -1488,29 +1481,29 @@ stable_logsumexp = _logsumexp_impl
 # (core.backward takes it), as JAX's convert_element_type transposes.
 
 
-def _iscomplex(x: Any) -> bool:
-    return _dtype(x).kind == "c"
+def is_complex(x: Any) -> bool:
+    return float_dtype(x).kind == "c"
 
 
 def _re(x: Any) -> Any:
-    return real(x) if _iscomplex(x) else x
+    return real(x) if is_complex(x) else x
 
 
 def _im(x: Any) -> Any:
-    return imag(x) if _iscomplex(x) else multiply(x, 0.0)
+    return imag(x) if is_complex(x) else multiply(x, 0.0)
 
 
 def _cj(x: Any) -> Any:
-    return conj(x) if _iscomplex(x) else x
+    return conj(x) if is_complex(x) else x
 
 
 def _complex_dtype(x: Any) -> Any:
-    return _np.result_type(_dtype(x), _np.complex64)
+    return _np.result_type(float_dtype(x), _np.complex64)
 
 
 def abs2(x: Any) -> Any:
     """|x|^2, real: x * x for real x, Re(x)^2 + Im(x)^2 for complex x."""
-    if not _iscomplex(x):
+    if not is_complex(x):
         return multiply(x, x)
     r, i = real(x), imag(x)
     return add(multiply(r, r), multiply(i, i))
@@ -1554,7 +1547,7 @@ def _transposed(jvp_rule: Any) -> Any:
     def vjp(g: Any, ans: Any, *vals: Any, **params: Any) -> Any:
         x = vals[0]
         nb = _ndim(g) - _ndim(ans)
-        zero = _np.zeros(_shape(g)[:nb] + _shape(x), _dtype(x))
+        zero = _np.zeros(_shape(g)[:nb] + _shape(x), float_dtype(x))
         return transpose_linear(lambda t: jvp_rule(t, ans, *vals, **params), zero, g)
 
     return vjp
@@ -1578,7 +1571,7 @@ def _svd_u_jvp_c(t: Any, ans: Any, a: Any) -> Any:
 def _svd_vh_jvp_c(t: Any, ans: Any, a: Any) -> Any:
     u, s, v = svd_u(a), svd_s(a), _H(svd_vh(a))
     ds = matmul(matmul(_H(u), t), v)
-    sds = _swap(_col_scale(_swap(ds), s))
+    sds = swap_last(_col_scale(swap_last(ds), s))
     dv = matmul(v, multiply(_svd_f(s), add(sds, _H(sds))))
     if _shape(a)[-1] > _shape(a)[-2]:
         dahu = matmul(_H(t), u)
@@ -1641,11 +1634,11 @@ def _fit(v: Any, axis: int, m: int) -> Any:
     if k == m:
         return v
     if k > m:
-        return getitem(v, _normalize_index((Ellipsis, slice(0, m)) + (slice(None),) *
+        return getitem(v, normalize_index((Ellipsis, slice(0, m)) + (slice(None),) *
                                            (-axis - 1), _ndim(v)))
     s = list(_shape(v))
     s[axis] = m - k
-    return concatenate(v, _np.zeros(tuple(s), _dtype(v)), axis=axis)
+    return concatenate(v, _np.zeros(tuple(s), float_dtype(v)), axis=axis)
 
 
 def _fft_impl(x: Any, n: int, axis: int, norm: str, inverse: bool) -> Any:
@@ -1705,6 +1698,6 @@ def _sign_jvp_c(t: Any, ans: Any, x: Any) -> Any:
 
 
 _sign_vjp_c = _transposed(_sign_jvp_c)
-sign.vjps[0] = lambda g, ans, x: _sign_vjp_c(g, ans, x) if _iscomplex(x) else multiply(g, 0.0)
-sign.jvps[0] = lambda t, ans, x: _sign_jvp_c(t, ans, x) if _iscomplex(x) else multiply(t, 0.0)
+sign.vjps[0] = lambda g, ans, x: _sign_vjp_c(g, ans, x) if is_complex(x) else multiply(g, 0.0)
+sign.jvps[0] = lambda t, ans, x: _sign_jvp_c(t, ans, x) if is_complex(x) else multiply(t, 0.0)
 sign.diag_factor = None     # the complex rule is not a diagonal in the real sense

@@ -139,8 +139,8 @@ def _strip(x: Any, trace: Any) -> Any:
     leaves, d = tree_flatten(x)
     clean = []
     for v in leaves:
-        while isinstance(v, Tracer) and v._trace.level >= trace.level:
-            v = v._value
+        while isinstance(v, Tracer) and v.owner.level >= trace.level:
+            v = v.primal
         clean.append(v)
     return tree_unflatten(d, clean)
 
@@ -177,11 +177,11 @@ def _reverse(f: Callable[..., Any], args: tuple[Any, ...], nums: tuple[int, ...]
 
 def _pullback(trace: Any, boxed: list[Any], out_leaves: list[Any],
               cts: list[Any], batch: tuple[int, ...], once: bool = False) -> list[Any]:
-    pairs = [(o._node, ct) for o, ct in zip(out_leaves, cts)
-             if isinstance(o, Tracer) and o._trace is trace]
-    nodes = [b._node for b in boxed]
+    pairs = [(o.node, ct) for o, ct in zip(out_leaves, cts)
+             if isinstance(o, Tracer) and o.owner is trace]
+    nodes = [b.node for b in boxed]
     grads = backward(pairs, nodes, release=once) if pairs else [None] * len(boxed)
-    return [g if g is not None else _zeros(batch, b._value) for g, b in zip(grads, boxed)]
+    return [g if g is not None else _zeros(batch, b.primal) for g, b in zip(grads, boxed)]
 
 
 def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Any:
@@ -361,7 +361,7 @@ def jacrev(f: Callable[..., Any], argnums: Argnums = 0,
         dts = [_out_dtype(o) for o in out_leaves]
         m = sum(sizes)
         if len(out_leaves) == 1 and isinstance(out_leaves[0], Tracer) and \
-                not isinstance(out_leaves[0]._value, Tracer):
+                not isinstance(out_leaves[0].primal, Tracer):
             # the identity seed, kept diagonal while element-wise rules allow
             seeds = [DiagCotangent(_np.ones(shapes[0], dts[0]))]
         else:
@@ -370,7 +370,7 @@ def jacrev(f: Callable[..., Any], argnums: Argnums = 0,
         result = []
         off = 0
         for sh, s in zip(shapes, sizes):
-            per_in = [_block_rev(g, off, s, sh, b._value) for g, b in zip(grads, boxed)]
+            per_in = [_block_rev(g, off, s, sh, b.primal) for g, b in zip(grads, boxed)]
             result.append(ins.regroup(per_in, single))
             off += s
         J = tree_unflatten(out_def, result)
@@ -427,9 +427,9 @@ def _push(f: Callable[..., Any], ins: _Inputs, tans: list[Any],
     leaves, d = tree_flatten(out)
     vals, ts = [], []
     for o in leaves:
-        if isinstance(o, Tracer) and o._trace is trace:
-            vals.append(o._value)
-            ts.append(o._tangent)
+        if isinstance(o, Tracer) and o.owner is trace:
+            vals.append(o.primal)
+            ts.append(o.tangent)
         else:
             v = _strip(o, trace)
             vals.append(v)
