@@ -498,11 +498,18 @@ def _prod_others(ans: Any, x: Any, axis: tuple[int, ...], keepdims: bool) -> Any
     if not _np.any(xv == 0):
         akd = ans if keepdims else reshape(ans, _kd_shape(x, axis))
         return divide(akd, x)
-    if x is not xv:
-        raise TracerError("prod: higher derivatives at an exact zero entry are not supported")
     nd = xv.ndim
     ax = tuple(a % nd for a in axis)
     keep = tuple(i for i in range(nd) if i not in ax)
+    if x is not xv:
+        # higher derivatives: the others' product as a masked product, prod_j where(j == i,
+        # 1, x_j), made of primitives (O(n^2) work, exact at zeros)
+        moved = transpose(x, keep + ax)
+        ms = _shape(moved)
+        n = int(_np.prod(ms[len(keep):], dtype=int))
+        flat = reshape(moved, ms[: len(keep)] + (1, n))
+        others = prod(where(_np.eye(n, dtype=bool), 1.0, flat), (-1,), False)
+        return transpose(reshape(others, ms), tuple(int(i) for i in _np.argsort(keep + ax)))
     moved = _np.transpose(xv, keep + ax)
     flat = moved.reshape(moved.shape[: len(keep)] + (-1,))
     ones = _np.ones(flat.shape[:-1] + (1,), flat.dtype)
