@@ -433,6 +433,15 @@ def einsum(subscripts: str, *operands: Any, **kw: Any) -> Any:
         out = ell + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ell))
     else:
         out = out.replace("...", ell)
+    operands = list(operands)
+    for k, s in enumerate(ins):   # a repeated index within one operand: its diagonal
+        while len(set(s)) < len(s):
+            c = next(ch for ch in s if s.count(ch) > 1)
+            i = s.index(c)
+            j = s.index(c, i + 1)
+            operands[k] = diagonal(operands[k], 0, i, j)
+            s = s[:i] + s[i + 1:j] + s[j + 1:] + c
+        ins[k] = s
     return R.einsum(*operands, spec=",".join(ins) + "->" + out)
 
 
