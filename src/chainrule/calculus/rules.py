@@ -187,11 +187,17 @@ log2 = _unary("log2", _np.log2, lambda ans, x: reciprocal(multiply(x, float(_np.
 log10 = _unary("log10", _np.log10,
                lambda ans, x: reciprocal(multiply(x, float(_np.log(10.0)))))
 exp2 = _unary("exp2", _np.exp2, lambda ans, x: multiply(ans, float(_np.log(2.0))))
-cbrt = _unary("cbrt", _np.cbrt, lambda ans, x: divide(1.0 / 3.0, multiply(ans, ans)))
+cbrt = _unary("cbrt", _np.cbrt, lambda ans, x: multiply(1.0 / 3.0, power(ans, -2.0)))
 sinh = _unary("sinh", _np.sinh, lambda ans, x: cosh(x))
 cosh = _unary("cosh", _np.cosh, lambda ans, x: sinh(x))
 tanh = _unary("tanh", _np.tanh, lambda ans, x: subtract(1.0, multiply(ans, ans)))
-abs_ = _unary("abs", _np.abs, lambda ans, x: sign(x))
+def _sign_ge(x: Any) -> Any:
+    """d|x|/dx: 1 where x >= 0 (also at 0, as JAX), else -1 (a constant)."""
+    v = getval(x)
+    return _np.where(_np.asarray(v) >= 0, 1.0, -1.0).astype(_dtype(v))
+
+
+abs_ = _unary("abs", _np.abs, lambda ans, x: _sign_ge(x))
 sign = _unary("sign", _np.sign, lambda ans, x: 0.0 * ans)
 sign.vjps[0] = lambda g, ans, x: multiply(g, 0.0)  # flat almost everywhere: a true zero
 sign.jvps[0] = lambda t, ans, x: multiply(t, 0.0)
@@ -285,9 +291,9 @@ def _pow_dx(ans: Any, x: Any, y: Any) -> Any:
 
 
 def _pow_dy(ans: Any, x: Any, y: Any) -> Any:
-    xv = getval(x)
-    safe = where(xv > 0, x, 1.0)
-    return where(xv > 0, multiply(ans, log(safe)), 0.0)
+    # x^y log x, with log 1 for x = 0 (JAX's rule): NaN for x < 0, where x^y is not
+    # differentiable in y
+    return multiply(ans, log(where(getval(x) == 0, 1.0, x)))
 
 
 add = _binary("add", _np.add, None, None, "3.2.1 element-wise addition")
@@ -327,9 +333,17 @@ arctan2 = _binary("arctan2", _np.arctan2,
                   "3.2.1 element-wise")
 hypot = _binary("hypot", _np.hypot, lambda ans, x, y: divide(x, ans),
                 lambda ans, x, y: divide(y, ans), "3.2.1 element-wise")
+def _lae_d(ans: Any, x: Any) -> Any:
+    """d logaddexp / dx = exp(x - ans); 1 where x is the result itself, +inf (as JAX)."""
+    same = _np.asarray((getval(x) == getval(ans)) & (getval(ans) == _np.inf))
+    if not _np.any(same):
+        return exp(subtract(x, ans))
+    return where(same, 1.0, exp(subtract(x, where(same, 0.0, ans))))
+
+
 logaddexp = _binary("logaddexp", _np.logaddexp,
-                    lambda ans, x, y: exp(subtract(x, ans)),
-                    lambda ans, x, y: exp(subtract(y, ans)), "3.2.1 element-wise")
+                    lambda ans, x, y: _lae_d(ans, x),
+                    lambda ans, x, y: _lae_d(ans, y), "3.2.1 element-wise")
 
 # x mod y = x - floor(x / y) y (NumPy's sign convention: the result takes y's sign);
 # fmod truncates instead. d/dx = 1, d/dy = -floor(x / y) (or -trunc(x / y)) away from jumps.
