@@ -96,13 +96,17 @@ def power(x1: Any, x2: Any) -> Any:
 
 @implements(_np.fmax)
 def fmax(x1: Any, x2: Any) -> Any:
-    """maximum; the same derivatives away from NaN."""
-    return R.maximum(x1, x2)
+    """The larger, ignoring NaN; at a tie the derivative goes to x2 (JAX's fmax)."""
+    a, b = getval(x1), getval(x2)
+    with _np.errstate(invalid="ignore"):
+        return R.where(_np.asarray((a > b) | _np.isnan(b)), x1, x2)
 
 
 @implements(_np.fmin)
 def fmin(x1: Any, x2: Any) -> Any:
-    return R.minimum(x1, x2)
+    a, b = getval(x1), getval(x2)
+    with _np.errstate(invalid="ignore"):
+        return R.where(_np.asarray((a < b) | _np.isnan(b)), x1, x2)
 
 
 @implements(_np.deg2rad, _np.radians)
@@ -1375,10 +1379,15 @@ def flipud(m: Any) -> Any:
 
 @implements(_np.sinc)
 def sinc(x: Any) -> Any:
-    """sin(pi x) / (pi x), 1 at 0 (with derivative 0 there)."""
-    zero = getval(x) == 0
+    """sin(pi x) / (pi x); near 0 its Maclaurin series 1 - z/6 + z^2/120 - z^3/5040,
+    z = (pi x)^2, so that the derivatives at 0 exist (sinc''(0) = -pi^2/3) and do not
+    cancel to noise near it."""
+    zero = _np.abs(getval(x)) < 0.05 / _np.pi     # the series to z^3: exact to rounding
     px = R.multiply(R.where(zero, 1.0, x), float(_np.pi))
-    return R.where(zero, 1.0, R.divide(R.sin(px), px))
+    z = R.multiply(R.multiply(x, x), float(_np.pi ** 2))
+    series = R.add(R.multiply(z, R.add(R.multiply(z, R.subtract(
+        1.0 / 120.0, R.divide(z, 5040.0))), -1.0 / 6.0)), 1.0)
+    return R.where(zero, series, R.divide(R.sin(px), px))
 
 
 @implements(_np.logaddexp2)
@@ -1389,8 +1398,13 @@ def logaddexp2(x1: Any, x2: Any) -> Any:
 
 @implements(_np.heaviside)
 def heaviside(x1: Any, x2: Any) -> Any:
-    """A step: its derivative is zero (the value only)."""
-    return _np.heaviside(getval(x1), getval(x2))
+    """A step: its derivative in x1 is zero; it is x2 where x1 = 0 (derivative 1 there)."""
+    a = getval(x1)
+    zero = _np.asarray(a == 0)
+    if not is_tracer(x2) or not _np.any(zero):
+        return _np.heaviside(a, getval(x2))
+    step = _np.heaviside(a, 0.0).astype(_np.result_type(a, getval(x2)))
+    return R.where(zero, x2, step)
 
 
 @implements(_np.select)
@@ -1492,6 +1506,8 @@ class _Concatenator:
             if isinstance(k, slice):
                 k = _np.r_[k]
             parts.append(k)
+        dt = _np.result_type(*[getval(p) for p in parts])   # Python numbers are weak
+        parts = [_np.asarray(p, dt) if isinstance(p, (int, float)) else p for p in parts]
         if self.columns:
             parts = [reshape(p, (-1, 1)) if _ndim(p) < 2 else p for p in parts]
             return concatenate(parts, axis=-1)
