@@ -944,9 +944,20 @@ def _cofactor(ans: Any, a: Any) -> Any:
     try:
         _np.linalg.inv(av)
     except _np.linalg.LinAlgError:
-        msg = "det: higher derivatives at a singular matrix are not supported"
-        raise TracerError(msg) from None
+        return _cofactor_minors(a)
     return multiply(reshape(ans, _shape(ans) + (1, 1)), _swap(inv(a)))
+
+
+def _cofactor_minors(a: Any) -> Any:
+    """adj(A)^T of traced singular matrices from the minors, C_ij = (-1)^(i+j) det(M_ij):
+    made of primitives, so that higher derivatives exist there too (as in JAX)."""
+    n = _shape(a)[-1]
+    if n == 1:
+        return add(multiply(a, 0.0), 1.0)
+    keep = _np.array([[k for k in range(n) if k != i] for i in range(n)])
+    idx = (slice(None),) * (_ndim(a) - 2) + (keep[:, None, :, None], keep[None, :, None, :])
+    signs = (-1.0) ** _np.add.outer(_np.arange(n), _np.arange(n))
+    return multiply(det(getitem(a, idx)), signs.astype(_dtype(a)))
 
 
 def _det_vjp(g: Any, ans: Any, a: Any) -> Any:
