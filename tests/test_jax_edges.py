@@ -401,7 +401,9 @@ REPEATED = onp.diag(A(1.0, 1.0, 3.0))
 NEGDET = A(0.0, 1.0, 1.0, 0.0).reshape(2, 2) + 0.1
 LINALG = [
     ("linalg.det", "ordinary", lambda m, a: m.linalg.det(a), M44, {}),
-    ("linalg.det", "singular", lambda m, a: m.linalg.det(a), SING, {"second": False}),
+    ("linalg.det", "singular", lambda m, a: m.linalg.det(a), SING, {}),
+    ("linalg.det", "rank 1", lambda m, a: m.linalg.det(a), onp.outer(V3, V3 + 1), {}),
+    ("linalg.det", "zero", lambda m, a: m.linalg.det(a), onp.zeros((3, 3)), {}),
     ("linalg.det", "batch", lambda m, a: m.linalg.det(a), rnd((2, 3, 3), seed=11), {}),
     ("linalg.slogdet", "negative", lambda m, a: m.linalg.slogdet(a)[1] +
      m.linalg.slogdet(a)[0], NEGDET, {}),
@@ -763,6 +765,21 @@ def test_regression_einsum_repeated_index() -> None:
                                 atol=1e-8)
     t = rnd((2, 2, 3))
     onp.testing.assert_allclose(np.einsum("iij->j", t), onp.einsum("iij->j", t))
+
+
+def test_regression_det_higher_derivatives_at_singular_matrices() -> None:
+    """Second derivatives of det at a singular matrix raised TracerError; JAX gives them
+    (here d^2 det / dA_11 dA_22 = A_00 at a rank-1 matrix, and the third derivative of
+    det at 0 is the Levi-Civita symbol)."""
+    a = onp.zeros((3, 3))
+    a[0, 0] = 1.0
+    h = cr.hessian(np.linalg.det)(a).reshape(9, 9)
+    assert h[4, 8] == 1.0 and h[0, 4] == 0.0
+    t = cr.jacrev(cr.jacrev(cr.grad(np.linalg.det)))(onp.zeros((3, 3))).reshape(9, 9, 9)
+    assert t[0, 4, 8] == 1.0 and t[0, 5, 7] == -1.0
+    g = cr.grad(lambda a: np.sum(np.linalg.det(a)))
+    b = onp.stack([SING, onp.eye(3)])
+    onp.testing.assert_allclose(cr.jacfwd(g)(b), numerical_jacobian(g, b), atol=1e-6)
 
 
 def test_regression_float32_derivatives_stay_float32() -> None:
