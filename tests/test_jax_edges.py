@@ -227,6 +227,13 @@ case("nansum", "nan entries", lambda m, x: m.nansum(x, axis=1).sum() + m.nanmean
 case("softmax", "ties", lambda m, x: m.softmax(x, axis=1), TIES)
 case("softmax", "axis 0", lambda m, x: m.softmax(x, axis=0), M)
 case("softmax", "infinities", lambda m, x: m.softmax(x), A(-INF, 0.0, 1.0, 1.0))
+# size 0 (JAX's shapes include empty ones)
+case("sum", "size 0", lambda m, x: m.sum(x, axis=0) + m.prod(x, axis=0) +
+     m.mean(x, axis=1).sum(), onp.zeros((0, 3)))
+case("concatenate", "size 0", lambda m, a, b: m.concatenate([a, b]) ** 2, onp.zeros(0),
+     A(0.3, -1.2, 2.0), diff=(0, 1))
+case("matmul", "size 0", lambda m, a, b: m.matmul(a, b), onp.zeros((2, 0)), onp.zeros((0, 3)),
+     diff=(0, 1))
 case("cumsum", "axes", lambda m, x: m.cumsum(x, axis=0) + m.cumsum(x, axis=1) +
      m.cumsum(x).reshape(3, 4), M, ints=True)
 case("cumprod", "zeros", lambda m, x: m.cumprod(x, axis=1) + m.cumprod(x, axis=0), ZEROS,
@@ -242,6 +249,8 @@ case("sort", "ordinary", lambda m, x: m.sort(x) ** 2, REALS)
 case("where", "broadcast", lambda m, x, y: m.where(x > 0, x, y), REALS.reshape(9, 1),
      rnd((1, 3)), diff=(0, 1))
 case("where", "constant branch", lambda m, x: m.where(x > 0.5, x ** 2, 0.0), REALS)
+case("where", "NaN in the other branch", lambda m, x: m.where(x > 0, m.sqrt(x), 0.0) +
+     m.where(x > 0, m.log(m.where(x > 0, x, 1.0)), x), REALS)   # the first is JAX's NaN
 case("clip", "at the bounds", lambda m, x: m.clip(x, -1.0, 1.0), REALS, ints=True)
 case("clip", "traced bounds", lambda m, x, lo, hi: m.clip(x, lo, hi), REALS, A(-1.0),
      A(0.5), diff=(0, 1, 2))
@@ -436,8 +445,8 @@ LINALG = [
         None, 1, 2, 3, m.inf, -m.inf, -1, 0.5)]), A(0.4, -1.3, 2.6, 0.0), {}),
     ("linalg.norm", "vector ties", lambda m, x: m.stack([m.linalg.norm(x, o) for o in (
         m.inf, -m.inf)]), A(0.4, -1.3, 1.3, 0.4), {}),
-    ("linalg.norm", "zero vector", lambda m, x: m.linalg.norm(x), A(0.0, 0.0, 0.0),
-     {"second": False}),
+    ("linalg.norm", "zero vector", lambda m, x: m.linalg.norm(x), A(0.0, 0.0, 0.0), {}),
+    ("linalg.norm", "zero matrix", lambda m, x: m.linalg.norm(x, "fro"), onp.zeros((2, 2)), {}),
     ("linalg.norm", "matrix orders", lambda m, x: m.stack([m.linalg.norm(x, o) for o in (
         "fro", "nuc", 1, -1, m.inf, -m.inf, 2, -2)]), M44, {"tol": 10}),
     ("linalg.norm", "axis", lambda m, x: m.linalg.norm(x, axis=1, keepdims=True), M34, {}),
