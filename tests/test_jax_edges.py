@@ -441,6 +441,14 @@ LINALG = [
     ("linalg.matrix_power", "powers", lambda m, a: m.linalg.matrix_power(a, 3) +
      m.linalg.matrix_power(a, 0) + m.linalg.matrix_power(a, -2), M44 + 3 * onp.eye(4), {}),
     ("linalg.multi_dot", "three", lambda m, a, b: m.linalg.multi_dot([a, b, a]), M34, M43, {}),
+    ("linalg.eigh", "repeated vectors", lambda m, a: m.abs(m.linalg.eigh(a)[1]), REPEATED, {}),
+    # (in float32 the zero singular value is rounding noise, and so is its vector)
+    ("linalg.svd", "rank 2 vectors", lambda m, a: m.abs(m.linalg.svd(a)[0]), SING,
+     {"dtypes": ("float64",)}),
+    ("linalg.pinv", "rank 2", lambda m, a: m.linalg.pinv(a), SING, {}),
+    # not here: inv, slogdet's derivative and cholesky at singular (not positive definite)
+    # matrices raise NumPy's LinAlgError, as NumPy does; JAX returns inf and NaN. qr's
+    # derivatives at a rank-deficient matrix divide by a zero of R in both.
     ("linalg.norm", "vector orders", lambda m, x: m.stack([m.linalg.norm(x, o) for o in (
         None, 1, 2, 3, m.inf, -m.inf, -1, 0.5)]), A(0.4, -1.3, 2.6, 0.0), {}),
     ("linalg.norm", "vector ties", lambda m, x: m.stack([m.linalg.norm(x, o) for o in (
