@@ -23,7 +23,9 @@ docs/math.md, "Conventions at the edges"), the case says so in ``nan_ok``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import pathlib
 import subprocess
@@ -576,19 +578,15 @@ def _runs(c: Case) -> list[str]:
 
 
 def _digest(h: Any, obj: Any, f_globals: dict[str, Any]) -> None:
-    """Feed a case's definition into the hash ``h``: its code (nested lambdas too), its
-    constants, default arguments, and the global arrays it reads."""
+    """Feed a case's definition into the hash ``h``: the source of its function (so the
+    keys do not depend on the Python version), its default arguments, and the global arrays
+    it reads."""
     if hasattr(obj, "__code__"):
-        _digest(h, obj.__code__, obj.__globals__)
+        h.update(_source(obj.__code__))
         _digest(h, obj.__defaults__, obj.__globals__)
-    elif hasattr(obj, "co_code"):
-        h.update(obj.co_code)
-        for k in obj.co_consts:
-            _digest(h, k, f_globals)
-        h.update(repr(obj.co_names).encode())
-        for n in obj.co_names:
-            if isinstance(f_globals.get(n), onp.ndarray):
-                _digest(h, f_globals[n], f_globals)
+        for n in sorted(_names(obj.__code__)):
+            if isinstance(obj.__globals__.get(n), onp.ndarray):
+                _digest(h, obj.__globals__[n], obj.__globals__)
     elif isinstance(obj, onp.ndarray):
         h.update(str(obj.dtype).encode() + repr(obj.shape).encode() + obj.tobytes())
     elif isinstance(obj, (tuple, list)):
@@ -598,12 +596,34 @@ def _digest(h: Any, obj: Any, f_globals: dict[str, Any]) -> None:
         h.update(repr(obj).encode())
 
 
+@functools.cache
+def _source(code: Any) -> bytes:
+    try:
+        return inspect.getsource(code).encode()
+    except (OSError, TypeError):
+        return code.co_code
+
+
+def _names(code: Any) -> set[str]:
+    """The global names a code object and the functions nested in it read."""
+    out = set(code.co_names)
+    for k in code.co_consts:
+        if hasattr(k, "co_names"):
+            out |= _names(k)
+    return out
+
+
+_HASHES: dict[int, str] = {}
+
+
 def _entry(c: Case, dt: str) -> str:
     """The key of one case in one dtype in the stored references; it changes with the
     case's definition, so an edited case is computed again."""
-    h = hashlib.sha1()
-    _digest(h, (c.f, c.args, c.diff, c.second, compute), {})
-    return f"{_key(c)}/{dt}/{h.hexdigest()[:10]}"
+    if id(c) not in _HASHES:
+        h = hashlib.sha1()
+        _digest(h, (c.f, c.args, c.diff, c.second, compute), {})
+        _HASHES[id(c)] = h.hexdigest()[:10]
+    return f"{_key(c)}/{dt}/{_HASHES[id(c)]}"
 
 
 def jax_references(path: str, want: list[str]) -> None:
