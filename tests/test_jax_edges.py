@@ -158,6 +158,14 @@ BINARY = {  # name -> (x, y, ints)
     "power": (BPX, BY, False), "pow": (BPX, BY, False),
     "heaviside": (BX, BPY, True),
 }
+SPECIAL_NAN: dict[str, str] = {}
+# at inf and NaN inputs these derivatives of JAX's are artifacts of its formulas
+SPECIAL_DIFFERS = {
+    "hypot": "JAX: grad NaN but jvp 0 at (inf, 1); chainrule NaN, or 0 in the finite one",
+    "logaddexp": "JAX: e^a in the finite a beside +inf; chainrule 0",
+    "logaddexp2": "as logaddexp", "mod": "JAX: -inf in y at (inf, 1); chainrule NaN",
+    "remainder": "as mod", "heaviside": "JAX: 1 in x1 at x1 = NaN; chainrule 0",
+}
 for _n, (_x, _y, _ints) in BINARY.items():
     _f = (lambda m, x, y, n=_n: getattr(m, n)(x, y))
     case(_n, "points", _f, _x, _y, diff=(0, 1), ints=_ints)
@@ -166,6 +174,9 @@ for _n, (_x, _y, _ints) in BINARY.items():
     case(_n, "column-row", _f, onp.abs(rnd((3, 1), seed=1)) + 0.5, rnd((1, 4), seed=2),
          diff=(0, 1))
     case(_n, "constant", lambda m, x, n=_n: getattr(m, n)(x, 1.5), onp.abs(rnd((4,))) + 0.1)
+    # rand_some_inf_and_nan
+    case(_n, "inf and nan", _f, A(INF, -INF, NAN, 1.0, INF, 0.5), A(1.0, INF, 2.0, NAN, INF, -INF),
+         diff=(0, 1), nan_ok=SPECIAL_NAN.get(_n, ""), differs=SPECIAL_DIFFERS.get(_n, ""))
 case("maximum", "ties", lambda m, x: m.maximum(x, x) + m.maximum(x, 0.0), REALS)
 case("minimum", "ties", lambda m, x: m.minimum(x, x) + m.minimum(0.0, x), REALS)
 case("divide", "by zero", lambda m, x, y: m.divide(x, y), A(1.0, -1.0, 0.0), A(0.0, 0.0, 0.0),
