@@ -289,9 +289,9 @@ def std(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: floa
     v = var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean,
             correction=correction)
     vv = getval(v)
-    if _np.all(vv > 0):
+    if not _np.any(vv == 0):
         return R.sqrt(v)
-    pos = _np.asarray(vv > 0)
+    pos = _np.asarray(vv != 0)      # NaN (a NaN or inf entry) stays NaN, as in NumPy
     return R.where(pos, R.sqrt(R.where(pos, v, 1.0)), 0.0)
 
 
