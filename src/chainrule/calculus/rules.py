@@ -482,7 +482,8 @@ def _extreme_weights(ans: Any, x: Any, axis: tuple[int, ...], keepdims: bool) ->
     if not keepdims:
         av = _np.reshape(av, _kd_shape(xv, axis))
     hit = (xv == av).astype(_dtype(xv))
-    return hit / _np.sum(hit, axis=axis, keepdims=True)
+    # a NaN maximum is attained nowhere: weights 0 there (as JAX), not 0 / 0
+    return hit / _np.maximum(_np.sum(hit, axis=axis, keepdims=True), 1)
 
 
 def _max_impl(x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
