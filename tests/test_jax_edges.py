@@ -219,12 +219,20 @@ REDUCE = {
     "var": (M, True), "std": (M, True), "nansum": (M, False), "nanmean": (M, False),
     "logsumexp": (TIES, False),
 }
+_NAN_MAX = ("where the maximum is NaN, JAX's grad is 0 and its jvp NaN; chainrule's are "
+            "both 0")
+REDUCE_NAN = {n: _NAN_MAX for n in ("max", "min", "amax", "amin", "ptp")}
+REDUCE_DIFFERS: dict[str, str] = {}
 for _n, (_x, _ints) in REDUCE.items():
     for _ax in AXES:
         case(_n, f"axis={_ax}", lambda m, x, n=_n, ax=_ax: getattr(m, n)(x, axis=ax), _x,
              ints=_ints and _ax is None)
     case(_n, "keepdims", lambda m, x, n=_n: getattr(m, n)(x, axis=1, keepdims=True), _x)
     case(_n, "ordinary", lambda m, x, n=_n: getattr(m, n)(x, axis=0), M)
+    case(_n, "inf and nan", lambda m, x, n=_n: getattr(m, n)(x, axis=1), A(
+        1.0, NAN, 2.0, INF, -INF, 0.0, INF, 1.0, INF, -INF, -INF, 2.0).reshape(4, 3),
+        nan_ok=REDUCE_NAN.get(_n, ""), differs=REDUCE_DIFFERS.get(_n, ""),
+        second=_n != "prod")   # prod's second derivatives at inf: inf * 0, both ways
     case(_n, "0-d", lambda m, x, n=_n: getattr(m, n)(x), onp.asarray(0.7),
          nan_ok=STD_ZERO if _n == "std" else "")
 case("prod", "two zeros", lambda m, x: m.prod(x, axis=1), A(0.0, 2.0, 0.0, 1.0, 0.0, 3.0
@@ -893,3 +901,22 @@ def test_jax_conventions_at_kinks() -> None:
         assert cr.hessian(np.cbrt)(0.0) == -INF
     assert cr.grad(lambda x: np.maximum(x, 1.0))(1.0) == 0.5            # ties split
     assert cr.grad(lambda x: np.clip(x, -1.0, 1.0))(1.0) == 0.5
+
+
+def test_regression_std_of_nan_is_nan() -> None:
+    """std of a traced row with a NaN or inf entry gave 0 (its zero-variance guard took NaN
+    for 0); NumPy and JAX give NaN. Where the variance is 0 the derivative stays 0."""
+    x = A(1.0, NAN, 2.0, 1.0, 1.0, 1.0, 1.0, INF, 0.0).reshape(3, 3)
+    with onp.errstate(all="ignore"):
+        v, t = cr.jvp(lambda x: np.std(x, axis=1), (x,), (onp.ones_like(x),))
+        onp.testing.assert_array_equal(v, onp.std(x, axis=1))
+        g = cr.grad(lambda x: np.sum(np.std(x, axis=1)))(x)
+    onp.testing.assert_array_equal(g[1], 0.0)
+
+
+def test_regression_max_at_nan() -> None:
+    """Where the maximum is NaN it is attained nowhere: the derivative is 0 there, as JAX's
+    grad (chainrule gave 0 / 0)."""
+    x = A(1.0, NAN, 2.0, 3.0, 1.0, 3.0).reshape(2, 3)
+    g = cr.grad(lambda x: np.sum(np.max(x, axis=1)))(x)
+    onp.testing.assert_array_equal(g, [[0.0, 0.0, 0.0], [0.5, 0.0, 0.5]])
