@@ -929,3 +929,23 @@ def test_regression_max_at_nan() -> None:
     x = A(1.0, NAN, 2.0, 3.0, 1.0, 3.0).reshape(2, 3)
     g = cr.grad(lambda x: np.sum(np.max(x, axis=1)))(x)
     onp.testing.assert_array_equal(g, [[0.0, 0.0, 0.0], [0.5, 0.0, 0.5]])
+
+
+@pytest.mark.parametrize("c", [c for c in CASES if "float32" in c.dtypes], ids=_key)
+def test_traced_values_keep_the_plain_dtype(c: Case) -> None:
+    """In float32, a function's value on traced inputs has the dtype of its value on plain
+    ones (NumPy's promotion): tracing must not turn float32 into float64."""
+    args = _cast(c.args, "float32")
+    with warnings.catch_warnings(), onp.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        plain = onp.asarray(c.f(np, *args))
+
+        def fd(*d: Any) -> Any:
+            a = list(args)
+            for i, v in zip(c.diff, d):
+                a[i] = v
+            return c.f(np, *a)
+
+        traced = onp.asarray(cr.jvp(fd, tuple(args[i] for i in c.diff),
+                                    tuple(args[i] for i in c.diff))[0])
+    assert traced.dtype == plain.dtype
