@@ -1,7 +1,8 @@
-"""Generated over every public function of NumPy: chainrule.numpy's version, called on a
-traced value, gives the finite-difference gradient, or runs on values where the result
-carries no derivative (booleans, integers, piecewise constants), or raises a TracerError
-that names the function. Never a plain float array computed from a tracer's value."""
+"""Generated over every public function of chainrule.numpy (NumPy's names, chainrule's
+additions and chainrule.numpy.linalg's): called on a traced value, it gives the
+finite-difference gradient, or runs on values where the result carries no derivative
+(booleans, integers, piecewise constants), or raises a TracerError that names the
+function. Never a plain float array computed from a tracer's value."""
 
 from __future__ import annotations
 
@@ -49,15 +50,32 @@ FLAT = {"heaviside", "floor_divide", "sign", "spacing", "nextafter", "histogram"
         "angle", "imag"}  # angle and imag of a real value are constants
 
 
-def _functions():
+def _public(module, names):
     out = []
-    for name in sorted(onp.__all__):
-        obj = getattr(onp, name, None)
+    for name in sorted(names):
+        obj = getattr(module, name, None)
         if name.startswith("_") or name in SKIP or inspect.isclass(obj) or \
                 inspect.ismodule(obj) or not callable(obj):
             continue
         out.append(name)
     return out
+
+
+def _functions():
+    """Every public function of chainrule.numpy: NumPy's names, chainrule's additions
+    (sigmoid, softmax...) and those of chainrule.numpy.linalg ("linalg.name")."""
+    extra = [n for n in vars(np) if n not in onp.__all__]
+    return (_public(onp, onp.__all__) + _public(np, extra)
+            + ["linalg." + n for n in _public(onp.linalg, vars(np.linalg))])
+
+
+def _pair(name):
+    """NumPy's function (for chainrule's additions, chainrule's own on plain values) and
+    chainrule.numpy's."""
+    if name.startswith("linalg."):
+        return getattr(onp.linalg, name[7:]), getattr(np.linalg, name[7:])
+    ours = getattr(np, name)
+    return getattr(onp, name, ours), ours
 
 
 def _probe(fn):
@@ -80,10 +98,10 @@ def _leaves(r):
 
 @pytest.mark.parametrize("name", _functions())
 def test_every_numpy_function_on_a_traced_value(name):
-    args, ref = _probe(getattr(onp, name))
+    ref_fn, ours = _pair(name)
+    args, ref = _probe(ref_fn)
     if args is None:
         pytest.skip("no probe argument that NumPy accepts")
-    ours = getattr(np, name)
     outs = []
 
     def f(x):
@@ -95,7 +113,9 @@ def test_every_numpy_function_on_a_traced_value(name):
         # which the finite differences then contradict)
         leaves = [v for v in _leaves(r) if is_tracer(v) or (
             isinstance(v, (onp.ndarray, onp.floating, float))
-            and onp.asarray(v).dtype.kind == "f")]
+            and onp.asarray(v).dtype.kind in "fc")]
+        # a complex result through its modulus: real, and free of eigenvectors' phases
+        leaves = [np.abs(v) if onp.iscomplexobj(getval(v)) else v for v in leaves]
         s = 0.0
         for k, v in enumerate(leaves):
             s = s + np.sum(v * (k + 1.0) * onp.linspace(0.5, 1.5, max(v.size, 1)).reshape(

@@ -18,7 +18,7 @@ import numpy as _np
 
 from . import core
 from . import rules as R
-from .batching import all_value
+from .batching import any_value
 from .batching import take_along_axis as _take_batched
 from .core import TracerError, getval, is_tracer
 from .core import value_ndim as _ndim
@@ -98,13 +98,17 @@ def power(x1: Any, x2: Any) -> Any:
 
 @implements(_np.fmax)
 def fmax(x1: Any, x2: Any) -> Any:
-    """maximum; the same derivatives away from NaN."""
-    return R.maximum(x1, x2)
+    """The larger, ignoring NaN; at a tie the derivative goes to x2 (JAX's fmax)."""
+    a, b = getval(x1), getval(x2)
+    with _np.errstate(invalid="ignore"):
+        return R.where(_np.asarray((a > b) | _np.isnan(b)), x1, x2)
 
 
 @implements(_np.fmin)
 def fmin(x1: Any, x2: Any) -> Any:
-    return R.minimum(x1, x2)
+    a, b = getval(x1), getval(x2)
+    with _np.errstate(invalid="ignore"):
+        return R.where(_np.asarray((a < b) | _np.isnan(b)), x1, x2)
 
 
 @implements(_np.deg2rad, _np.radians)
@@ -289,9 +293,9 @@ def std(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: floa
     v = var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean,
             correction=correction)
     vv = getval(v)
-    if all_value(vv > 0):
+    if not any_value(vv == 0):
         return R.sqrt(v)
-    pos = vv > 0
+    pos = vv != 0      # NaN (a NaN or inf entry) stays NaN, as in NumPy
     pos = pos if is_tracer(pos) else _np.asarray(pos)     # a batch tracer under vmap
     return R.where(pos, R.sqrt(R.where(pos, v, 1.0)), 0.0)
 
@@ -933,9 +937,9 @@ def conj(x: Any) -> Any:
 @implements(_np.imag)
 def imag(val: Any) -> Any:
     val = _arr(val)
-    # the imaginary part of a real value is 0 with derivative 0 (a multiple of it, so it
-    # stays in the graph)
-    return R.imag(val) if R.is_complex(val) else R.multiply(val, 0.0)
+    # the imaginary part of a real value is 0 with derivative 0, in the graph (a choice
+    # of 0 everywhere: not a multiple of it, which would make 0 * inf a NaN)
+    return R.imag(val) if R.is_complex(val) else R.where(True, 0.0, val)
 
 
 @implements(_np.angle)
@@ -945,7 +949,7 @@ def angle(z: Any, deg: bool = False) -> Any:
         r = R.angle(z)
     else:
         # 0 or pi: piecewise constant in a real argument, derivative 0 (as JAX)
-        r = R.add(R.multiply(z, 0.0), _np.angle(getval(z)))
+        r = R.add(R.where(True, 0.0, z), _np.angle(getval(z)))
     return R.multiply(r, 180.0 / _np.pi) if deg else r
 
 
@@ -1445,10 +1449,15 @@ def flipud(m: Any) -> Any:
 
 @implements(_np.sinc)
 def sinc(x: Any) -> Any:
-    """sin(pi x) / (pi x), 1 at 0 (with derivative 0 there)."""
-    zero = getval(x) == 0
+    """sin(pi x) / (pi x); near 0 its Maclaurin series 1 - z/6 + z^2/120 - z^3/5040,
+    z = (pi x)^2, so that the derivatives at 0 exist (sinc''(0) = -pi^2/3) and do not
+    cancel to noise near it."""
+    zero = _np.abs(getval(x)) < 0.05 / _np.pi     # the series to z^3: exact to rounding
     px = R.multiply(R.where(zero, 1.0, x), float(_np.pi))
-    return R.where(zero, 1.0, R.divide(R.sin(px), px))
+    z = R.multiply(R.multiply(x, x), float(_np.pi ** 2))
+    series = R.add(R.multiply(z, R.add(R.multiply(z, R.subtract(
+        1.0 / 120.0, R.divide(z, 5040.0))), -1.0 / 6.0)), 1.0)
+    return R.where(zero, series, R.divide(R.sin(px), px))
 
 
 @implements(_np.logaddexp2)
@@ -1459,8 +1468,14 @@ def logaddexp2(x1: Any, x2: Any) -> Any:
 
 @implements(_np.heaviside)
 def heaviside(x1: Any, x2: Any) -> Any:
-    """A step: its derivative is zero (the value only)."""
-    return _np.heaviside(getval(x1), getval(x2))
+    """A step: its derivative in x1 is zero; it is x2 where x1 = 0 (derivative 1 there)."""
+    a = getval(x1)
+    zero = a == 0
+    zero = zero if is_tracer(zero) else _np.asarray(zero)   # a batch under vmap
+    if not is_tracer(x2) or not any_value(zero):
+        return _np.heaviside(a, getval(x2))
+    step = _np.heaviside(a, 0.0).astype(_np.result_type(a, getval(x2)))
+    return R.where(zero, x2, step)
 
 
 @implements(_np.select)
@@ -1732,6 +1747,8 @@ class _Concatenator:
             if isinstance(k, slice):
                 k = _np.r_[k]
             parts.append(k)
+        dt = _np.result_type(*[getval(p) for p in parts])   # Python numbers are weak
+        parts = [_np.asarray(p, dt) if isinstance(p, (int, float)) else p for p in parts]
         if self.columns:
             parts = [reshape(p, (-1, 1)) if _ndim(p) < 2 else p for p in parts]
             return concatenate(parts, axis=-1)

@@ -184,11 +184,19 @@ log2 = _unary("log2", _np.log2, lambda ans, x: reciprocal(multiply(x, float(_np.
 log10 = _unary("log10", _np.log10,
                lambda ans, x: reciprocal(multiply(x, float(_np.log(10.0)))))
 exp2 = _unary("exp2", _np.exp2, lambda ans, x: multiply(ans, float(_np.log(2.0))))
-cbrt = _unary("cbrt", _np.cbrt, lambda ans, x: divide(1.0 / 3.0, multiply(ans, ans)))
+cbrt = _unary("cbrt", _np.cbrt, lambda ans, x: multiply(1.0 / 3.0, power(ans, -2.0)))
 sinh = _unary("sinh", _np.sinh, lambda ans, x: cosh(x))
 cosh = _unary("cosh", _np.cosh, lambda ans, x: sinh(x))
 tanh = _unary("tanh", _np.tanh, lambda ans, x: subtract(1.0, multiply(ans, ans)))
-abs_ = _unary("abs", _np.abs, lambda ans, x: sign(x))
+def _sign_ge(x: Any) -> Any:
+    """d|x|/dx: 1 where x >= 0 (also at 0, as JAX), else -1 (a constant)."""
+    v = getval(x)
+    if isinstance(v, Tracer):       # a batch (vmap): the same on all its values
+        return B.on_values(_sign_ge, v)
+    return _np.where(_np.asarray(v) >= 0, 1.0, -1.0).astype(float_dtype(v))
+
+
+abs_ = _unary("abs", _np.abs, lambda ans, x: _sign_ge(x))
 abs_.vjps[0] = lambda g, ans, x: multiply(g, _abs_deriv(ans, x))
 abs_.jvps[0] = lambda t, ans, x: _re(multiply(t, _abs_deriv(ans, x)))
 abs_.diag_factor = lambda i, ans, x: _abs_deriv(ans, x)
@@ -198,7 +206,7 @@ def _abs_deriv(ans: Any, x: Any) -> Any:
     """sign(x) for real x; conj(z) / |z| for complex z (0 at z = 0), whose real part
     against a tangent is d|z| (JAX's convention, docs/math.md)."""
     if not is_complex(x):
-        return sign(x)
+        return _sign_ge(x)
     av = getval(ans)
     if not B.any_value(av == 0):
         return divide(conj(x), ans)
@@ -300,10 +308,9 @@ def _pow_dx(ans: Any, x: Any, y: Any) -> Any:
 
 
 def _pow_dy(ans: Any, x: Any, y: Any) -> Any:
-    xv = getval(x)
-    ok = (xv != 0) if _np.iscomplexobj(xv) else (xv > 0)
-    safe = where(ok, x, 1.0)
-    return where(ok, multiply(ans, log(safe)), 0.0)
+    # x^y log x, with log 1 for x = 0 (JAX's rule): NaN for x < 0, where x^y is not
+    # differentiable in y
+    return multiply(ans, log(where(getval(x) == 0, 1.0, x)))
 
 
 add = _binary("add", _np.add, None, None, "3.2.1 element-wise addition")
@@ -347,9 +354,18 @@ arctan2 = _binary("arctan2", _np.arctan2,
                   "3.2.1 element-wise")
 hypot = _binary("hypot", _np.hypot, lambda ans, x, y: divide(x, ans),
                 lambda ans, x, y: divide(y, ans), "3.2.1 element-wise")
+def _lae_d(ans: Any, x: Any) -> Any:
+    """d logaddexp / dx = exp(x - ans); 1 where x is the result itself, +inf (as JAX)."""
+    same = (getval(x) == getval(ans)) & (getval(ans) == _np.inf)
+    same = same if isinstance(same, Tracer) else _np.asarray(same)   # a batch under vmap
+    if not B.any_value(same):
+        return exp(subtract(x, ans))
+    return where(same, 1.0, exp(subtract(x, where(same, 0.0, ans))))
+
+
 logaddexp = _binary("logaddexp", _np.logaddexp,
-                    lambda ans, x, y: exp(subtract(x, ans)),
-                    lambda ans, x, y: exp(subtract(y, ans)), "3.2.1 element-wise")
+                    lambda ans, x, y: _lae_d(ans, x),
+                    lambda ans, x, y: _lae_d(ans, y), "3.2.1 element-wise")
 
 # x mod y = x - floor(x / y) y (NumPy's sign convention: the result takes y's sign);
 # fmod truncates instead. d/dx = 1, d/dy = -floor(x / y) (or -trunc(x / y)) away from jumps.
@@ -489,7 +505,8 @@ def _extreme_weights(ans: Any, x: Any, axis: tuple[int, ...], keepdims: bool) ->
     if not keepdims:
         av = _np.reshape(av, _kd_shape(xv, axis))
     hit = (xv == av).astype(float_dtype(xv))
-    return hit / _np.sum(hit, axis=axis, keepdims=True)
+    # a NaN maximum is attained nowhere: weights 0 there (as JAX), not 0 / 0
+    return hit / _np.maximum(_np.sum(hit, axis=axis, keepdims=True), 1)
 
 
 def _max_impl(x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
@@ -519,13 +536,20 @@ def _prod_others(ans: Any, x: Any, axis: tuple[int, ...], keepdims: bool) -> Any
     if not B.any_value(xv == 0):
         akd = ans if keepdims else reshape(ans, _kd_shape(x, axis))
         return divide(akd, x)
-    if x is not xv:
-        raise TracerError("prod: higher derivatives at an exact zero entry are not supported")
-    if isinstance(xv, Tracer):      # a batch (vmap): the same formula on all its values
-        return B.on_values(lambda v: _prod_others(None, v, axis, keepdims), xv)
     nd = xv.ndim
     ax = tuple(a % nd for a in axis)
     keep = tuple(i for i in range(nd) if i not in ax)
+    if x is not xv:
+        # higher derivatives: the others' product as a masked product, prod_j where(j == i,
+        # 1, x_j), made of primitives (O(n^2) work, exact at zeros)
+        moved = transpose(x, keep + ax)
+        ms = _shape(moved)
+        n = int(_np.prod(ms[len(keep):], dtype=int))
+        flat = reshape(moved, ms[: len(keep)] + (1, n))
+        others = prod(where(_np.eye(n, dtype=bool), 1.0, flat), (-1,), False)
+        return transpose(reshape(others, ms), tuple(int(i) for i in _np.argsort(keep + ax)))
+    if isinstance(xv, Tracer):      # a batch (vmap): the same formula on all its values
+        return B.on_values(lambda v: _prod_others(None, v, axis, keepdims), xv)
     moved = _np.transpose(xv, keep + ax)
     flat = moved.reshape(moved.shape[: len(keep)] + (-1,))
     ones = _np.ones(flat.shape[:-1] + (1,), flat.dtype)
@@ -1118,9 +1142,20 @@ def _cofactor(ans: Any, a: Any) -> Any:
     try:
         _np.linalg.inv(av)
     except _np.linalg.LinAlgError:
-        msg = "det: higher derivatives at a singular matrix are not supported"
-        raise TracerError(msg) from None
+        return _cofactor_minors(a)
     return multiply(reshape(ans, _shape(ans) + (1, 1)), swap_last(inv(a)))
+
+
+def _cofactor_minors(a: Any) -> Any:
+    """adj(A)^T of traced singular matrices from the minors, C_ij = (-1)^(i+j) det(M_ij):
+    made of primitives, so that higher derivatives exist there too (as in JAX)."""
+    n = _shape(a)[-1]
+    if n == 1:
+        return add(multiply(a, 0.0), 1.0)
+    keep = _np.array([[k for k in range(n) if k != i] for i in range(n)])
+    idx = (slice(None),) * (_ndim(a) - 2) + (keep[:, None, :, None], keep[None, :, None, :])
+    signs = (-1.0) ** _np.add.outer(_np.arange(n), _np.arange(n))
+    return multiply(det(getitem(a, idx)), signs.astype(float_dtype(a)))
 
 
 def _det_vjp(g: Any, ans: Any, a: Any) -> Any:

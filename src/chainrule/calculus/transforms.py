@@ -146,11 +146,26 @@ def _strip(x: Any, trace: Any) -> Any:
 
 
 def _like_input(g: Any, x: Any) -> Any:
-    """Give a gradient the type of its input: a NumPy scalar for a Python float."""
+    """Give a gradient the type of its input: a NumPy scalar for a Python float, and the
+    input's floating-point dtype (float32 in, float32 out, as in JAX)."""
     if isinstance(g, Tracer):
-        return g
+        dv, dg = dtype_of(x), dtype_of(g)
+        return cnp.astype(g, dv) if dv != dg and dv.kind == dg.kind == "f" else g
+    g = _same_float(g, getval(x))
     if _np.ndim(g) == 0 and not isinstance(x, _np.ndarray):
         return _np.asarray(g)[()]
+    return g
+
+
+def _same_float(g: Any, v: Any) -> Any:
+    """``g`` in the dtype of ``v`` where both are floating point and differ (a rule that
+    met a Python float constant computes in float64)."""
+    if not isinstance(g, (_np.ndarray, _np.generic)) or \
+            not isinstance(v, (_np.ndarray, _np.generic, float)):
+        return g
+    dv, dg = _np.result_type(v), g.dtype
+    if dv != dg and dv.kind == "f" and dg.kind == "f":
+        return _np.asarray(g, dv) if isinstance(g, _np.ndarray) else dv.type(g)
     return g
 
 
@@ -429,7 +444,9 @@ def _push(f: Callable[..., Any], ins: _Inputs, tans: list[Any],
     for o in leaves:
         if isinstance(o, Tracer) and o.owner is trace:
             vals.append(o.primal)
-            ts.append(o.tangent)
+            t = o.tangent
+            ts.append(t if isinstance(t, Tracer) or isinstance(o.primal, Tracer)
+                      else _same_float(t, o.primal))
         else:
             v = _strip(o, trace)
             vals.append(v)
