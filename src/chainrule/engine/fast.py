@@ -231,7 +231,8 @@ class FastEngine(NumpyEngine):
         # fused_ok (six overlap checks, 2 us) remembered for the same arrays: a run passes
         # the same Theta, gradient and moments at every step
         seen = self._adam_seen
-        ok = seen is not None and all(a is b for a, b in zip(seen, (theta, g, m, v)))
+        ok = seen is not None and seen[0] is theta and seen[1] is g and seen[2] is m and \
+            seen[3] is v
         if not ok and k is not None and native.fused_ok(theta, g, m, v):
             ok, self._adam_seen = True, (theta, g, m, v)
         if ok:
