@@ -1353,7 +1353,7 @@ def _svd_u_jvp(t: Any, ans: Any, a: Any) -> Any:
 
 def _svd_vh_vjp(g: Any, ans: Any, a: Any) -> Any:
     if is_complex(a):
-        return _transposed(_svd_vh_jvp_c)(g, ans, a)
+        return _transposed(_svd_vh_jvp)(g, ans, a)
     u, s, v = _svd_parts(a)
     gv = swap_last(g)
     m_ = multiply(_svd_f(s), matmul(swap_last(v), gv))
@@ -1366,17 +1366,16 @@ def _svd_vh_vjp(g: Any, ans: Any, a: Any) -> Any:
 
 
 def _svd_vh_jvp(t: Any, ans: Any, a: Any) -> Any:
-    if is_complex(a):
-        return _svd_vh_jvp_c(t, ans, a)
-    u, s, v = _svd_parts(a)
-    ds = matmul(matmul(swap_last(u), t), v)
+    # real or complex A: _H is the transpose for a real matrix
+    u, s, v = svd_u(a), svd_s(a), _H(svd_vh(a))
+    ds = matmul(matmul(_H(u), t), v)
     sds = swap_last(_col_scale(swap_last(ds), s))
-    dv = matmul(v, multiply(_svd_f(s), add(sds, swap_last(sds))))
+    dv = matmul(v, multiply(_svd_f(s), add(sds, _H(sds))))
     if _shape(a)[-1] > _shape(a)[-2]:
-        dahu = matmul(swap_last(t), u)
-        dv = add(dv, _col_scale(subtract(dahu, matmul(v, matmul(swap_last(v), dahu))),
+        dahu = matmul(_H(t), u)
+        dv = add(dv, _col_scale(subtract(dahu, matmul(v, matmul(_H(v), dahu))),
                                 _safe_inv(s)))
-    return swap_last(dv)
+    return _H(dv)
 
 
 svd_u.vjps[0], svd_u.jvps[0] = _svd_u_vjp, _svd_u_jvp
@@ -1601,18 +1600,6 @@ def _svd_u_jvp_c(t: Any, ans: Any, a: Any) -> Any:
         dav = matmul(t, v)
         du = add(du, _col_scale(subtract(dav, matmul(u, matmul(_H(u), dav))), sinv))
     return du
-
-
-def _svd_vh_jvp_c(t: Any, ans: Any, a: Any) -> Any:
-    u, s, v = svd_u(a), svd_s(a), _H(svd_vh(a))
-    ds = matmul(matmul(_H(u), t), v)
-    sds = swap_last(_col_scale(swap_last(ds), s))
-    dv = matmul(v, multiply(_svd_f(s), add(sds, _H(sds))))
-    if _shape(a)[-1] > _shape(a)[-2]:
-        dahu = matmul(_H(t), u)
-        dv = add(dv, _col_scale(subtract(dahu, matmul(v, matmul(_H(v), dahu))),
-                                _safe_inv(s)))
-    return _H(dv)
 
 
 # ---- the eigendecomposition of a general square matrix, A V = V diag(w). NumPy's
