@@ -119,7 +119,7 @@ UNARY = {
     "arctanh": (UNIT, A(1.0, -1.0, 1.5), False),
     "sinh": (REALS, A(-INF, INF), True), "cosh": (REALS, A(-INF, INF), True),
     "tanh": (REALS, A(-INF, INF, 20.0, -20.0), True),
-    "abs": (REALS, SPECIAL, True), "fabs": (REALS, SPECIAL, True),
+    "abs": (REALS[REALS != 0], SPECIAL, True), "fabs": (REALS[REALS != 0], SPECIAL, True),
     "sign": (REALS, SPECIAL, True),
     "floor": (HALVES, SPECIAL, True), "ceil": (HALVES, SPECIAL, True),
     "rint": (HALVES, SPECIAL, True), "trunc": (HALVES, SPECIAL, True),
@@ -143,6 +143,10 @@ for _n, (_pts, _edge, _ints) in UNARY.items():
     # a matrix, and a 0-d array
     case(_n, "matrix", _f, _pts[:6].reshape(2, 3))
     case(_n, "0-d", _f, onp.asarray(_pts[-1]))
+ABS_AT_0 = ("|x| at 0: chainrule's derivative is 0, the central difference (PyTorch's and "
+            "HIPS autograd's, whose suite checks it); JAX takes 1")
+for _n in ("abs", "fabs"):
+    case(_n, "zero", lambda m, x, n=_n: getattr(m, n)(x), A(0.0, -2.0, 3.0), differs=ABS_AT_0)
 case("angle", "zero", lambda m, x: m.angle(x), A(0.0, 1.0), second=False,
      nan_ok="angle of a real value is a constant (0 or pi): derivative 0, also at 0")
 case("sinc", "tiny", lambda m, x: m.sinc(x), A(-1e-3, 1e-3, 1e-6), dtypes=("float64",),
@@ -492,7 +496,8 @@ LINALG = [
     ("linalg.matrix_power", "powers", lambda m, a: m.linalg.matrix_power(a, 3) +
      m.linalg.matrix_power(a, 0) + m.linalg.matrix_power(a, -2), M44 + 3 * onp.eye(4), {}),
     ("linalg.multi_dot", "three", lambda m, a, b: m.linalg.multi_dot([a, b, a]), M34, M43, {}),
-    ("linalg.eigh", "repeated vectors", lambda m, a: m.abs(m.linalg.eigh(a)[1]), REPEATED, {}),
+    # (squared, not abs: free of each vector's sign, and smooth at its exact zeros)
+    ("linalg.eigh", "repeated vectors", lambda m, a: m.linalg.eigh(a)[1] ** 2, REPEATED, {}),
     # (in float32 the zero singular value is rounding noise, and so is its vector)
     ("linalg.svd", "rank 2 vectors", lambda m, a: m.abs(m.linalg.svd(a)[0]), SING,
      {"dtypes": ("float64",)}),
@@ -501,7 +506,10 @@ LINALG = [
     # matrices raise NumPy's LinAlgError, as NumPy does; JAX returns inf and NaN. qr's
     # derivatives at a rank-deficient matrix divide by a zero of R in both.
     ("linalg.norm", "vector orders", lambda m, x: m.stack([m.linalg.norm(x, o) for o in (
-        None, 1, 2, 3, m.inf, -m.inf, -1, 0.5)]), A(0.4, -1.3, 2.6, 0.0), {}),
+        None, 1, 2, 3, m.inf, -m.inf, -1, 0.5)]), A(0.4, -1.3, 2.6, 0.7), {}),
+    ("linalg.norm", "vector orders, a zero entry", lambda m, x: m.stack([m.linalg.norm(
+        x, o) for o in (None, 1, 2, 3, m.inf, -m.inf, -1, 0.5)]), A(0.4, -1.3, 2.6, 0.0),
+     {"differs": ABS_AT_0}),
     ("linalg.norm", "vector ties", lambda m, x: m.stack([m.linalg.norm(x, o) for o in (
         m.inf, -m.inf)]), A(0.4, -1.3, 1.3, 0.4), {}),
     ("linalg.norm", "zero vector", lambda m, x: m.linalg.norm(x), A(0.0, 0.0, 0.0), {}),
@@ -931,10 +939,11 @@ def test_regression_logaddexp_at_inf() -> None:
 
 
 def test_jax_conventions_at_kinks() -> None:
-    """Where the derivative does not exist chainrule gives JAX's value (docs/math.md,
-    "Conventions at the edges")."""
-    d = cr.grad(lambda x: np.sum(np.abs(x)))(A(0.0, -0.0, NAN, -1.0))
-    onp.testing.assert_array_equal(d, [1.0, 1.0, -1.0, -1.0])           # JAX: x >= 0
+    """Where the derivative does not exist chainrule gives JAX's value, but for |x| at 0
+    (docs/math.md, "Conventions at the edges")."""
+    d = cr.grad(lambda x: np.sum(np.abs(x)))(A(0.0, -0.0, NAN, -1.0, 2.0))
+    # |x|' at 0 is 0 (the central difference, PyTorch and autograd; JAX takes 1), at NaN -1
+    onp.testing.assert_array_equal(d, [0.0, 0.0, -1.0, -1.0, 1.0])
     with onp.errstate(all="ignore"):
         gy = cr.grad(lambda y: np.sum(np.power(A(-2.0, 0.0, 2.0), y)))(A(2.0, 2.0, 2.0))
         assert onp.isnan(gy[0]) and gy[1] == 0.0                        # log of x < 0

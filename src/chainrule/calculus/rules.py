@@ -188,15 +188,19 @@ cbrt = _unary("cbrt", _np.cbrt, lambda ans, x: multiply(1.0 / 3.0, power(ans, -2
 sinh = _unary("sinh", _np.sinh, lambda ans, x: cosh(x))
 cosh = _unary("cosh", _np.cosh, lambda ans, x: sinh(x))
 tanh = _unary("tanh", _np.tanh, lambda ans, x: subtract(1.0, multiply(ans, ans)))
-def _sign_ge(x: Any) -> Any:
-    """d|x|/dx: 1 where x >= 0 (also at 0, as JAX), else -1 (a constant)."""
+
+
+def _abs_slope(x: Any) -> Any:
+    """d|x|/dx: 1 where x > 0, -1 where x < 0 (and at NaN, as JAX); 0 at 0, the central
+    difference there (PyTorch's and autograd's choice; JAX takes 1). A constant."""
     v = getval(x)
     if isinstance(v, Tracer):       # a batch (vmap): the same on all its values
-        return B.on_values(_sign_ge, v)
-    return _np.where(_np.asarray(v) >= 0, 1.0, -1.0).astype(float_dtype(v))
+        return B.on_values(_abs_slope, v)
+    a = _np.asarray(v)
+    return _np.where(a > 0, 1.0, _np.where(a == 0, 0.0, -1.0)).astype(float_dtype(v))
 
 
-abs_ = _unary("abs", _np.abs, lambda ans, x: _sign_ge(x))
+abs_ = _unary("abs", _np.abs, lambda ans, x: _abs_slope(x))
 abs_.vjps[0] = lambda g, ans, x: multiply(g, _abs_deriv(ans, x))
 abs_.jvps[0] = lambda t, ans, x: _re(multiply(t, _abs_deriv(ans, x)))
 abs_.diag_factor = lambda i, ans, x: _abs_deriv(ans, x)
@@ -206,7 +210,7 @@ def _abs_deriv(ans: Any, x: Any) -> Any:
     """sign(x) for real x; conj(z) / |z| for complex z (0 at z = 0), whose real part
     against a tangent is d|z| (JAX's convention, docs/math.md)."""
     if not is_complex(x):
-        return _sign_ge(x)
+        return _abs_slope(x)
     av = getval(ans)
     if not B.any_value(av == 0):
         return divide(conj(x), ans)
