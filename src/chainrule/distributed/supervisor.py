@@ -11,10 +11,11 @@ initialised; the child is the rank: it initialises MPI, trains and writes; the p
 only waits for it (blocked in ``waitpid``: no CPU, nothing between the ranks). It keeps
 its copy of the PMI socket, so the launcher does not see the rank die before the parent
 has spoken (hydra ends a job when a rank's PMI socket closes unfinalised). If the
-child is killed by a signal, the parent prints chainrule's one-line error and exits with
-status 128 + the signal: for the launcher, a rank that failed, so it ends the others
-(hydra: within a millisecond; ``mpiexec`` then exits with 137, or with 9 and its banner
-on stdout when its record of the SIGKILL it sent the others comes first).
+child is killed by a signal, the parent prints chainrule's one-line error and dies of the
+same signal: for the launcher, the rank itself killed, so it ends the others (hydra:
+within a millisecond; ``mpiexec`` then exits with 9 and its banner on stdout). An exit
+with status 128 + the signal instead left hydra, in about one job of ten, waiting with
+the other ranks alive (measured; 0 of 30 since).
 
 Standard library only, and nothing heavy imported before the fork (not NumPy, whose
 OpenBLAS starts a thread, nor mpi4py, which would initialise MPI in the wrong process).
@@ -108,7 +109,13 @@ def supervise(launched: int) -> None:
         if sig not in got:              # not the launcher or the user stopping the job
             print(killed_line(sig, *struct.unpack(_FORMAT, state[:12]), pid=pid),
                   file=sys.stderr, flush=True)
-        os._exit(128 + sig)
+        # die of the same signal: the launcher then sees what it would have seen of the
+        # rank itself (an exit status of 128 + sig instead left hydra, now and then,
+        # waiting with the other ranks alive)
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)             # a signal that does not end a process
     os._exit(os.waitstatus_to_exitcode(status))
 
 
