@@ -37,6 +37,21 @@ def _split(args: tuple[Any, ...], nondiff: tuple[int, ...]) -> tuple[list[Any], 
     return diff, full
 
 
+def _traced_call(kind: str, fun: Callable[..., Any], nondiff: tuple[int, ...],
+                 args: tuple[Any, ...]) -> Any:
+    """What a call of a custom function with traced arguments starts from: the
+    differentiable arguments, the function putting them back, the name, the
+    non-differentiable values and the primitive of this call (its rules still to set);
+    None when no differentiable argument is traced (the plain function then runs)."""
+    diff, full = _split(args, nondiff)
+    if not any(is_tracer(a) for a in diff):
+        return None
+    name = fun.__name__
+    _check_leaf(name, diff)
+    prim = Primitive(f"{kind} {name}", lambda *v: fun(*full(v)), f"user-defined ({kind})")
+    return diff, full, name, tuple(args[i] for i in nondiff), prim
+
+
 def _check_leaf(name: str, args: list[Any]) -> None:
     for a in args:
         if isinstance(a, (dict, list, tuple)) and tree_flatten(a)[0] and any(
@@ -81,15 +96,11 @@ class custom_vjp:  # noqa: N801 (JAX's name)
     def __call__(self, *args: Any) -> Any:
         if self.fwd is None or self.bwd is None:
             raise TracerError(f"custom_vjp {self.fun.__name__}: call defvjp(fwd, bwd) first")
-        diff, full = _split(args, self.nondiff)
-        if not any(is_tracer(a) for a in diff):
+        call = _traced_call("custom_vjp", self.fun, self.nondiff, args)
+        if call is None:
             return self.fun(*args)
-        name = self.fun.__name__
-        _check_leaf(name, diff)
-        nondiff_vals = tuple(args[i] for i in self.nondiff)
-        fwd, bwd, fun = self.fwd, self.bwd, self.fun
-        prim = Primitive(f"custom_vjp {name}", lambda *v: fun(*full(v)),
-                         "user-defined (custom_vjp)")
+        diff, full, name, nondiff_vals, prim = call
+        fwd, bwd = self.fwd, self.bwd
         cache: dict[int, Any] = {}
 
         def rule(i: int) -> Any:
@@ -151,15 +162,11 @@ class custom_jvp:  # noqa: N801 (JAX's name)
     def __call__(self, *args: Any) -> Any:
         if self.jvp is None:
             raise TracerError(f"custom_jvp {self.fun.__name__}: call defjvp(rule) first")
-        diff, full = _split(args, self.nondiff)
-        if not any(is_tracer(a) for a in diff):
+        call = _traced_call("custom_jvp", self.fun, self.nondiff, args)
+        if call is None:
             return self.fun(*args)
-        name = self.fun.__name__
-        _check_leaf(name, diff)
-        nondiff_vals = tuple(args[i] for i in self.nondiff)
-        rule_fn, fun = self.jvp, self.fun
-        prim = Primitive(f"custom_jvp {name}", lambda *v: fun(*full(v)),
-                         "user-defined (custom_jvp)")
+        diff, full, _, nondiff_vals, prim = call
+        rule_fn = self.jvp
 
         def tangent_map(vals: Sequence[Any], i: int) -> Callable[[Any], Any]:
             zeros = [_np.zeros(_np.shape(getval(v)), dtype=float) for v in vals]
