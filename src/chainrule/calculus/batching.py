@@ -26,6 +26,7 @@ batch tracer, so a derivative rule that computes a constant from its argument's 
 from __future__ import annotations
 
 import functools
+import math
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -273,10 +274,7 @@ class BatchTracer(Tracer):
 
     @property
     def size(self) -> int:
-        n = 1
-        for k in self.shape:
-            n *= k
-        return n
+        return math.prod(self.shape)
 
     @property
     def dtype(self) -> _np.dtype:

@@ -21,6 +21,7 @@ of basis vectors); the number of those axes is read off locally as
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -612,10 +613,7 @@ class Deferred:
 
     @property
     def size(self) -> int:
-        n = 1
-        for k in self.shape:
-            n *= k
-        return n
+        return math.prod(self.shape)
 
     def force(self) -> Any:
         vals = self.vals

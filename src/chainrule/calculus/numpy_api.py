@@ -9,6 +9,7 @@ arrive here (``__array_ufunc__`` / ``__array_function__``).
 from __future__ import annotations
 
 import builtins
+import math as _math
 import sys as _sys
 from collections import namedtuple as _nt
 from collections.abc import Sequence
@@ -276,9 +277,7 @@ def var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: floa
         ddof = correction
     x = a if dtype is None else astype(a, dtype)
     ax = _axes(x, axis)
-    n = 1
-    for a in ax:
-        n *= _shape(x)[a]
+    n = _math.prod(_shape(x)[a] for a in ax)
     d = R.subtract(x, R.mean(x, ax, True))
     # |d|^2: the variance of complex entries is real, as NumPy's
     return R.divide(R.sum_(R.abs2(d), ax, builtins.bool(keepdims)), float(n - ddof))

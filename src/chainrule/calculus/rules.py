@@ -18,6 +18,7 @@ keeps them in front. Rules are written with primitives, so they are differentiab
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as _np
@@ -417,10 +418,7 @@ def _expand_back(g: Any, ans: Any, x: Any, axis: tuple[int, ...]) -> Any:
 
 def _count(x: Any, axis: tuple[int, ...]) -> int:
     s = _shape(x)
-    n = 1
-    for a in axis:
-        n *= s[a]
-    return n
+    return math.prod(s[a] for a in axis)
 
 
 def _sum_impl(x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
