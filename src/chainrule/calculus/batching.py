@@ -797,6 +797,17 @@ def on_values(fn: Callable[..., Any], *vals: Any) -> Any:
     return BatchTracer(on_values(fn, *raw), top, 0)
 
 
+def as_value(v: Any, dtype: Any = None) -> Any:
+    """A concrete value (``getval`` of something) as an array; under vmap it may be the
+    batch tracer that stands for it, which stays as it is (``np.asarray`` of it would
+    need one example's array, which a batch has not).
+
+    >>> as_value([1, 0], bool)
+    array([ True, False])
+    """
+    return v if isinstance(v, Tracer) else _np.asarray(v, dtype=dtype)
+
+
 def any_value(v: Any) -> bool:
     """``np.any`` over every example of a batch too: for a derivative rule's choice between
     two formulas that agree wherever both apply (the safe one is taken for the whole batch

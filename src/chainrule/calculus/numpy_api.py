@@ -19,7 +19,7 @@ import numpy as _np
 
 from . import core
 from . import rules as R
-from .batching import any_value
+from .batching import any_value, as_value
 from .batching import take_along_axis as _take_batched
 from .core import TracerError, getval, is_tracer
 from .core import value_ndim as _ndim
@@ -294,8 +294,7 @@ def std(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: floa
     vv = getval(v)
     if not any_value(vv == 0):
         return R.sqrt(v)
-    pos = vv != 0      # NaN (a NaN or inf entry) stays NaN, as in NumPy
-    pos = pos if is_tracer(pos) else _np.asarray(pos)     # a batch tracer under vmap
+    pos = as_value(vv != 0)      # NaN (a NaN or inf entry) stays NaN, as in NumPy
     return R.where(pos, R.sqrt(R.where(pos, v, 1.0)), 0.0)
 
 
@@ -304,7 +303,7 @@ def where(cond: Any, x: Any = None, y: Any = None) -> Any:
     if x is None and y is None:
         return _np.where(getval(cond))
     c = getval(cond)     # a batch tracer (vmap) stays one: its rule batches the choice
-    return R.where(c if is_tracer(c) else _np.asarray(c, dtype=builtins.bool), x, y)
+    return R.where(as_value(c, builtins.bool), x, y)
 
 
 @implements(_np.clip)
@@ -625,7 +624,7 @@ def take(a: Any, indices: Any, axis: int | None = None, out: Any = None,
         raise TracerError(f"take(..., mode={mode!r}) is not supported on traced values")
     x = a
     iv = getval(indices)
-    indices = iv if is_tracer(iv) else _np.asarray(iv)      # vmap: per-example indices
+    indices = as_value(iv)      # vmap: per-example indices
     if axis is None:
         return getitem(ravel(x), indices)
     nd = _ndim(x)
@@ -1469,8 +1468,7 @@ def logaddexp2(x1: Any, x2: Any) -> Any:
 def heaviside(x1: Any, x2: Any) -> Any:
     """A step: its derivative in x1 is zero; it is x2 where x1 = 0 (derivative 1 there)."""
     a = getval(x1)
-    zero = a == 0
-    zero = zero if is_tracer(zero) else _np.asarray(zero)   # a batch under vmap
+    zero = as_value(a == 0)
     if not is_tracer(x2) or not any_value(zero):
         return _np.heaviside(a, getval(x2))
     step = _np.heaviside(a, 0.0).astype(_np.result_type(a, getval(x2)))
@@ -1482,7 +1480,7 @@ def select(condlist: Sequence[Any], choicelist: Sequence[Any], default: Any = 0)
     r = default
     for c, v in reversed(list(zip(condlist, choicelist))):
         c = getval(c)
-        r = R.where(c if is_tracer(c) else _np.asarray(c, bool), v, r)     # (vmap)
+        r = R.where(as_value(c, bool), v, r)
     return r
 
 

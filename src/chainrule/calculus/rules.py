@@ -361,8 +361,7 @@ hypot = _binary("hypot", _np.hypot, lambda ans, x, y: divide(x, ans),
                 lambda ans, x, y: divide(y, ans), "3.2.1 element-wise")
 def _lae_d(ans: Any, x: Any) -> Any:
     """d logaddexp / dx = exp(x - ans); 1 where x is the result itself, +inf (as JAX)."""
-    same = (getval(x) == getval(ans)) & (getval(ans) == _np.inf)
-    same = same if isinstance(same, Tracer) else _np.asarray(same)   # a batch under vmap
+    same = B.as_value((getval(x) == getval(ans)) & (getval(ans) == _np.inf))
     if not B.any_value(same):
         return exp(subtract(x, ans))
     return where(same, 1.0, exp(subtract(x, where(same, 0.0, ans))))
