@@ -201,10 +201,9 @@ def _abs_slope(x: Any) -> Any:
     return _np.where(a > 0, 1.0, _np.where(a == 0, 0.0, -1.0)).astype(float_dtype(v))
 
 
-abs_ = _unary("abs", _np.abs, lambda ans, x: _abs_slope(x))
-abs_.vjps[0] = lambda g, ans, x: multiply(g, _abs_deriv(ans, x))
+abs_ = _unary("abs", _np.abs, lambda ans, x: _abs_deriv(ans, x))
+# |z| is real: of a complex tangent, the real part (JAX's pairing, docs/math.md)
 abs_.jvps[0] = lambda t, ans, x: _re(multiply(t, _abs_deriv(ans, x)))
-abs_.diag_factor = lambda i, ans, x: _abs_deriv(ans, x)
 
 
 def _abs_deriv(ans: Any, x: Any) -> Any:
