@@ -314,6 +314,29 @@ def test_n_worker_gather_beside_the_products(npipe):
         npipe.wait()
 
 
+def test_the_main_thread_runs_what_no_worker_has_started(npipe):
+    """While worker 0 is busy with a long gather, the product's part posted behind it is
+    run by the main thread (which would otherwise wait for the gather): pipe_taken counts
+    it, and every result is what it would be."""
+    k = _native.kernels()
+    X = R.normal(size=(5000, 784)).astype(onp.float32)
+    idx = R.integers(0, 5000, 20000)
+    out = onp.zeros((20000, 784), onp.float32)
+    a = R.normal(size=(256, 784)).astype(onp.float32)
+    W = R.normal(size=(784, 100)).astype(onp.float32)
+    z = onp.empty((256, 100), onp.float32)
+    taken = k.pipe_taken()
+    k.pipe_gather_arrays(X, idx, out)      # tens of ms on worker 0
+    assert npipe.matmul(a, W, z)
+    assert k.pipe_taken() > taken          # the main thread ran worker 0's part
+    npipe.wait()
+    assert onp.array_equal(out, X[idx])
+    want = onp.empty_like(z)
+    with threadpool_limits(1, user_api="blas"):
+        onp.matmul(a, W, out=want)
+    assert onp.allclose(z, want, rtol=1e-5, atol=1e-4)
+
+
 def test_a_forked_child_is_told_the_pipe_is_closed(npipe):
     # every worker count (1, 2, 3): the child has no worker threads, the parent still does
     import os
@@ -340,7 +363,7 @@ def test_a_forked_child_is_told_the_pipe_is_closed(npipe):
 _WAITS = textwrap.dedent("""
     import numpy as np, resource, time
     from threadpoolctl import threadpool_limits
-    from chainrule.engine import pipe as _pipe
+    from chainrule.engine import native, pipe as _pipe
     r = np.random.default_rng(1)
     X = r.normal(size=(5000, 784)).astype(np.float32)
     W = r.normal(size=(784, 100)).astype(np.float32)
@@ -358,8 +381,12 @@ _WAITS = textwrap.dedent("""
             # spinning one, even on a loaded machine, only when it is preempted
             self_switches = (lambda: resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw) \
                 if hasattr(resource, "RUSAGE_THREAD") else (lambda: 1)
+            k = native.kernels()
             for _ in range(3):
-                p.prefetch(X, big, out)
+                # posted now, and given time to start: a task no worker has started the
+                # main thread would run itself instead of waiting
+                k.pipe_gather_arrays(X, big, out)
+                time.sleep(0.005)
                 s0, w0 = self_switches(), time.perf_counter()
                 p.wait()
                 slept, wall = self_switches() - s0, time.perf_counter() - w0

@@ -324,12 +324,20 @@ softmax_post(PyObject *self, PyObject *args)
  * themselves and check them through the buffer protocol (dtype, layout, sizes, overlap);
  * the gather checks each row index as it copies.
  *
+ * Claiming: a task is run by whoever claims it first, its worker or the main thread. A
+ * worker claims the tasks of its queue in order; the main thread, once it has done its own
+ * part and must wait (pipe_drain), first claims and runs every task that no worker has
+ * started. So the main thread never waits for a task that has not begun: a worker that is
+ * asleep, slow to wake, or off its CPU because the machine is shared costs the step its
+ * own part's time, not a wake-up or a time slice. A task runs the same call on the same
+ * rows whoever runs it: the bits do not depend on who claimed what.
+ *
  * Waiting: an idle worker spins (pause) for PIPE_SPIN_NS by the clock when its queue is
- * empty, then sleeps on its condition variable; the main thread, waiting for the workers
- * (pipe_drain), spins for PIPE_WAIT_SPIN_NS, then sleeps on its own condition variable,
- * which a worker signals when it finishes a task while the main thread sleeps. The flags
- * and counters that decide a sleep are seq_cst atomics, and each sleeper checks its
- * condition again under the mutex that the waker takes to signal: no wake-up is lost.
+ * empty, then sleeps on its condition variable; the main thread, waiting for tasks that
+ * workers have started, spins for PIPE_WAIT_SPIN_NS, then sleeps on its own condition
+ * variable, which a worker signals when it finishes a task while the main thread sleeps.
+ * The flags and counters that decide a sleep are seq_cst atomics, and each sleeper checks
+ * its condition again under the mutex that the waker takes to signal: no wake-up is lost.
  * So on a machine shared with other work no thread spins for long.
  */
 #if !defined(_WIN32)
@@ -383,7 +391,10 @@ typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pipe_task q[PIPE_QSIZE];
-    _Atomic int64_t head, tail;     /* tasks done, tasks posted */
+    /* tasks posted, claimed (by the worker or the main thread, in order) and done; task s
+     * sits in q[s % PIPE_QSIZE], and done_at[s % PIPE_QSIZE] == s + 1 once it is done */
+    _Atomic int64_t tail, claimed, done;
+    _Atomic int64_t done_at[PIPE_QSIZE];
     _Atomic int sleeping;
     char pad[64];                   /* the next worker's counters on another cache line */
 } pipe_worker_t;
@@ -395,6 +406,7 @@ static struct {
     pthread_mutex_t mu;             /* the main thread's sleep */
     pthread_cond_t cv;
     _Atomic int waiting, quit, bad_index;
+    _Atomic int64_t taken;          /* tasks of the workers' queues the main thread ran */
     pipe_worker_t w[PIPE_MAX_WORKERS];
 } P = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
@@ -456,15 +468,44 @@ cpu_relax(void)
 #endif
 }
 
+/* Claim the next task of worker W's queue: its number, or -1 where every posted task is
+ * claimed already. */
+static int64_t
+pipe_claim(pipe_worker_t *W)
+{
+    int64_t s = atomic_load(&W->claimed);
+    while (s < atomic_load(&W->tail))
+        if (atomic_compare_exchange_weak(&W->claimed, &s, s + 1))
+            return s;
+    return -1;
+}
+
+/* Run the claimed task s of W's queue and mark it done; wake the main thread where it
+ * sleeps waiting. */
+static void
+pipe_finish(pipe_worker_t *W, int64_t s)
+{
+    pipe_run(&W->q[s % PIPE_QSIZE]);
+    atomic_store(&W->done_at[s % PIPE_QSIZE], s + 1);
+    /* seq_cst: either the main thread, going to sleep, sees this task done, or this
+     * thread sees it asleep and wakes it (under its mutex, after it checked) */
+    atomic_fetch_add(&W->done, 1);
+    if (atomic_load(&P.waiting)) {
+        pthread_mutex_lock(&P.mu);
+        pthread_cond_signal(&P.cv);
+        pthread_mutex_unlock(&P.mu);
+    }
+}
+
 static void *
 pipe_worker(void *arg)
 {
     pipe_worker_t *W = arg;
     for (;;) {
-        int64_t h = atomic_load_explicit(&W->head, memory_order_relaxed);
         int64_t since = 0;
         unsigned spins = 0;
-        while (atomic_load_explicit(&W->tail, memory_order_acquire) == h) {
+        int64_t s;
+        while ((s = pipe_claim(W)) < 0) {
             if (atomic_load(&P.quit))
                 return NULL;
             /* a pause lasts 10 to 140 cycles by CPU: spin by the clock, read every 256 */
@@ -482,33 +523,28 @@ pipe_worker(void *arg)
             }
             pthread_mutex_lock(&W->mu);
             atomic_store(&W->sleeping, 1);
-            while (atomic_load(&W->tail) == h && !atomic_load(&P.quit))
+            while (atomic_load(&W->claimed) == atomic_load(&W->tail) &&
+                   !atomic_load(&P.quit))
                 pthread_cond_wait(&W->cv, &W->mu);
             atomic_store(&W->sleeping, 0);
             pthread_mutex_unlock(&W->mu);
             since = 0;
         }
-        pipe_run(&W->q[h % PIPE_QSIZE]);
-        /* seq_cst: either the main thread, going to sleep, sees this task done, or this
-         * thread sees it asleep and wakes it (under its mutex, after it checked) */
-        atomic_store(&W->head, h + 1);
-        if (atomic_load(&P.waiting)) {
-            pthread_mutex_lock(&P.mu);
-            pthread_cond_signal(&P.cv);
-            pthread_mutex_unlock(&P.mu);
-        }
+        pipe_finish(W, s);
     }
 }
 
-/* Post a task to worker i (main thread only); the queue is never full: the Python side
- * waits after at most two tasks a worker. */
+/* Post a task to worker i (main thread only). Its slot is free once the task posted
+ * PIPE_QSIZE before it is done (the Python side waits after at most two tasks a worker,
+ * so this does not wait in practice). */
 static void
 pipe_post(int i, const pipe_task *t)
 {
     pipe_worker_t *W = &P.w[i];
     const int64_t tl = atomic_load_explicit(&W->tail, memory_order_relaxed);
-    while (tl - atomic_load_explicit(&W->head, memory_order_acquire) >= PIPE_QSIZE)
-        cpu_relax();
+    if (tl >= PIPE_QSIZE)
+        while (atomic_load(&W->done_at[tl % PIPE_QSIZE]) != tl - PIPE_QSIZE + 1)
+            cpu_relax();
     W->q[tl % PIPE_QSIZE] = *t;
     atomic_store(&W->tail, tl + 1);
     if (atomic_load(&W->sleeping)) {
@@ -522,17 +558,25 @@ static int
 pipe_idle(void)
 {
     for (int i = 0; i < P.n; i++)
-        if (atomic_load(&P.w[i].head) != atomic_load_explicit(&P.w[i].tail,
+        if (atomic_load(&P.w[i].done) != atomic_load_explicit(&P.w[i].tail,
                                                                memory_order_relaxed))
             return 0;
     return 1;
 }
 
-/* Wait until every worker has done every task posted to it: spin for PIPE_WAIT_SPIN_NS,
- * then sleep until a worker finishing a task finds everything done. */
+/* Wait until every task posted is done: first run here every task no worker has claimed
+ * (in each queue's order), then wait for the ones the workers are running: spin for
+ * PIPE_WAIT_SPIN_NS, then sleep until a worker finishing a task finds everything done. */
 static void
 pipe_drain(void)
 {
+    for (int i = 0; i < P.n; i++) {
+        int64_t s;
+        while ((s = pipe_claim(&P.w[i])) >= 0) {
+            pipe_finish(&P.w[i], s);
+            atomic_fetch_add_explicit(&P.taken, 1, memory_order_relaxed);
+        }
+    }
     int64_t since = 0;
     unsigned spins = 0;
     while (!pipe_idle()) {
@@ -576,6 +620,17 @@ pipe_split(int64_t m, int parts, int64_t min_rows, double share, int64_t *r)
     }
 }
 
+static void
+pipe_reset(pipe_worker_t *W)
+{
+    atomic_store(&W->tail, 0);
+    atomic_store(&W->claimed, 0);
+    atomic_store(&W->done, 0);
+    for (int j = 0; j < PIPE_QSIZE; j++)
+        atomic_store(&W->done_at[j], 0);
+    atomic_store(&W->sleeping, 0);
+}
+
 /* A child process forked while the pipe is open has no worker threads: mark it closed
  * there, so that a task raises instead of waiting forever. */
 static void
@@ -583,9 +638,7 @@ pipe_atfork_child(void)
 {
     P.open = 0;
     for (int i = 0; i < PIPE_MAX_WORKERS; i++) {
-        atomic_store(&P.w[i].head, 0);
-        atomic_store(&P.w[i].tail, 0);
-        atomic_store(&P.w[i].sleeping, 0);
+        pipe_reset(&P.w[i]);
         pthread_mutex_init(&P.w[i].mu, NULL);
         pthread_cond_init(&P.w[i].cv, NULL);
     }
@@ -631,11 +684,10 @@ pipe_open(PyObject *self, PyObject *args)
     atomic_store(&P.quit, 0);
     atomic_store(&P.waiting, 0);
     atomic_store(&P.bad_index, 0);
+    atomic_store(&P.taken, 0);
     for (int i = 0; i < n; i++) {
         pipe_worker_t *W = &P.w[i];
-        atomic_store(&W->head, 0);
-        atomic_store(&W->tail, 0);
-        atomic_store(&W->sleeping, 0);
+        pipe_reset(W);
         P.n = i;
         if (pthread_create(&W->thread, NULL, pipe_worker, W) != 0) {
             pipe_stop(i);
@@ -680,6 +732,14 @@ static PyObject *
 pipe_workers(PyObject *self, PyObject *args)
 {
     return PyLong_FromLong(P.open ? P.n : 0);
+}
+
+/* pipe_taken() -> int: how many tasks posted to the workers the main thread has run
+ * itself since pipe_open (claimed while it waited: no worker had started them). */
+static PyObject *
+pipe_taken(PyObject *self, PyObject *args)
+{
+    return PyLong_FromLongLong(atomic_load(&P.taken));
 }
 
 /* pipe_split_points(m, parts, min_rows, share) -> tuple: the split pipe_matmul uses. */
@@ -950,6 +1010,9 @@ static PyMethodDef methods[] = {
      "pipe_wait() -> bool: wait for the posted tasks; False if a gather met a bad row index."},
     {"pipe_workers", pipe_workers, METH_NOARGS,
      "pipe_workers() -> int: the number of worker threads, 0 where the pipe is closed."},
+    {"pipe_taken", pipe_taken, METH_NOARGS,
+     "pipe_taken() -> int: the workers' tasks the main thread ran itself (no worker had "
+     "started them when it waited) since pipe_open."},
     {"pipe_split_points", pipe_split_points, METH_VARARGS,
      "pipe_split_points(m, parts, min_rows, share) -> tuple: the row boundaries "
      "(0, r1, ..., m) at which pipe_matmul splits m rows into parts parts."},

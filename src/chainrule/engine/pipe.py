@@ -26,9 +26,11 @@ The thread policy (``engine.threads``) gives a run T threads; the pipe then has
 N = min(T - 1, parts the batch splits into - 1) workers. A run uses it where N >= 1, the
 compiled kernels are built, NumPy's BLAS exports ``cblas_?gemm`` (``blas``), and some
 product of a batch is large enough to split; it then limits the BLAS to one thread.
-Waiting threads spin briefly, then sleep (the workers after
-200 us idle, the main thread after 100 us of waiting), so a machine shared with other work is
-not fought over. Everything else is unchanged; ``Pipe.matmul`` returns False where it
+A task is run by whoever claims it first: when the main thread has done its own part and
+would wait, it runs every posted task that no worker has started (a worker asleep, slow to
+wake or without a core on a busy machine), and waits only for tasks under way. Waiting
+threads spin briefly, then sleep (the workers after 200 us idle, the main thread after
+100 us of waiting), so a machine shared with other work is not fought over. Everything else is unchanged; ``Pipe.matmul`` returns False where it
 does not apply and the caller uses NumPy.
 
 Environment:
