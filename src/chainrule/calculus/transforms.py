@@ -64,7 +64,7 @@ def _check_dtypes(name: str, values: list[Any], holomorphic: bool, what: str) ->
     """JAX's dtype rules: with ``holomorphic`` the inputs and outputs are complex;
     without it, ``what`` ('inputs' of jacfwd, 'outputs' of grad and jacrev) are real."""
     for v in values:
-        dt = dtype_of(v) if isinstance(v, Tracer) else _np.result_type(getval(v))
+        dt = dtype_of(v)
         if holomorphic:
             if dt.kind != "c":
                 raise TypeError(f"{name} with holomorphic=True requires {what} with complex "

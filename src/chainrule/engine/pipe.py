@@ -30,8 +30,8 @@ A task is run by whoever claims it first: when the main thread has done its own 
 would wait, it runs every posted task that no worker has started (a worker asleep, slow to
 wake or without a core on a busy machine), and waits only for tasks under way. Waiting
 threads spin briefly, then sleep (the workers after 200 us idle, the main thread after
-100 us of waiting), so a machine shared with other work is not fought over. Everything else is unchanged; ``Pipe.matmul`` returns False where it
-does not apply and the caller uses NumPy.
+100 us of waiting), so a machine shared with other work is not fought over.
+``Pipe.matmul`` returns False where it does not apply and the caller uses NumPy.
 
 Environment:
 
