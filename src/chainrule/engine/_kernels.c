@@ -314,7 +314,7 @@ softmax_post(PyObject *self, PyObject *args)
 
 /* ------------------------------------------------------------------ the two-thread pipe
  * (now N worker threads.) Worker threads for the training step (chainrule/_pipe.py), in
- * place of the BLAS library's own pool; n_workers is chosen at pipe_open. Each worker runs
+ * place of the BLAS library's own pool; n_workers is chosen at pipe_open. Each worker takes
  * the tasks of its own queue in order: a gather of rows (the next batch, while the main
  * thread runs the small layers; always worker 0's queue), a part of a matrix product
  * (rows [r_i, r_{i+1}) of C for worker i - 1, while the main thread computes rows
@@ -330,7 +330,10 @@ softmax_post(PyObject *self, PyObject *args)
  * started. So the main thread never waits for a task that has not begun: a worker that is
  * asleep, slow to wake, or off its CPU because the machine is shared costs the step its
  * own part's time, not a wake-up or a time slice. A task runs the same call on the same
- * rows whoever runs it: the bits do not depend on who claimed what.
+ * rows whoever runs it: the bits do not depend on who claimed what. Tasks posted between
+ * two drains may run at the same time, even two of one queue (the worker's and the one the
+ * main thread took), so none of them may write what another reads or writes (chainrule's
+ * pipe.py drains before it posts a gather while an earlier one may run).
  *
  * Waiting: an idle worker spins (pause) for PIPE_SPIN_NS by the clock when its queue is
  * empty, then sleeps on its condition variable; the main thread, waiting for tasks that
@@ -535,16 +538,24 @@ pipe_worker(void *arg)
 }
 
 /* Post a task to worker i (main thread only). Its slot is free once the task posted
- * PIPE_QSIZE before it is done (the Python side waits after at most two tasks a worker,
- * so this does not wait in practice). */
+ * PIPE_QSIZE before it is done; while it is not, the main thread runs the queue's tasks
+ * itself (the Python side waits after at most three tasks a worker, so this does not
+ * happen in a run). */
 static void
 pipe_post(int i, const pipe_task *t)
 {
     pipe_worker_t *W = &P.w[i];
     const int64_t tl = atomic_load_explicit(&W->tail, memory_order_relaxed);
     if (tl >= PIPE_QSIZE)
-        while (atomic_load(&W->done_at[tl % PIPE_QSIZE]) != tl - PIPE_QSIZE + 1)
-            cpu_relax();
+        while (atomic_load(&W->done_at[tl % PIPE_QSIZE]) != tl - PIPE_QSIZE + 1) {
+            const int64_t s = pipe_claim(W);     /* full: run a task here, or wait */
+            if (s >= 0) {
+                pipe_finish(W, s);
+                atomic_fetch_add_explicit(&P.taken, 1, memory_order_relaxed);
+            } else {
+                cpu_relax();
+            }
+        }
     W->q[tl % PIPE_QSIZE] = *t;
     atomic_store(&W->tail, tl + 1);
     if (atomic_load(&W->sleeping)) {

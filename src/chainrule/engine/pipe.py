@@ -118,16 +118,24 @@ class Pipe:
         p = self._pending
         if p is not None:
             self._pending = None
+            if self._held is not None:
+                # an earlier gather may still run: tasks posted between two waits may run
+                # at once (whoever claims each first), so it must end before this one,
+                # which may write the same rows, starts, and its arrays live until then
+                self._drain()
             self._held = p                            # alive until the next wait
             self._k.pipe_gather_arrays(*p)
 
-    def wait(self) -> None:
-        """Post a gather still pending, and wait until every posted task is done."""
-        self._post_pending()
+    def _drain(self) -> None:
         ok = self._k.pipe_wait()
         self._held = None
         if not ok:
             raise IndexError("Pipe: a row index of the gather is out of range")
+
+    def wait(self) -> None:
+        """Post a gather still pending, and wait until every posted task is done."""
+        self._post_pending()
+        self._drain()
 
     # ------------------------------------------------------------------ products
     def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray, alpha: float = 1.0,
@@ -151,7 +159,7 @@ class Pipe:
         if theta.shape[0] < ADAM_SPLIT_MIN:
             return False
         self._post_pending()
-        # worker 0's part waits in its queue behind a gather still running
+        # worker 0's part waits behind a gather still running, or the main thread takes it
         self._k.pipe_adam(theta, grad, m, v, beta1, beta2, alpha_t, eps_t,
                           theta.dtype == np.float64)
         self._held = None
