@@ -28,6 +28,9 @@ class ColumnEngine:
     def release(self):
         pass
 
+    def zeros(self, shape, dtype, slot=0):
+        return np.zeros(shape, dtype)
+
     def fuses_step(self, sizes, batch_size):
         return False
 

@@ -9,6 +9,7 @@ from conftest import optimizer_run
 
 from chainrule.engine import blas as _blas
 from chainrule.engine import native as _native
+from chainrule.nn import Network
 from chainrule.optim import Adam, AdamW
 
 
@@ -247,3 +248,26 @@ def test_validation_score_either_way(dtype, monkeypatch):
     tol = 1e-5 if dtype == "float32" else 1e-12
     assert scores[0][0] == pytest.approx(scores[1][0], rel=tol)
     assert scores[0][1] == scores[1][1]
+
+
+def test_the_step_vectors_are_staggered_within_a_page():
+    """Theta, its gradient and Adam's scratch and moments each start at their own offset
+    modulo 4 KiB (the fast engine's zeros): never two at nearly the same one, which stalls
+    a loop that streams them together (4K aliasing). Zeros, and resumed state kept."""
+    from chainrule.engine.fast import PAGE, STAGGER, FastEngine
+
+    eng = FastEngine()
+    for slot in range(8):
+        for shape in (79510, (3, 5)):
+            z = eng.zeros(shape, onp.float32, slot)
+            assert z.ctypes.data % PAGE == slot * STAGGER % PAGE
+            assert z.shape == ((shape,) if isinstance(shape, int) else shape)
+            assert z.dtype == onp.float32 and z.flags.c_contiguous and not z.any()
+    net = Network.from_sizes([784, 100, 10], seed=0, engine=eng)
+    opt = Adam(1e-3)
+    opt.engine = eng
+    opt.load_state({"m": onp.full(net.theta.size, 2.0, onp.float32)}, 5)
+    opt.step(net.theta, net.grad)
+    offsets = [a.ctypes.data % PAGE for a in (net.theta, net.grad, opt._tmp, opt.m, opt.v)]
+    assert offsets == [slot * STAGGER for slot in range(5)]   # Theta 0, gradient 1, ...
+    assert onp.all(opt.m == onp.float32(0.9 * 2.0))     # the loaded m, one step on

@@ -13,6 +13,7 @@ in ``chainrule.optim`` are written once, against the small interface of an engin
 ``axpy``, ``scal``  y += alpha x, x *= alpha (optimiser steps over Theta)
 ``adam``            one Adam step over Theta
 ``workspace``       the z^l, a^l, delta^l buffers of a batch
+``zeros``           Theta, its gradient, an optimiser's state: the step's long vectors
 ``run``             the span of a training run: threads and buffers
 ``batches``         the minibatches of an epoch
 ==================  =========================================================

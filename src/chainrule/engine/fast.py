@@ -9,6 +9,7 @@ without a kernel, arrays of another layout). Measured effects: benchmarks/NOTES.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -28,6 +29,12 @@ Array = np.ndarray
 DESCEND_BLAS_MIN = SPLIT_MIN
 # below this length y += alpha x stays NumPy: a ctypes call to BLAS costs more (about 3 us)
 AXPY_BLAS_MIN = 1 << 12
+# the long vectors of a step (Theta, its gradient, the optimiser's moments) start at
+# slot x STAGGER bytes into a page of PAGE bytes: two that a loop streams together at
+# nearly the same offset modulo 4 KiB make the CPU hold loads behind unrelated stores
+# ("4K aliasing"; the Adam kernel on 79,510 floats: 23 us staggered, 29 us with v 64
+# bytes below Theta, as the allocator happened to place them: benchmarks/NOTES.md)
+PAGE, STAGGER = 4096, 512
 
 
 def _sums_into(db: Array | None, n: int, dtype: Any) -> Array:
@@ -93,6 +100,13 @@ class FastEngine(NumpyEngine):
                 self._buffers.clear()
             buf = self._buffers[key] = super().workspace(sizes, m, dtype)
         return buf
+
+    def zeros(self, shape: int | tuple[int, ...], dtype: Any, slot: int = 0) -> Array:
+        dt = np.dtype(dtype)
+        nbytes = math.prod((shape,) if isinstance(shape, int) else shape) * dt.itemsize
+        buf = np.zeros(nbytes + PAGE, np.uint8)
+        start = (slot * STAGGER - buf.ctypes.data) % PAGE
+        return buf[start:start + nbytes].view(dt).reshape(shape)
 
     def fuses_step(self, sizes: Sequence[int], batch_size: int) -> bool:
         # some layer's product large enough for one BLAS product W <- W - lr a^T delta;

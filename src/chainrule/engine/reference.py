@@ -46,6 +46,13 @@ class NumpyEngine:
         back: list[Array | None] = [None] + [np.empty((m, n), dtype) for n in sizes[1:]]
         return zs, acts, back
 
+    def zeros(self, shape: int | tuple[int, ...], dtype: Any, slot: int = 0) -> Array:
+        """Zeros for one of the long vectors that a step streams together: Theta (slot
+        0), its gradient (1), an optimiser's state and scratch (2 and up). A backend may
+        place them (the fast one staggers them within a memory page; a GPU one would
+        allocate on the device); here, plain zeros."""
+        return np.zeros(shape, dtype)
+
     def fuses_step(self, sizes: Sequence[int], batch_size: int) -> bool:
         """Whether plain SGD's step pays to be fused into BP4 (``matmul`` with alpha and
         beta into W^l) at this size; the reference keeps the gradient and the step apart."""

@@ -115,8 +115,11 @@ class Network:
             raise ValueError("binary_cross_entropy needs a sigmoid output, not softmax: use "
                              "cost='cross_entropy' with softmax")
         size = sum(layer.size for layer in layers)
-        self.theta = np.zeros(size, self.dtype)
-        self.grad = np.zeros(size, self.dtype)
+        # what computes the mathematics below: chosen once (chainrule.engine); it also
+        # lays out Theta and its gradient (slots 0 and 1 of the step's long vectors)
+        self.engine = get_engine(engine)
+        self.theta = self.engine.zeros(size, self.dtype, 0)
+        self.grad = self.engine.zeros(size, self.dtype, 1)
         self.weight_mask = np.zeros(size, self.dtype)
         self._bind()
         self.history_: dict[str, list[float]] | None = None
@@ -124,8 +127,6 @@ class Network:
         self.preprocessing: dict[str, Any] = {}
         # where a trained model came from (data name and hash, split, seed; the CLI fills it)
         self.provenance: dict[str, Any] | None = None
-        # what computes the mathematics below: chosen once (chainrule.engine)
-        self.engine = get_engine(engine)
         if seed is not None:
             self.initialize(seed)
 

@@ -85,19 +85,25 @@ class Optimizer:
 
     def _prepare(self, theta: np.ndarray) -> None:
         if self._tmp is None or self._tmp.shape != theta.shape or self._tmp.dtype != theta.dtype:
-            self._tmp = np.empty_like(theta)
             self._init_state(theta)
 
     # names of the per-parameter state arrays (saved in checkpoints); zeros to start with
     STATE: tuple[str, ...] = ()
 
+    def _vector(self, theta: np.ndarray, slot: int) -> np.ndarray:
+        """Zeros like ``theta``, laid out by the engine as the step's long vector number
+        ``slot`` (Theta and its gradient are 0 and 1)."""
+        return self.engine.zeros(theta.shape, theta.dtype, slot)
+
     def _init_state(self, theta: np.ndarray) -> None:
-        """Zeros for every state array that is missing or does not fit ``theta`` (one that
-        :meth:`load_state` put there is kept)."""
-        for name in self.STATE:
-            a = getattr(self, name)
-            if a is None or a.shape != theta.shape or a.dtype != theta.dtype:
-                setattr(self, name, np.zeros_like(theta))
+        """The scratch vector and every state array, zeros, except that the values of one
+        :meth:`load_state` put there (of theta's shape and dtype) are kept."""
+        self._tmp = self._vector(theta, 2)
+        for i, name in enumerate(self.STATE):
+            a, new = getattr(self, name), self._vector(theta, 3 + i)
+            if a is not None and a.shape == theta.shape and a.dtype == theta.dtype:
+                new[...] = a
+            setattr(self, name, new)
 
     def _decay(self, theta: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """grad + wd * mask * theta (coupled L2), without touching the gradient buffer."""
@@ -273,7 +279,7 @@ class Adam(Optimizer):
 
     def _init_state(self, theta: np.ndarray) -> None:
         super()._init_state(theta)
-        self._tmp2 = np.empty_like(theta)
+        self._tmp2 = self._vector(theta, 3 + len(self.STATE))
 
     def update(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
         if self.decoupled and self.weight_decay:
