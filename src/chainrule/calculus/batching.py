@@ -298,47 +298,9 @@ class BatchTracer(Tracer):
             "Use chainrule.numpy functions (stack, concatenate, where, take...), which batch")
 
     # comparisons and the ufuncs that run on values (isnan, logical_and...) are
-    # element-wise: they run on the batched values, with no derivative
-    def __lt__(self, o: Any) -> Any:
-        return self.map_values(_np.less, (self, o))
-
-    def __le__(self, o: Any) -> Any:
-        return self.map_values(_np.less_equal, (self, o))
-
-    def __gt__(self, o: Any) -> Any:
-        return self.map_values(_np.greater, (self, o))
-
-    def __ge__(self, o: Any) -> Any:
-        return self.map_values(_np.greater_equal, (self, o))
-
-    def __eq__(self, o: Any) -> Any:  # type: ignore[override]
-        return self.map_values(_np.equal, (self, o))
-
-    def __ne__(self, o: Any) -> Any:  # type: ignore[override]
-        return self.map_values(_np.not_equal, (self, o))
-
+    # element-wise: they run on the batched values, with no derivative (the operators are
+    # set from the table after the class)
     __hash__ = None  # type: ignore[assignment]
-
-    def __and__(self, o: Any) -> Any:
-        return self.map_values(_np.bitwise_and, (self, o))
-
-    def __rand__(self, o: Any) -> Any:
-        return self.map_values(_np.bitwise_and, (o, self))
-
-    def __or__(self, o: Any) -> Any:
-        return self.map_values(_np.bitwise_or, (self, o))
-
-    def __ror__(self, o: Any) -> Any:
-        return self.map_values(_np.bitwise_or, (o, self))
-
-    def __xor__(self, o: Any) -> Any:
-        return self.map_values(_np.bitwise_xor, (self, o))
-
-    def __rxor__(self, o: Any) -> Any:
-        return self.map_values(_np.bitwise_xor, (o, self))
-
-    def __invert__(self) -> Any:
-        return self.map_values(_np.invert, (self,))
 
     def map_values(self, ufunc: Any, inputs: tuple[Any, ...]) -> Any:
         trace = self.owner
@@ -408,6 +370,22 @@ class BatchTracer(Tracer):
             return super().__array_function__(func, types, args, kwargs)
         finally:
             active.discard(func)
+
+
+def _on_values(ufunc: Any, reflected: bool = False) -> Callable[..., Any]:
+    if reflected:
+        return lambda self, o: self.map_values(ufunc, (o, self))
+    return lambda self, o: self.map_values(ufunc, (self, o))
+
+
+for _name, _ufunc in (("lt", _np.less), ("le", _np.less_equal), ("gt", _np.greater),
+                      ("ge", _np.greater_equal), ("eq", _np.equal), ("ne", _np.not_equal),
+                      ("and", _np.bitwise_and), ("or", _np.bitwise_or),
+                      ("xor", _np.bitwise_xor)):
+    setattr(BatchTracer, f"__{_name}__", _on_values(_ufunc))
+    if _name in ("and", "or", "xor"):
+        setattr(BatchTracer, f"__r{_name}__", _on_values(_ufunc, reflected=True))
+BatchTracer.__invert__ = lambda self: self.map_values(_np.invert, (self,))  # type: ignore
 
 
 def _meta_shape(x: Any) -> Any:
