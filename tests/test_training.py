@@ -367,3 +367,20 @@ def test_every_callback_that_listens_to_batches_is_called_once_a_batch():
     net.fit(X, y, epochs=2, batch_size=20, callbacks=[quiet, counts, duck], verbose=0)
     assert counts.n == duck.n == 2 * 3                    # 3 batches of 50 a epoch
     assert listening([quiet, counts], "on_batch_end") == [counts]
+
+
+@pytest.mark.parametrize("every, looks", [(1, [1, 2, 3, 4, 5]), (2, [1, 3, 5]), (16, [1])])
+def test_the_gradient_watch_looks_every_so_many_steps(digits, every, looks, monkeypatch):
+    import chainrule.training.callbacks as cb
+
+    class Counting(cb.GradientWatch):
+        def __call__(self, grad, state):
+            seen.append(self.count)
+            return super().__call__(grad, state)
+
+    seen = []
+    monkeypatch.setattr(cb, "GradientWatch", lambda: Counting(every=every))
+    X, y, _, _ = digits
+    net = Network.from_sizes([64, 10], seed=0)
+    net.fit(X[:100], y[:100], epochs=1, batch_size=20, optimizer="adam", verbose=0)
+    assert seen == looks

@@ -90,7 +90,8 @@ class Trainer:
         C, hits = net.gradient(xb, yb)
         if math.isfinite(C):
             self.watch.count += 1           # a look at grad C every watch.every steps
-            if self.watch.count % self.watch.every == 1 and not self.watch(net.grad, self.state):
+            if (self.watch.count - 1) % self.watch.every == 0 and \
+                    not self.watch(net.grad, self.state):
                 raise self._diverged("the gradient holds NaN or infinite values")
             for hook in self.hooks:
                 hook(net.grad, self.state)
