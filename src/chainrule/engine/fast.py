@@ -66,7 +66,7 @@ class FastEngine(NumpyEngine):
         self._axpy_seen: tuple[Any, ...] = (None, None, None)
         # the last buffers each kernel path was checked for (see output_error)
         self._seen_out: tuple[Any, ...] = (None,) * 9
-        self._seen_bias: tuple[Any, ...] = (None, None, None)
+        self._seen_bias: tuple[Any, ...] = (None,) * 5
         self._seen_back: tuple[Any, ...] = (None,) * 5
 
     # ------------------------------------------------------------------ a run
@@ -116,7 +116,7 @@ class FastEngine(NumpyEngine):
     def release(self) -> None:
         self._buffers.clear()
         self._sums = None
-        self._seen_bias, self._seen_back = (None, None, None), (None,) * 5
+        self._seen_bias, self._seen_back = (None,) * 5, (None,) * 5
         self._seen_out = (None,) * 9
         self._axpy_seen, self._adam_seen = (None, None, None), None
 
@@ -142,20 +142,16 @@ class FastEngine(NumpyEngine):
         return out
 
     def bias_activation(self, z: Array, b: Array, act: Any, out: Array) -> Array:
-        k = self._k
         seen = self._seen_bias          # the same buffers as last time: already checked
-        if k is not None and act.builtin and act.name == "relu" and (
-                (seen[0] is z and seen[1] is out and seen[2] is b) or
-                (z.flags.c_contiguous and out.flags.c_contiguous and
-                 z.dtype == out.dtype == b.dtype and self._remember_bias(z, out, b))):
+        if not (seen[0] is z and seen[1] is out and seen[2] is b and seen[3] is act):
+            ok = self._k is not None and act.builtin and act.name == "relu" and \
+                z.flags.c_contiguous and out.flags.c_contiguous and z.dtype == out.dtype == b.dtype
+            seen = self._seen_bias = (z, out, b, act, ok)
+        if seen[4]:
             m, n = z.shape
-            k.bias_relu(z, b, out, m, n, z.dtype == np.float64)   # z += b; a = relu(z)
+            self._k.bias_relu(z, b, out, m, n, z.dtype == np.float64)  # z += b; a = relu(z)
             return out
         return super().bias_activation(z, b, act, out)
-
-    def _remember_bias(self, z: Array, out: Array, b: Array) -> bool:
-        self._seen_bias = (z, out, b)
-        return True
 
     def output_error(self, z: Array, b: Array, act: Any, cost: Any, Y: Array, a_out: Array,
                      delta_out: Array, db: Array | None = None
